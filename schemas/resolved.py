@@ -1,0 +1,29 @@
+"""What travels on ``signals.resolved`` (key: customer id).
+
+Mostly signals tagged with their customer. Two control kinds let the state
+stage merge customers that live on different partitions:
+
+- ``merge``: sent to the absorbed customer's partition; its owner forwards the
+  absorbed state to the survivor and forgets it;
+- ``transfer``: the absorbed state arriving at the survivor's partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from signalfold.schemas.signal import Signal
+
+__all__ = ["Resolved"]
+
+
+class Resolved(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["signal", "merge", "transfer"]
+    customer_id: str
+    signal: Signal | None = None
+    into: str | None = None
+    transfer: dict[str, Any] | None = None

@@ -1,0 +1,80 @@
+"""One settings object, read once at start-up from ``SIGNALFOLD_*`` variables.
+
+Every field is listed in the README's settings table. Secrets are ``SecretStr``
+so they never reach a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Build it once and pass it in; never read env vars elsewhere."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGNALFOLD_", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers. Unset: start the embedded Tansu broker.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: str | None = Field(default=None, description="e.g. PLAIN, SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+    kafka_session_timeout_ms: int = Field(
+        default=6000,
+        description="Consumer group session timeout; short because Tansu waits half of it "
+        "before answering JoinGroup.",
+    )
+    embedded_port: int = Field(default=19092, description="Port of the embedded broker.")
+    topic_prefix: str = Field(default="", description="Prefix for every topic signalfold uses.")
+    partitions: int = Field(default=4, ge=1, description="Partitions for topics it creates.")
+    replication_factor: int = Field(default=1, ge=1)
+    data_dir: Path = Field(default=Path(".data"), description="Where DuckDB files live.")
+    contracts_dir: Path | None = Field(
+        default=None, description="Extra source contracts (*.yaml); the shipped ones always load."
+    )
+    policy_file: Path | None = Field(
+        default=None, description="Suppression policy; unset uses the shipped default."
+    )
+    default_region: str = Field(default="GB", description="Region for phones without +CC.")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_keys_file: Path | None = Field(
+        default=None, description="YAML of scoped API keys (hashed); unset: open API, dev only."
+    )
+    max_event_bytes: int = Field(default=256 * 1024, description="Larger raw events go to DLQ.")
+    batch_size: int = Field(default=2000, description="Max messages a stage handles at once.")
+    batch_linger_ms: int = Field(default=5, description="Longest wait to fill a batch.")
+    timeline_size: int = Field(default=50, description="Recent entries kept in CustomerState.")
+    log_level: str = "INFO"
+
+    def kafka_client_config(self) -> dict[str, str | int]:
+        """librdkafka settings shared by every producer, consumer and admin client."""
+        if self.kafka_bootstrap is None:
+            bootstrap = f"127.0.0.1:{self.embedded_port}"
+        else:
+            bootstrap = self.kafka_bootstrap
+        config: dict[str, str | int] = {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location is not None:
+            config["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+        return config

@@ -1,0 +1,96 @@
+"""Topic names and their creation. Names follow design.md; a prefix isolates deployments."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+__all__ = ["Topics", "ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic signalfold reads or writes, with the deployment's prefix applied."""
+
+    prefix: str = ""
+
+    def raw(self, source: str) -> str:
+        return f"{self.prefix}signals.raw.{source}"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}signals.dlq"
+
+    @property
+    def canonical(self) -> str:
+        return f"{self.prefix}signals.canonical"
+
+    @property
+    def resolved(self) -> str:
+        return f"{self.prefix}signals.resolved"
+
+    @property
+    def identity_changes(self) -> str:
+        return f"{self.prefix}identity.changes"
+
+    @property
+    def identity_index(self) -> str:
+        return f"{self.prefix}identity.index"
+
+    @property
+    def customer_state(self) -> str:
+        return f"{self.prefix}customer.state"
+
+    @property
+    def suppression_changes(self) -> str:
+        return f"{self.prefix}suppression.changes"
+
+    def compacted(self) -> set[str]:
+        return {self.identity_index, self.customer_state}
+
+    def pipeline(self) -> list[str]:
+        return [
+            self.dlq,
+            self.canonical,
+            self.resolved,
+            self.identity_changes,
+            self.identity_index,
+            self.customer_state,
+            self.suppression_changes,
+        ]
+
+
+def ensure_topics(
+    client_config: dict[str, str | int],
+    names: list[str],
+    partitions: int,
+    replication: int = 1,
+    compacted: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """Create the topics that do not exist yet; existing ones are left alone."""
+    admin = AdminClient(dict(client_config))
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = [
+        NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=replication,
+            config={"cleanup.policy": "compact"} if name in compacted else {},
+        )
+        for name in names
+        if name not in existing
+    ]
+    if not wanted:
+        return
+    for name, future in admin.create_topics(wanted, operation_timeout=10).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+        log.info("created topic %s", name)
