@@ -38,6 +38,12 @@ class IdentityChange(BaseModel):
     record_id: str
     absorbed_ids: tuple[str, ...] = ()
     other_record_id: str | None = None
+    identifiers: tuple[str, ...] = Field(
+        default=(), description="Normalised identifier keys (`type:value`) the record added."
+    )
+    birth: AwareDatetime | None = Field(
+        default=None, description="Event time of the record's first signal (`created`)."
+    )
     evidence: tuple[LinkEvidence, ...] = ()
     signal_id: str
     at: AwareDatetime
