@@ -21,7 +21,9 @@ __all__ = [
 Channel = Literal["email", "sms", "push", "phone", "ads", "ai_agent"]
 TicketPriority = Literal["low", "normal", "high", "urgent"]
 TicketStatus = Literal["open", "pending", "on_hold", "solved", "closed"]
-ReturnReason = Literal["defective", "damaged", "wrong_item", "not_as_described", "changed_mind", "other"]
+ReturnReason = Literal[
+    "defective", "damaged", "wrong_item", "not_as_described", "changed_mind", "other"
+]
 
 
 class _Payload(BaseModel):

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-
 from signalfold.schemas.signal import Signal
+from signalfold.schemas.state import IdentityRef
 
 __all__ = ["Resolved"]
 
@@ -25,5 +25,6 @@ class Resolved(BaseModel):
     kind: Literal["signal", "merge", "transfer"]
     customer_id: str
     signal: Signal | None = None
+    identities: tuple[IdentityRef, ...] = ()
     into: str | None = None
     transfer: dict[str, Any] | None = None

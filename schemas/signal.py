@@ -7,7 +7,6 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-
 from signalfold.schemas.payloads import payload_model_for
 
 __all__ = ["Identifier", "Signal", "Traits", "Trust", "make_signal_id"]

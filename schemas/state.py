@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-
 from signalfold.schemas.decision import Channel, Purpose
 
 __all__ = [
@@ -21,6 +20,7 @@ __all__ = [
     "IdentityRef",
     "OrderState",
     "ProfileValue",
+    "SuppressionChange",
     "TicketState",
     "TimelineEntry",
     "Touch",
@@ -154,3 +154,18 @@ class CustomerState(BaseModel):
     counters: dict[str, int] = Field(default_factory=dict)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     flags: list[Flag] = Field(default_factory=list)
+
+
+class SuppressionChange(BaseModel):
+    """Published on ``suppression.changes`` when a customer's flags change.
+
+    Bots subscribe to this instead of polling: ``raised`` and ``cleared`` name
+    the rules, ``flags`` is the full current set with reasons.
+    """
+
+    customer_id: str
+    state_version: int
+    changed_at: AwareDatetime
+    raised: list[str]
+    cleared: list[str]
+    flags: list[Flag]

@@ -24,9 +24,7 @@ class Settings(BaseSettings):
         default=None,
         description="Kafka bootstrap servers. Unset: start the embedded Tansu broker.",
     )
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = Field(default=None, description="e.g. PLAIN, SCRAM-SHA-512")
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None

@@ -1,0 +1,96 @@
+"""The composition root: the one place that builds stages, stores and the app.
+
+Tests call these with overrides (a settings object, a clock) instead of
+patching internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from signalfold.settings import Settings
+from signalfold.streams.runner import Stage, StageRunner
+from signalfold.streams.topics import Topics, ensure_topics
+
+__all__ = ["STAGES", "build_runner", "build_stage", "contracts", "create_topics"]
+
+STAGES = ("ingest", "resolve", "state")
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def contracts(settings: Settings) -> dict[str, object]:
+    from signalfold.schemas.contract import load_contracts
+
+    dirs = [settings.contracts_dir] if settings.contracts_dir else []
+    return dict(load_contracts(dirs))
+
+
+def create_topics(settings: Settings) -> Topics:
+    """Create every topic the pipeline and the configured sources use."""
+    topics = Topics(settings.topic_prefix)
+    raw = [topics.raw(name) for name in contracts(settings)]
+    ensure_topics(
+        settings.kafka_client_config(),
+        topics.pipeline() + raw,
+        settings.partitions,
+        settings.replication_factor,
+        compacted=topics.compacted(),
+    )
+    return topics
+
+
+def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
+    topics = Topics(settings.topic_prefix)
+    client = settings.kafka_client_config()
+    if name == "ingest":
+        from signalfold.streams.stages.ingest import IngestStage
+
+        return IngestStage(
+            contracts(settings),  # type: ignore[arg-type]
+            topics,
+            max_event_bytes=settings.max_event_bytes,
+            clock=clock,
+        )
+    if name == "resolve":
+        from signalfold.identity.graph import IdentityGraph
+        from signalfold.streams.kafka import read_to_end
+        from signalfold.streams.stages.resolve import ResolveStage, apply_change_message
+
+        def graph() -> IdentityGraph:
+            return IdentityGraph(default_region=settings.default_region, clock=clock)
+
+        def rebuild(g: IdentityGraph) -> int:
+            return read_to_end(
+                client, topics.identity_changes, lambda m: apply_change_message(g, m)
+            )
+
+        return ResolveStage(graph, topics, default_region=settings.default_region, rebuild=rebuild)
+    if name == "state":
+        from signalfold.streams.policy import load_policy
+        from signalfold.streams.stages.state import StateStage
+
+        return StateStage(
+            topics,
+            load_policy(settings.policy_file),
+            client,
+            timeline_size=settings.timeline_size,
+            clock=clock,
+        )
+    raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
+
+
+def build_runner(name: str, settings: Settings, clock: Clock = _utcnow) -> StageRunner:
+    return StageRunner(
+        build_stage(name, settings, clock),
+        settings.kafka_client_config(),
+        group=f"{settings.topic_prefix}signalfold-{name}",
+        batch_size=settings.batch_size,
+        linger_ms=settings.batch_linger_ms,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+    )

@@ -1,0 +1,180 @@
+"""``signalfold run``: the whole pipeline on one machine, as ``make run`` starts it.
+
+Starts the embedded broker unless ``SIGNALFOLD_KAFKA_BOOTSTRAP`` names one,
+creates the topics, starts one process per stage plus the API, optionally
+feeds the demo, prints what to try, and on Ctrl-C stops everything it
+started — children first, broker last — with no orphans (children also get
+SIGTERM from the kernel if this process dies).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from signalfold.bootstrap import STAGES, create_topics
+from signalfold.settings import Settings
+from signalfold.streams.broker import EmbeddedBroker
+from signalfold.streams.kafka import die_with_parent, producer
+from signalfold.streams.topics import Topics
+
+__all__ = ["feed_demo", "run"]
+
+
+def feed_demo(settings: Settings, *, people: int = 300, seed: int = 7, bad: bool = True) -> int:
+    """Produce the demo generator's events onto the raw topics; returns the count."""
+    from signalfold.streams.demo import bad_demo_events, generate_demo
+
+    topics = Topics(settings.topic_prefix)
+    events = list(generate_demo(people=people, seed=seed))
+    if bad:
+        events += list(bad_demo_events(seed))
+    prod = producer(settings.kafka_client_config())
+    for event in events:
+        prod.produce(topics.raw(event.source), key=event.key.encode(), value=event.value)
+        prod.poll(0)
+    prod.flush(30)
+    return len(events)
+
+
+def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    out = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+    return subprocess.Popen(
+        [sys.executable, "-m", "signalfold.cli", *args],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
+
+
+def _wait_ready(base: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {proc.returncode}; see its log")
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API did not answer on {base} within {timeout:.0f}s")
+
+
+def _example_email(settings: Settings, base: str) -> tuple[str | None, str | None]:
+    """Find a demo email that is suppressed and one that is allowed, via the API."""
+    from signalfold.streams.demo import generate_demo
+
+    denied = allowed = None
+    for event in generate_demo(people=50, seed=7):
+        if event.source != "marketing":
+            continue
+        email = json.loads(event.value).get("email", "").strip()
+        if not email:
+            continue
+        r = httpx.get(
+            f"{base}/v1/suppression/check",
+            params={"email": email, "channel": "email", "purpose": "marketing"},
+            timeout=2,
+        )
+        if r.status_code != 200 or not r.json().get("known"):
+            continue
+        if r.json()["allowed"]:
+            allowed = allowed or email
+        else:
+            denied = denied or email
+        if denied and allowed:
+            break
+    return denied, allowed
+
+
+def _print_try(base: str, denied: str | None, allowed: str | None, logs: Path) -> None:
+    email = denied or allowed or "someone@example.com"
+    print(
+        f"""
+signalfold is running. API: {base}   (OpenAPI: {base}/docs)   logs: {logs}/
+
+Try:
+  curl -s '{base}/v1/suppression/check?email={email}&channel=email&purpose=marketing'
+  curl -s '{base}/v1/customers/lookup?email={email}'
+  curl -s "{base}/v1/customers/$(curl -s '{base}/v1/customers/lookup?email={email}' \\
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["customer_id"])')/timeline?limit=5"
+"""
+        + (
+            f"  curl -s '{base}/v1/suppression/check?email={allowed}"
+            "&channel=email&purpose=marketing'\n"
+            if allowed and denied
+            else ""
+        )
+        + "\nCtrl-C stops everything.",
+        flush=True,
+    )
+
+
+def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    broker = None
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        env = dict(os.environ)
+        if settings.kafka_bootstrap is None:
+            broker = EmbeddedBroker(port=settings.embedded_port, log_file=logs / "broker.log")
+            broker.start()
+            env["SIGNALFOLD_KAFKA_BOOTSTRAP"] = broker.bootstrap
+            settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
+            print(f"embedded broker on {broker.bootstrap}", flush=True)
+        create_topics(settings)
+        for stage in STAGES:
+            procs[stage] = _spawn(["worker", "--stage", stage], env, logs / f"{stage}.log")
+        procs["serve"] = _spawn(["serve"], env, logs / "serve.log")
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        _wait_ready(base, procs, timeout=60)
+        denied = allowed = None
+        if demo:
+            sent = feed_demo(settings, people=people)
+            print(f"fed {sent} demo events; waiting for them to fold…", flush=True)
+            deadline = time.monotonic() + 60
+            while not (denied and allowed) and time.monotonic() < deadline and not stop.is_set():
+                time.sleep(1)
+                denied, allowed = _example_email(settings, base)
+        _print_try(base, denied, allowed, logs)
+        while not stop.is_set():
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; see {logs}/{name}.log")
+                    stop.set()
+            stop.wait(0.5)
+        return 0
+    except RuntimeError as exc:
+        print(f"signalfold run: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping…", flush=True)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if broker is not None:
+            broker.stop()
+        print("stopped.", flush=True)

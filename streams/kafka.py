@@ -1,0 +1,155 @@
+"""Kafka clients configured once, and the few protocol tricks signalfold relies on.
+
+``read_to_end`` does not trust the high watermark: Tansu reports the start of
+the last batch + 1, so a reader that stops at the watermark can miss the tail.
+It writes a fence record to every partition and reads until it has seen them
+all. Consumers of a fenced topic skip records with the ``signalfold.fence``
+header (see ``is_fence``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from signalfold.errors import SignalfoldError
+
+__all__ = [
+    "FENCE_HEADER",
+    "consumer",
+    "die_with_parent",
+    "is_fence",
+    "producer",
+    "read_partition_until",
+    "read_to_end",
+]
+
+FENCE_HEADER = "signalfold.fence"
+
+Config = dict[str, str | int]
+
+
+def producer(client: Config, **overrides: Any) -> Producer:
+    """A producer tuned for low latency with small batches; idempotent delivery."""
+    return Producer(
+        {
+            **client,
+            "linger.ms": 2,
+            "enable.idempotence": False,
+            "acks": "all",
+            "compression.type": "none",
+            "queue.buffering.max.messages": 1_000_000,
+            **overrides,
+        }
+    )
+
+
+def consumer(client: Config, group: str | None, **overrides: Any) -> Consumer:
+    """A consumer that commits only what signalfold says it has handled."""
+    config: dict[str, Any] = {
+        **client,
+        "group.id": group or f"signalfold-reader-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": 20,
+        "enable.partition.eof": False,
+        **overrides,
+    }
+    return Consumer(config)
+
+
+def is_fence(message: Message) -> bool:
+    """True for the internal read-to-end markers; every consumer skips them."""
+    headers = message.headers()
+    return bool(headers) and any(name == FENCE_HEADER for name, _ in headers)
+
+
+def _check(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return True
+    if error.code() == KafkaError._PARTITION_EOF:
+        return False
+    raise SignalfoldError(f"kafka error on {message.topic()}: {error.str()}")
+
+
+def read_to_end(
+    client: Config, topic: str, handle: Callable[[Message], None], timeout: float = 60.0
+) -> int:
+    """Feed every record of ``topic`` to ``handle``, up to a fence written just now."""
+    meta = Consumer({**client, "group.id": "signalfold-meta"}).list_topics(topic, timeout=10)
+    partitions = sorted(meta.topics[topic].partitions)
+    fence = uuid.uuid4().hex.encode()
+    prod = producer(client)
+    for partition in partitions:
+        prod.produce(
+            topic, key=b"", value=b"", partition=partition, headers=[(FENCE_HEADER, fence)]
+        )
+    if prod.flush(10) != 0:
+        raise SignalfoldError(f"could not write read-to-end fences to {topic}")
+    reader = consumer(client, None)
+    reader.assign([TopicPartition(topic, p, 0) for p in partitions])
+    pending, count = set(partitions), 0
+    deadline = time.monotonic() + timeout
+    try:
+        while pending:
+            if time.monotonic() > deadline:
+                raise SignalfoldError(f"reading {topic} to its end took over {timeout:.0f}s")
+            for message in reader.consume(num_messages=5000, timeout=0.2):
+                if not _check(message):
+                    continue
+                if is_fence(message):
+                    if dict(message.headers() or []).get(FENCE_HEADER) == fence:
+                        pending.discard(message.partition())
+                    continue
+                handle(message)
+                count += 1
+    finally:
+        reader.close()
+    return count
+
+
+def read_partition_until(
+    client: Config, topic: str, partition: int, end: int, timeout: float = 120.0
+) -> Iterator[Message]:
+    """Yield the records of one partition with offsets in ``[0, end)``.
+
+    ``end`` is a committed offset, so the records are known to exist: no
+    watermark is consulted.
+    """
+    if end <= 0:
+        return
+    reader = consumer(client, None)
+    reader.assign([TopicPartition(topic, partition, 0)])
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise SignalfoldError(f"replaying {topic}[{partition}] to {end} timed out")
+            for message in reader.consume(num_messages=5000, timeout=0.2):
+                if not _check(message):
+                    continue
+                if message.offset() >= end:
+                    return
+                if not is_fence(message):
+                    yield message
+                if message.offset() >= end - 1:
+                    return
+    finally:
+        reader.close()
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for child processes: SIGTERM them if the parent dies (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass

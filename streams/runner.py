@@ -1,0 +1,160 @@
+"""The loop every stage runs: consume a batch, hand it to the stage, publish, commit.
+
+Delivery is at-least-once: offsets are committed only after everything the
+batch produced has been acknowledged by the broker. Effects are idempotent
+(signal ids, deterministic change ids), so a batch replayed after a crash
+changes nothing downstream.
+
+Why not faust agents: measured here, a faust agent spends ≈300 µs of
+framework time per event (≈3,400 events/s), while a confluent-kafka batch loop
+round-trips ≈100k events/s. The stages keep faust's model — one consumer group
+per stage, partition-owned state rebuilt from Kafka — on the faster client.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from signalfold.streams.kafka import consumer as make_consumer
+from signalfold.streams.kafka import is_fence
+from signalfold.streams.kafka import producer as make_producer
+
+__all__ = ["Output", "Stage", "StageRunner"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record a stage wants published."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = field(default=None)
+
+
+class Stage(Protocol):
+    """What the runner needs from a stage; stages hold no Kafka clients of their own."""
+
+    name: str
+
+    def topics(self) -> list[str]: ...
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None: ...
+
+    def on_revoke(self, partitions: list[TopicPartition]) -> None: ...
+
+    def process(self, messages: Sequence[Message]) -> list[Output]: ...
+
+
+class StageRunner:
+    """Runs one stage in a consumer group until ``stop()`` or SIGINT/SIGTERM."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        client: dict[str, str | int],
+        *,
+        group: str,
+        batch_size: int = 2000,
+        linger_ms: int = 5,
+        session_timeout_ms: int = 6000,
+    ) -> None:
+        self.stage = stage
+        self._client = client
+        self._group = group
+        self._batch_size = batch_size
+        self._linger = linger_ms / 1000
+        self._session_timeout_ms = session_timeout_ms
+        self._stopping = threading.Event()
+        self.processed = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self.stop())
+
+    def run(self) -> None:
+        consumer = make_consumer(
+            self._client,
+            self._group,
+            **{
+                "session.timeout.ms": self._session_timeout_ms,
+                "heartbeat.interval.ms": max(500, self._session_timeout_ms // 6),
+            },
+        )
+        producer = make_producer(self._client)
+
+        def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
+            log.info("%s: assigned %d partitions", self.stage.name, len(partitions))
+            self.stage.on_assign(c, partitions)
+
+        def on_revoke(_c: Consumer, partitions: list[TopicPartition]) -> None:
+            self.stage.on_revoke(partitions)
+
+        consumer.subscribe(self.stage.topics(), on_assign=on_assign, on_revoke=on_revoke)
+        try:
+            while not self._stopping.is_set():
+                batch = consumer.consume(num_messages=self._batch_size, timeout=self._linger)
+                if batch:
+                    self._handle(consumer, producer, batch)
+        finally:
+            producer.flush(10)
+            consumer.close()
+            log.info("%s: stopped after %d records", self.stage.name, self.processed)
+
+    def _handle(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
+        messages = []
+        for message in batch:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("%s: consumer error %s", self.stage.name, error.str())
+                continue
+            if not is_fence(message):
+                messages.append(message)
+        failures: list[str] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        for out in self.stage.process(messages):
+            while True:
+                try:
+                    producer.produce(
+                        out.topic,
+                        key=out.key,
+                        value=out.value,
+                        headers=out.headers,
+                        on_delivery=delivered,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        remaining = producer.flush(30)
+        if remaining or failures:
+            # Not committing makes the batch come back after a restart: nothing is lost.
+            raise RuntimeError(
+                f"{self.stage.name}: {remaining} records unacknowledged, "
+                f"{len(failures)} failed ({failures[:1]}); restarting from the last commit"
+            )
+        offsets: dict[tuple[str, int], int] = {}
+        for message in batch:
+            if message.error() is None:
+                offsets[(message.topic(), message.partition())] = message.offset() + 1
+        if offsets:
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+        self.processed += len(messages)

@@ -1,0 +1,178 @@
+"""State: resolved signals → ``CustomerState`` and suppression changes.
+
+Each partition's customers live in memory, owned by whichever worker holds the
+partition. On assignment a partition is rebuilt by replaying its input up to
+the committed offset, so a restarted or new worker resumes with exactly the
+state the old one had. Merges cross partitions with two control records (see
+``schemas/resolved.py``): the absorbed customer's owner forwards its aggregate
+to the survivor's partition, where it is merged; merging is commutative and
+idempotent, so the order of arrival does not matter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, Message, TopicPartition
+from signalfold.schemas import Resolved
+from signalfold.schemas.state import CustomerState, Flag, SuppressionChange
+from signalfold.streams.kafka import read_partition_until
+from signalfold.streams.policy import Policy
+from signalfold.streams.runner import Output
+from signalfold.streams.state.aggregate import CustomerAggregate
+from signalfold.streams.topics import Topics
+
+__all__ = ["StateStage"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Partition:
+    aggregates: dict[str, CustomerAggregate] = field(default_factory=dict)
+    forwards: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, dict[str, Flag]] = field(default_factory=dict)
+
+
+def _flag_key(flag: Flag) -> str:
+    return f"{flag.rule}:{flag.signal_id}"
+
+
+class StateStage:
+    name = "state"
+
+    def __init__(
+        self,
+        topics: Topics,
+        policy: Policy,
+        client: dict[str, str | int],
+        *,
+        timeline_size: int = 50,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._topics = topics
+        self._policy = policy
+        self._client = client
+        self._timeline_size = timeline_size
+        self._clock = clock
+        self._parts: dict[int, _Partition] = {}
+
+    def topics(self) -> list[str]:
+        return [self._topics.resolved]
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=30)
+        for tp in committed:
+            part = self._parts[tp.partition] = _Partition()
+            end = tp.offset if tp.offset > 0 else 0
+            replayed = 0
+            for message in read_partition_until(self._client, tp.topic, tp.partition, end):
+                self._apply(part, message, emit=None)
+                replayed += 1
+            now = self._clock()
+            for cid, agg in part.aggregates.items():
+                state = agg.to_state(self._policy, now)
+                part.flags[cid] = {_flag_key(f): f for f in state.flags}
+            log.info("state: partition %d rebuilt from %d records", tp.partition, replayed)
+
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._parts.pop(tp.partition, None)
+
+    def process(self, messages: Sequence[Message]) -> list[Output]:
+        out: list[Output] = []
+        dirty: dict[int, set[str]] = {}
+        for message in messages:
+            part = self._parts.setdefault(message.partition(), _Partition())
+            touched = self._apply(part, message, emit=out)
+            if touched:
+                dirty.setdefault(message.partition(), set()).add(touched)
+        now = self._clock()
+        for partition, customers in dirty.items():
+            part = self._parts[partition]
+            for cid in sorted(customers):
+                agg = part.aggregates.get(cid)
+                if agg is not None:
+                    self._publish(part, cid, agg.to_state(self._policy, now), now, out)
+        return out
+
+    def _apply(self, part: _Partition, message: Message, emit: list[Output] | None) -> str | None:
+        """Fold one record; returns the customer whose state changed, if any."""
+        record = Resolved.model_validate_json(message.value() or b"")
+        cid = record.customer_id
+        if record.kind == "signal" and record.signal is not None:
+            survivor = part.forwards.get(cid)
+            if survivor is not None:
+                # Sent before the merge reached us: the survivor lives elsewhere.
+                if emit is not None:
+                    moved = Resolved(
+                        kind="signal",
+                        customer_id=survivor,
+                        signal=record.signal,
+                        identities=record.identities,
+                    )
+                    emit.append(
+                        Output(
+                            self._topics.resolved,
+                            survivor.encode(),
+                            moved.model_dump_json().encode(),
+                        )
+                    )
+                return None
+            agg = part.aggregates.get(cid)
+            if agg is None:
+                agg = part.aggregates[cid] = CustomerAggregate(
+                    cid, timeline_size=self._timeline_size
+                )
+            return cid if agg.apply(record.signal, record.identities) else None
+        if record.kind == "merge" and record.into is not None:
+            part.forwards[cid] = record.into
+            absorbed = part.aggregates.pop(cid, None)
+            part.flags.pop(cid, None)
+            if emit is not None:
+                emit.append(Output(self._topics.customer_state, cid.encode(), None))
+            if absorbed is not None and emit is not None:
+                transfer = Resolved(
+                    kind="transfer", customer_id=record.into, transfer=absorbed.to_transfer()
+                )
+                emit.append(
+                    Output(
+                        self._topics.resolved,
+                        record.into.encode(),
+                        transfer.model_dump_json().encode(),
+                    )
+                )
+            return None
+        if record.kind == "transfer" and record.transfer is not None:
+            incoming = CustomerAggregate.from_transfer(record.transfer)
+            agg = part.aggregates.get(cid)
+            if agg is None:
+                agg = part.aggregates[cid] = CustomerAggregate(
+                    cid, timeline_size=self._timeline_size
+                )
+            agg.merge(incoming)
+            return cid
+        return None
+
+    def _publish(
+        self, part: _Partition, cid: str, state: CustomerState, now: datetime, out: list[Output]
+    ) -> None:
+        t = self._topics
+        out.append(Output(t.customer_state, cid.encode(), state.model_dump_json().encode()))
+        before = part.flags.get(cid, {})
+        after = {_flag_key(f): f for f in state.flags}
+        if before.keys() == after.keys():
+            return
+        part.flags[cid] = after
+        change = SuppressionChange(
+            customer_id=cid,
+            state_version=state.version,
+            changed_at=now,
+            raised=sorted({after[k].rule for k in after.keys() - before.keys()}),
+            cleared=sorted({before[k].rule for k in before.keys() - after.keys()}),
+            flags=list(state.flags),
+        )
+        out.append(Output(t.suppression_changes, cid.encode(), change.model_dump_json().encode()))
