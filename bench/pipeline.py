@@ -1,0 +1,208 @@
+"""End-to-end benchmark: ingest → resolve → state → publish → serve, on the embedded broker.
+
+Runs the stages as separate processes (as ``make run`` does), then measures
+
+1. sustained throughput: N raw events produced as fast as possible; the clock
+   stops when ``customer.state`` accounts for every signal (sum of counters);
+2. event-to-decision latency: a high-priority ticket is produced for a known
+   customer and the HTTP suppression check is polled until it answers deny.
+
+Usage: ``python -m bench.pipeline [--events 100000] [--probes 100]``.
+Prints a JSON line; docs/benchmarks.md records the figures with date and command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from confluent_kafka import TopicPartition
+from signalfold.streams.broker import EmbeddedBroker, free_port
+from signalfold.streams.kafka import consumer, producer
+from signalfold.streams.topics import Topics
+
+from signalfold.bootstrap import STAGES, create_topics
+from signalfold.settings import Settings
+
+
+def _raw_events(n: int, people: int, start: datetime) -> list[tuple[str, bytes, bytes]]:
+    """Marketing email events for ``people`` subscribers, round-robin."""
+    out = []
+    for i in range(n):
+        person = i % people
+        email = f"person{person}@bench.example.com"
+        at = start + timedelta(seconds=i)
+        value = {
+            "event": "email_sent",
+            "id": f"b{i}",
+            "email": email,
+            "ts": at.isoformat().replace("+00:00", "Z"),
+            "campaign": {"id": f"c{i % 17}", "name": "bench"},
+            "contact": {"first_name": "Bench", "last_name": f"P{person}"},
+        }
+        out.append(("marketing", email.encode(), json.dumps(value).encode()))
+    return out
+
+
+def _ticket(person: int, n: int, at: datetime) -> bytes:
+    return json.dumps(
+        {
+            "type": "ticket_created",
+            "id": f"probe-{n}",
+            "created": at.strftime("%d/%m/%Y %H:%M:%S"),
+            "requester": {"id": 900000 + person, "email": f"person{person}@bench.example.com"},
+            "ticket": {"id": f"P-{n}", "priority": "High", "status": "open", "subject": "probe"},
+        }
+    ).encode()
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "signalfold.cli", *args],
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _count_signals(settings: Settings, topics: Topics, target: int, timeout: float) -> float:
+    """Wait until customer.state accounts for ``target`` signals; returns the time seen."""
+    reader = consumer(settings.kafka_client_config(), None)
+    meta = reader.list_topics(topics.customer_state, timeout=10).topics[topics.customer_state]
+    reader.assign([TopicPartition(topics.customer_state, p, 0) for p in meta.partitions])
+    latest: dict[bytes, int] = {}
+    total = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for m in reader.consume(5000, 0.1):
+                if m.error() or m.value() is None:
+                    continue
+                counters = json.loads(m.value())["counters"]
+                count = sum(counters.values())
+                total += count - latest.get(m.key(), 0)
+                latest[m.key()] = count
+            if total >= target:
+                return time.monotonic()
+    finally:
+        reader.close()
+    raise TimeoutError(f"only {total}/{target} signals reached customer.state")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--probes", type=int, default=100)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="signalfold-bench-"))
+    with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
+        settings = Settings(
+            kafka_bootstrap=broker.bootstrap,
+            topic_prefix=f"b{uuid.uuid4().hex[:6]}.",
+            data_dir=workdir,
+            api_port=free_port(),
+            log_level="WARNING",
+        )
+        env = {
+            **os.environ,
+            "SIGNALFOLD_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
+            "SIGNALFOLD_DATA_DIR": str(workdir),
+            "SIGNALFOLD_API_PORT": str(settings.api_port),
+            "SIGNALFOLD_LOG_LEVEL": "WARNING",
+        }
+        topics = create_topics(settings)
+        procs = [_spawn(["worker", "--stage", s], env, workdir / f"{s}.log") for s in STAGES]
+        procs.append(_spawn(["serve"], env, workdir / "serve.log"))
+        try:
+            base = f"http://127.0.0.1:{settings.api_port}"
+            while True:
+                try:
+                    if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            start = datetime(2026, 1, 1, tzinfo=UTC)
+            events = _raw_events(args.events, args.people, start)
+            prod = producer(settings.kafka_client_config())
+            # Warm-up: one event per stage so consumer groups have joined before timing.
+            prod.produce(topics.raw("marketing"), key=events[0][1], value=events[0][2])
+            prod.flush()
+            _count_signals(settings, topics, 1, 120)
+            t0 = time.monotonic()
+            for source, key, value in events[1:]:
+                while True:
+                    try:
+                        prod.produce(topics.raw(source), key=key, value=value)
+                        break
+                    except BufferError:
+                        prod.poll(0.01)
+                prod.poll(0)
+            prod.flush()
+            produced = time.monotonic() - t0
+            t_end = _count_signals(settings, topics, args.events, 600)
+            throughput = (args.events - 1) / (t_end - t0)
+
+            latencies = []
+            with httpx.Client(base_url=base) as http:
+                for n in range(args.probes):
+                    person = n % args.people
+                    at = start + timedelta(days=30, seconds=n)
+                    t1 = time.monotonic()
+                    prod.produce(
+                        topics.raw("support"),
+                        key=str(person).encode(),
+                        value=_ticket(person, n, at),
+                    )
+                    prod.flush()
+                    while True:
+                        r = http.get(
+                            "/v1/suppression/check",
+                            params={
+                                "email": f"person{person}@bench.example.com",
+                                "channel": "email",
+                                "purpose": "marketing",
+                            },
+                        )
+                        if r.status_code == 200 and any(
+                            x["source_event_id"] == f"probe-{n}" for x in r.json()["reasons"]
+                        ):
+                            break
+                        time.sleep(0.001)
+                    latencies.append((time.monotonic() - t1) * 1000)
+            latencies.sort()
+            result = {
+                "date": datetime.now(UTC).date().isoformat(),
+                "events": args.events,
+                "people": args.people,
+                "produce_s": round(produced, 2),
+                "throughput_signals_per_s": round(throughput),
+                "event_to_decision_ms_p50": round(statistics.median(latencies), 1),
+                "event_to_decision_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+                "probes": len(latencies),
+            }
+            print(json.dumps(result))
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+if __name__ == "__main__":
+    main()
