@@ -27,12 +27,12 @@ from pathlib import Path
 
 import httpx
 from confluent_kafka import TopicPartition
-from signalfold.streams.broker import EmbeddedBroker, free_port
-from signalfold.streams.kafka import consumer, producer
-from signalfold.streams.topics import Topics
 
 from signalfold.bootstrap import STAGES, create_topics
 from signalfold.settings import Settings
+from signalfold.streams.broker import EmbeddedBroker, free_port
+from signalfold.streams.kafka import consumer, producer
+from signalfold.streams.topics import Topics
 
 
 def _raw_events(n: int, people: int, start: datetime) -> list[tuple[str, bytes, bytes]]:

@@ -45,10 +45,10 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from signalfold.schemas.payloads import payload_model_for, register_payload
-from signalfold.schemas.signal import Traits, Trust
 
 from signalfold.errors import ConfigError
+from signalfold.schemas.payloads import payload_model_for, register_payload
+from signalfold.schemas.signal import Traits, Trust
 
 __all__ = [
     "EachSpec",
@@ -163,7 +163,8 @@ class TypeSpec(_Spec):
 
 
 class DeclaredType(_Spec):
-    """A new signal type: payload field → ``str|int|float|bool|decimal``, ``?`` = optional."""
+    """A new signal type: payload field → ``str``, ``int``, ``float``, ``bool`` or
+    ``decimal``, prefixed ``optional `` when the field may be absent."""
 
     fields: dict[str, str] = Field(default_factory=dict)
 
@@ -289,11 +290,12 @@ def _declare(c: SourceContract) -> Problem | None:
             return ("declares", sig_type), "a dotted type like support.chat.escalated", "that"
         shape: dict[str, Any] = {}
         for name, kind in decl.fields.items():
-            base = _DECLARED_TYPES.get(kind.rstrip("?"))
+            optional = kind.startswith("optional ")
+            base = _DECLARED_TYPES.get(kind.removeprefix("optional ").strip())
             if base is None:
-                return ("declares", sig_type, "fields", name), "one of str, int, float, bool, "
-                "decimal (optionally ending in ?)", _found(kind)
-            shape[name] = (base | None, None) if kind.endswith("?") else (base, ...)
+                expected = "str, int, float, bool or decimal, optionally after `optional `"
+                return ("declares", sig_type, "fields", name), expected, _found(kind)
+            shape[name] = (base | None, None) if optional else (base, ...)
         title = "".join(part.title() for part in re.split(r"[._]", sig_type))
         model = create_model(title, __config__=ConfigDict(frozen=True, extra="allow"), **shape)
         try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.kafka import is_fence
 from signalfold.streams.kafka import producer as make_producer

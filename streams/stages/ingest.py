@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Message, TopicPartition
+
 from signalfold.schemas.contract import SourceContract
-from signalfold.streams.ingest.errors import MappingError
+from signalfold.streams.ingest.errors import MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, map_event
 from signalfold.streams.runner import Output
 from signalfold.streams.topics import Topics
@@ -58,7 +59,7 @@ class IngestStage:
             contract = self._by_topic.get(message.topic())
             try:
                 if contract is None:
-                    raise MappingError.unknown_source(message.topic())
+                    raise unknown_source_error(message.topic(), list(self._by_topic))
                 signal = map_event(contract, raw, received_at=now, max_bytes=self._max)
             except MappingError as err:
                 self.dead += 1

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, Message, TopicPartition
+
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.normalize import normalize_identifier

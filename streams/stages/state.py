@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Message, TopicPartition
+
 from signalfold.schemas import Resolved
 from signalfold.schemas.state import CustomerState, Flag, SuppressionChange
 from signalfold.streams.kafka import read_partition_until

@@ -1,0 +1,85 @@
+"""What resolving a signal produces: the ``Resolution`` and its deterministic changes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from signalfold.schemas.identity import IdentityChange, IndexEntry, LinkEvidence
+from signalfold.schemas.signal import Signal
+
+__all__ = ["ChangeBuilder", "Resolution", "customer_id_for", "exact_evidence"]
+
+
+def customer_id_for(record_id: str) -> str:
+    """The id of the customer a record creates: stable across replays and machines."""
+    return "cus_" + hashlib.sha256(record_id.encode()).hexdigest()[:20]
+
+
+def exact_evidence(key: str) -> LinkEvidence:
+    """Evidence for a join on one identifier key: rule ``exact:<type>``."""
+    identifier_type, _, value = key.partition(":")
+    return LinkEvidence(
+        rule=f"exact:{identifier_type}", identifier_type=identifier_type, identifier_value=value
+    )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What resolving one signal decided, ready to publish.
+
+    ``changes`` go to ``identity.changes`` in order; ``index`` to
+    ``identity.index`` (every identifier key whose customer changed, and
+    ``customer:<absorbed>`` aliases); ``merges`` are (absorbed, survivor) pairs;
+    ``rejected`` holds (identifier type, reason) for identifiers dropped from
+    matching — never their values.
+    """
+
+    customer_id: str
+    record_id: str
+    changes: list[IdentityChange]
+    index: list[IndexEntry]
+    merges: list[tuple[str, str]]
+    rejected: list[tuple[str, str]]
+
+
+class ChangeBuilder:
+    """Builds one signal's changes in publishing order, with deterministic ids.
+
+    ``change_id`` hashes signal id, kind, customer, record and the change's
+    subject (keys, absorbed ids, other record), so re-processing a signal after a
+    crash publishes the same ids and consumers can drop the duplicates. ``at`` is
+    processing time from the injected clock.
+    """
+
+    def __init__(self, signal: Signal, at: datetime) -> None:
+        self.signal, self.at = signal, at
+        self.items: list[IdentityChange] = []
+
+    def add(
+        self,
+        kind: str,
+        customer_id: str,
+        identifiers: list[str] | tuple[str, ...],
+        evidence: tuple[LinkEvidence, ...],
+        **extra: Any,
+    ) -> None:
+        """Append a change of ``kind``; ``extra`` sets birth, absorbed_ids or other_record_id."""
+        rid = self.signal.record_id
+        subject = [*identifiers, *extra.get("absorbed_ids", ()), extra.get("other_record_id") or ""]
+        raw = "\x1f".join([self.signal.signal_id, kind, customer_id, rid, *subject])
+        self.items.append(
+            IdentityChange(
+                change_id="chg_" + hashlib.sha256(raw.encode()).hexdigest()[:24],
+                kind=kind,  # type: ignore[arg-type]
+                customer_id=customer_id,
+                record_id=rid,
+                identifiers=tuple(identifiers),
+                evidence=evidence,
+                signal_id=self.signal.signal_id,
+                at=self.at,
+                **extra,
+            )
+        )

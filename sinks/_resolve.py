@@ -1,0 +1,114 @@
+"""From what a caller sends (email, phone, customer id) to a customer and a decision.
+
+Identifiers are normalised exactly as identity resolution normalises them, so
+``" J.Doe@GoogleMail.com"`` finds the customer indexed as ``email:jdoe@gmail.com``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from signalfold.identity.errors import InvalidIdentifier
+from signalfold.identity.normalize import normalize_email, normalize_identifier
+from signalfold.schemas import CustomerState, Identifier, SuppressionDecision
+from signalfold.sinks.models import CheckError, CheckRequest
+from signalfold.sinks.view import ServingView
+
+__all__ = [
+    "BadIdentifier",
+    "Decider",
+    "answer_check",
+    "find_state",
+    "identifier_key",
+    "single_identifier",
+]
+
+Decider = Callable[..., SuppressionDecision]
+_IDENTIFIER_FIELDS = ("email", "phone", "customer_id")
+_EXPECTED_FOUND = re.compile(r"^expected (?P<expected>.+?), found (?P<found>.+)$")
+
+
+class BadIdentifier(ValueError):
+    """A question that names no customer we can look for; ``error`` says why."""
+
+    def __init__(self, error: CheckError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _invalid(field: str, exc: InvalidIdentifier) -> BadIdentifier:
+    match = _EXPECTED_FOUND.match(exc.reason)
+    expected = match["expected"] if match else f"a valid {exc.identifier_type}"
+    found = match["found"] if match else exc.reason
+    return BadIdentifier(
+        CheckError(
+            field=field,
+            expected=expected,
+            found=f"{found} ({exc.redacted})" if exc.redacted else found,
+            message=f"{field}: {exc.reason}; send the identifier as the customer gave it",
+        )
+    )
+
+
+def identifier_key(type_: str, value: str, region: str, field: str | None = None) -> str:
+    """The index key (``<type>:<normalised value>``) of an identifier, or ``BadIdentifier``."""
+    field = field or type_
+    try:
+        if type_ == "email":
+            return f"email:{normalize_email(value)}"
+        normalized = normalize_identifier(Identifier(type=type_, value=value), region=region)
+    except InvalidIdentifier as exc:
+        raise _invalid(field, exc) from exc
+    except ValidationError as exc:
+        raise BadIdentifier(
+            CheckError(
+                field=field,
+                expected="an identifier type of lowercase letters, digits and _, and a value "
+                "of 1-320 characters",
+                found=f"type {type_!r} with a value of {len(value)} characters",
+                message=f"{field}: not an identifier ({exc.error_count()} problem(s))",
+            )
+        ) from exc
+    return normalized.key
+
+
+def single_identifier(given: dict[str, str | None]) -> tuple[str, str]:
+    """The one (field, value) among ``email``/``phone``/``customer_id``, or ``BadIdentifier``."""
+    present = [(f, v) for f, v in given.items() if v is not None]
+    if len(present) != 1:
+        names = ", ".join(f for f, _ in present) or "none"
+        raise BadIdentifier(
+            CheckError(
+                field=None,
+                expected="exactly one of email, phone, customer_id",
+                found=names,
+                message=f"give exactly one of email, phone, customer_id; found {names}",
+            )
+        )
+    return present[0]
+
+
+def find_state(
+    view: ServingView, type_: str, value: str, region: str, *, field: str | None = None
+) -> CustomerState | None:
+    """The current state of the customer an identifier (or a customer id) points to."""
+    if type_ == "customer_id":
+        customer_id: str | None = view.resolve(value)
+    else:
+        customer_id = view.lookup(identifier_key(type_, value, region, field))
+    return None if customer_id is None else view.state(customer_id)
+
+
+def answer_check(
+    view: ServingView, decide: Decider, check: CheckRequest, now: datetime, region: str
+) -> SuppressionDecision:
+    """The decision for one question; raises ``BadIdentifier`` for an invalid identifier."""
+    given: dict[str, Any] = {f: getattr(check, f) for f in _IDENTIFIER_FIELDS}
+    field, value = single_identifier(given)
+    state = find_state(view, field, value, region)
+    return decide(state, channel=check.channel, purpose=check.purpose, now=now)

@@ -1,0 +1,223 @@
+"""The consumer loop of ``serve``: topics → ``ServingView`` (memory) + ``Store`` (DuckDB).
+
+Every replica rebuilds from Kafka alone: no consumer group, every partition of
+the four topics assigned from offset 0. Messages with a ``signalfold.fence``
+header are internal read-to-end markers and are skipped. Each consumed batch
+is applied to the view under one lock and flushed to DuckDB before the next
+poll, so a write is visible within one poll timeout (~100 ms).
+
+``caught_up`` turns true once every partition reached the end offset seen at
+start. Tansu's high watermark can point one batch short of the true end, so
+readiness is advisory: "has replayed what existed at start, or nearly".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from signalfold.sinks._tables import change_row, signal_row
+from signalfold.sinks.errors import TopicMissing
+from signalfold.sinks.store import Store
+from signalfold.sinks.view import ServingView
+from signalfold.streams.kafka import consumer as make_consumer
+from signalfold.streams.kafka import is_fence
+from signalfold.streams.topics import Topics
+
+__all__ = ["Materializer"]
+
+log = logging.getLogger(__name__)
+
+_ALIAS_PREFIX = "customer:"
+
+
+class Materializer:
+    """Consumes the serving topics in a background thread into a view and a store.
+
+    Example::
+
+        m = Materializer(settings.kafka_client_config(), Topics(prefix), view, store)
+        m.start()
+        m.wait_caught_up(30)
+        ...
+        m.stop()
+    """
+
+    def __init__(
+        self,
+        client_config: dict[str, str | int],
+        topics: Topics,
+        view: ServingView,
+        store: Store,
+        *,
+        batch_size: int = 2000,
+        poll_timeout: float = 0.1,
+    ) -> None:
+        self._client_config = client_config
+        self._topics = topics
+        self._names = [
+            topics.customer_state,
+            topics.identity_index,
+            topics.resolved,
+            topics.identity_changes,
+        ]
+        self._view = view
+        self._store = store
+        self._batch_size = batch_size
+        self._poll_timeout = poll_timeout
+        self._stop = threading.Event()
+        self._caught_up = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._targets: dict[tuple[str, int], int] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+        self.applied = 0
+        self.skipped = 0
+        self.error: BaseException | None = None
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every partition reached the end offset seen at start (advisory)."""
+        return self._caught_up.is_set()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the consumer thread runs (false before ``start``, after ``stop`` or a crash)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait_caught_up(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for ``caught_up``; returns it."""
+        return self._caught_up.wait(timeout)
+
+    def start(self) -> None:
+        """Assign every partition from offset 0 and start consuming in a thread."""
+        # A throwaway group id (librdkafka insists on one); assign() never joins or commits.
+        consumer = make_consumer(self._client_config, None)
+        try:
+            self._assign(consumer)
+        except BaseException:
+            consumer.close()
+            raise
+        self._thread = threading.Thread(
+            target=self._run, args=(consumer,), name="signalfold-materializer", daemon=True
+        )
+        self._thread.start()
+
+    def _assign(self, consumer: Consumer) -> None:
+        metadata = consumer.list_topics(timeout=10)
+        assignment: list[TopicPartition] = []
+        for name in self._names:
+            topic = metadata.topics.get(name)
+            if topic is None or topic.error is not None:
+                raise TopicMissing(
+                    f"topic {name!r} does not exist on the broker; start the pipeline "
+                    "(or create topics with `signalfold topics create`) before `serve`"
+                )
+            for partition in sorted(topic.partitions):
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=10
+                )
+                if high > low:
+                    self._targets[(name, partition)] = high
+                assignment.append(TopicPartition(name, partition, OFFSET_BEGINNING))
+        consumer.assign(assignment)
+        if not self._targets:
+            self._caught_up.set()
+        log.info("serving from %d partitions of %d topics", len(assignment), len(self._names))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop consuming, flush what was read and join the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self, consumer: Consumer) -> None:
+        try:
+            while not self._stop.is_set():
+                messages = consumer.consume(self._batch_size, self._poll_timeout)
+                if messages:
+                    self._apply(messages)
+                self._check_caught_up()
+        except BaseException as exc:
+            self.error = exc
+            log.exception("materializer stopped on an error; the replica is no longer ready")
+        finally:
+            consumer.close()
+
+    def _apply(self, messages: list[Message]) -> None:
+        states: list[tuple[str, bytes | None]] = []
+        index: list[tuple[str, str | None]] = []
+        aliases: list[tuple[str, str | None]] = []
+        applied = skipped = 0
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise RuntimeError(f"fatal consumer error: {err}")
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", err)
+                continue
+            topic = msg.topic()
+            self._positions[(topic, msg.partition())] = msg.offset() + 1
+            if is_fence(msg):
+                continue
+            try:
+                self._route(msg, topic, states, index, aliases)
+                applied += 1
+            except (ValueError, KeyError, TypeError) as exc:
+                skipped += 1
+                log.warning(
+                    "skipped malformed message on %s[%d]@%d: %s",
+                    topic,
+                    msg.partition(),
+                    msg.offset(),
+                    type(exc).__name__,
+                )
+        self._view.apply(states=states, index=index, aliases=aliases)
+        self._store.flush()
+        self.applied += applied
+        self.skipped += skipped
+
+    def _route(
+        self,
+        msg: Message,
+        topic: str,
+        states: list[tuple[str, bytes | None]],
+        index: list[tuple[str, str | None]],
+        aliases: list[tuple[str, str | None]],
+    ) -> None:
+        key = (msg.key() or b"").decode()
+        value = msg.value()
+        if topic == self._topics.customer_state:
+            states.append((key, value))
+        elif topic == self._topics.identity_index:
+            customer_id = None if value is None else str(json.loads(value)["customer_id"])
+            if key.startswith(_ALIAS_PREFIX):
+                aliases.append((key[len(_ALIAS_PREFIX) :], customer_id))
+            else:
+                index.append((key, customer_id))
+        elif value is None:
+            return
+        elif topic == self._topics.resolved:
+            record: dict[str, Any] = json.loads(value)
+            if record["kind"] == "signal" and record.get("signal"):
+                self._store.signals.add(signal_row(record))
+            elif record["kind"] == "merge" and record.get("into"):
+                aliases.append((str(record["customer_id"]), str(record["into"])))
+        elif topic == self._topics.identity_changes:
+            change: dict[str, Any] = json.loads(value)
+            row = change_row(change)
+            if row["kind"] == "merged":
+                aliases.extend((a, row["customer_id"]) for a in row["absorbed_ids"])
+            self._store.identity_changes.add(row)
+
+    def _check_caught_up(self) -> None:
+        if self._caught_up.is_set():
+            return
+        if all(self._positions.get(tp, 0) >= end for tp, end in self._targets.items()):
+            log.info("caught up: %d messages applied", self.applied)
+            self._caught_up.set()

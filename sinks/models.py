@@ -1,0 +1,98 @@
+"""Request and response envelopes of the serving API.
+
+The things inside them (``Signal``, ``CustomerState``, ``SuppressionDecision``,
+``IdentityChange``) are the schemas from ``signalfold.schemas``; only the
+paging and batching wrappers, which exist for HTTP alone, are defined here.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from signalfold.schemas import Channel, IdentityChange, Purpose, Signal, SuppressionDecision
+
+__all__ = [
+    "MAX_BATCH_CHECKS",
+    "BatchCheckRequest",
+    "BatchCheckResponse",
+    "BatchCheckResult",
+    "CheckError",
+    "CheckRequest",
+    "IdentityExplanation",
+    "ServiceStatus",
+    "TimelineItem",
+    "TimelinePage",
+]
+
+MAX_BATCH_CHECKS = 10_000
+
+
+class TimelineItem(BaseModel):
+    """One signal of a customer's history and the customer id it was resolved to then."""
+
+    customer_id: str
+    signal: Signal
+
+
+class TimelinePage(BaseModel):
+    """A page of history, newest first. Pass ``next_cursor`` back to get the next page."""
+
+    customer_id: str
+    customer_ids: list[str] = Field(description="The customer and every id merged into it.")
+    items: list[TimelineItem]
+    next_cursor: str | None = None
+
+
+class IdentityExplanation(BaseModel):
+    """The identity changes that built a customer, oldest first: why these records are one."""
+
+    customer_id: str
+    customer_ids: list[str] = Field(description="The customer and every id merged into it.")
+    changes: list[IdentityChange]
+
+
+class CheckRequest(BaseModel):
+    """One suppression question; give exactly one of ``email``, ``phone``, ``customer_id``."""
+
+    email: str | None = None
+    phone: str | None = None
+    customer_id: str | None = None
+    channel: Channel
+    purpose: Purpose
+
+
+class BatchCheckRequest(BaseModel):
+    """Up to 10,000 questions answered in one call, in order."""
+
+    checks: list[CheckRequest] = Field(max_length=MAX_BATCH_CHECKS)
+
+
+class CheckError(BaseModel):
+    """Why one question could not be answered: the field, what was expected, what was found."""
+
+    field: str | None
+    expected: str
+    found: str | None
+    message: str
+
+
+class BatchCheckResult(BaseModel):
+    """The answer to ``checks[index]``: a decision, or an error for that question alone."""
+
+    index: int
+    decision: SuppressionDecision | None = None
+    error: CheckError | None = None
+
+
+class BatchCheckResponse(BaseModel):
+    results: list[BatchCheckResult]
+
+
+class ServiceStatus(BaseModel):
+    """Liveness / readiness of a serving replica."""
+
+    status: str
+    caught_up: bool
+    applied: int
+    skipped: int
+    detail: str | None = None

@@ -1,0 +1,198 @@
+"""``signalfold serve``: the composition root of a serving replica, and its runner.
+
+``build`` wires store + view + materializer + app; ``serve`` runs them until
+SIGINT/SIGTERM and then stops the consumer cleanly; ``ServeHandle`` runs the
+same thing in a thread (tests, notebooks) on a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType, TracebackType
+
+import uvicorn
+from fastapi import FastAPI
+
+from signalfold.settings import Settings
+from signalfold.sinks._resolve import Decider
+from signalfold.sinks.api import create_app
+from signalfold.sinks.materializer import Materializer
+from signalfold.sinks.store import Store, open_store
+from signalfold.sinks.view import ServingView
+from signalfold.streams.topics import Topics, ensure_topics
+
+__all__ = ["ServeHandle", "Serving", "build", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Serving:
+    """Everything a replica runs, built once by ``build``."""
+
+    settings: Settings
+    store: Store
+    view: ServingView
+    materializer: Materializer
+    app: FastAPI
+
+    def close(self) -> None:
+        """Stop the consumer (flushing what it read), then close the store."""
+        self.materializer.stop()
+        self.store.close()
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    decide: Decider | None = None,
+) -> Serving:
+    """Wire one replica; nothing runs until ``materializer.start()`` and the HTTP server.
+
+    ``decide`` defaults to the policy's ``decide`` with the unknown-customer rules
+    of ``settings.policy_file`` (the shipped policy when unset).
+    """
+    if decide is None:
+        from signalfold.streams.policy import decide as policy_decide
+        from signalfold.streams.policy import load_policy
+
+        decide = functools.partial(
+            policy_decide, unknown=load_policy(settings.policy_file).unknown_customer
+        )
+    topics = Topics(prefix=settings.topic_prefix)
+    ensure_topics(
+        settings.kafka_client_config(),
+        [topics.customer_state, topics.identity_index, topics.resolved, topics.identity_changes],
+        settings.partitions,
+        settings.replication_factor,
+        compacted=topics.compacted(),
+    )
+    store = open_store(settings.data_dir, name=f"serve-{settings.api_port}")
+    view = ServingView()
+    materializer = Materializer(
+        settings.kafka_client_config(), topics, view, store, batch_size=settings.batch_size
+    )
+    extra = {"clock": clock} if clock is not None else {}
+    app = create_app(view, store, settings, decide=decide, readiness=materializer, **extra)
+    return Serving(settings, store, view, materializer, app)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that reports when it listens and never re-raises the signal that stopped it.
+
+    uvicorn re-raises SIGINT/SIGTERM after shutdown, which would kill the
+    process (or print a KeyboardInterrupt traceback) before the consumer stops.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[_Server], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started(self)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(sig: int, frame: FrameType | None) -> None:
+            self.should_exit = True
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (differs from the config when it asked for 0)."""
+        return int(self.servers[0].sockets[0].getsockname()[1])
+
+
+def _server(serving: Serving, on_started: Callable[[_Server], None]) -> _Server:
+    config = uvicorn.Config(
+        serving.app,
+        host=serving.settings.api_host,
+        port=serving.settings.api_port,
+        log_level=serving.settings.log_level.lower(),
+        access_log=False,  # URLs carry identifiers (email=...): no PII in logs
+        lifespan="off",
+    )
+    return _Server(config, on_started)
+
+
+def serve(settings: Settings, *, ready_event: threading.Event | None = None) -> None:
+    """Run a replica until SIGINT/SIGTERM; ``ready_event`` is set once HTTP listens."""
+    serving = build(settings)
+    serving.materializer.start()
+    try:
+        server = _server(serving, lambda _s: ready_event.set() if ready_event else None)
+        server.run()
+    finally:
+        serving.close()
+        log.info("serve stopped after applying %d messages", serving.materializer.applied)
+
+
+class ServeHandle:
+    """A replica in a background thread, for tests: ``with ServeHandle(settings) as h: h.url``.
+
+    Give ``settings.api_port=0`` to bind any free port; ``url`` tells which.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        decide: Decider | None = None,
+    ) -> None:
+        self.serving = build(settings, clock=clock, decide=decide)
+        self._started = threading.Event()
+        self._server = _server(self.serving, lambda _s: self._started.set())
+        self._thread = threading.Thread(target=self._server.run, name="signalfold-serve")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.serving.settings.api_host}:{self._server.port}"
+
+    def start(self, timeout: float = 20.0) -> ServeHandle:
+        """Start consuming and serving; returns once HTTP listens."""
+        self.serving.materializer.start()
+        self._thread.start()
+        if not self._started.wait(timeout):
+            self.stop()
+            raise TimeoutError(f"the API did not start listening within {timeout:.0f}s")
+        return self
+
+    def stop(self) -> None:
+        """Stop HTTP, then the consumer; safe to call twice."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.serving.close()
+
+    def __enter__(self) -> ServeHandle:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,235 @@
+"""Raw bytes → canonical :class:`Signal`, following a source contract.
+
+The hot path of the ingest stage (tens of thousands of events a second), so
+the contract is compiled once (:mod:`.compiled`) and each event is parsed with
+one ``json.loads``. Anything that does not fit raises :class:`MappingError`,
+never another exception; :func:`dead_letter` turns it into the DLQ record.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from signalfold.schemas.contract import SourceContract
+from signalfold.schemas.dlq import DeadLetter
+from signalfold.schemas.signal import Signal, make_signal_id
+from signalfold.streams.ingest.compiled import Compiled, Fault, Plan, compiled, resolve
+from signalfold.streams.ingest.errors import MappingError, found_text
+
+__all__ = ["dead_letter", "map_event"]
+
+_JSON_KINDS = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean"}
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def map_event(
+    contract: SourceContract, raw: bytes, *, received_at: datetime, max_bytes: int
+) -> Signal:
+    """Map one raw event of ``contract``'s source to a canonical signal.
+
+    Raises :class:`MappingError` naming the raw field, what was expected and
+    what was found, e.g. ``source `support`: field `ticket.priority`: expected
+    one of low, normal, high, urgent, found 'p1' (event 17)``.
+    """
+    event_id = None
+    try:
+        if len(raw) > max_bytes:
+            raise Fault(None, "oversized", f"at most {max_bytes} bytes", f"{len(raw)} bytes")
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            expected = f"valid JSON ({exc.msg} at byte {exc.pos})"
+            raise Fault(None, "invalid_json", expected, _head(raw)) from None
+        except (ValueError, RecursionError):  # not UTF-8, absurd numbers, deep nesting
+            raise Fault(None, "invalid_json", "valid UTF-8 JSON", _head(raw)) from None
+        if not isinstance(obj, dict):
+            kind = _JSON_KINDS.get(type(obj), "a JSON number" if obj is not None else "null")
+            raise Fault(None, "invalid_json", "a JSON object", kind)
+        plan = compiled(contract)
+        event_id = _text(plan.event_id, obj)
+        return _signal(contract, plan, obj, event_id, received_at)
+    except Fault as fault:
+        found = fault.found if fault.kind in ("oversized", "invalid_json") else None
+        raise MappingError(
+            source=contract.name,
+            kind=fault.kind,
+            expected=fault.expected,
+            found=found if found is not None else found_text(fault.found),
+            field=fault.field,
+            event_id=event_id,
+        ) from None
+
+
+def _head(raw: bytes) -> str:
+    return found_text(bytes(raw[:100]))
+
+
+def _text(plan: Plan, obj: dict[str, Any]) -> str:
+    value = plan.get(obj)
+    if not isinstance(value, str):
+        raise Fault(plan.text, "wrong_type", "a string or an integer", value)
+    return value
+
+
+def _signal(
+    contract: SourceContract, plan: Compiled, obj: dict[str, Any], event_id: str, received: datetime
+) -> Signal:
+    record_key = _text(plan.record_key, obj)
+    sig_type = _choose_type(plan, obj)
+    raw_time = plan.occurred_at.get(obj)
+    try:
+        occurred_at = plan.parse_time(raw_time)
+    except ValueError as exc:
+        kind = "wrong_type" if type(exc).__name__ == "ValueTypeError" else "invalid_value"
+        raise Fault(plan.occurred_at.text, kind, exc.args[0], raw_time) from None
+    identifiers, id_plans = [], []
+    for id_type, trust, id_plan in plan.identifiers:
+        value = id_plan.get(obj)
+        if value is not None:
+            identifiers.append({"type": id_type, "value": value, "trust": trust})
+            id_plans.append(id_plan)
+    traits = {k: v for k, p in plan.traits if (v := p.get(obj)) is not None}
+    model, fields = plan.payloads[sig_type]
+    payload = {k: v for k, p in fields if (v := p.get(obj)) is not None}
+    envelope = {
+        "signal_id": make_signal_id(contract.name, event_id),
+        "source": contract.name,
+        "source_event_id": event_id,
+        "record_key": record_key,
+        "type": sig_type,
+        "occurred_at": occurred_at,
+        "received_at": received,
+        "identifiers": identifiers,
+        "traits": traits,
+        "payload": payload,
+    }
+    try:  # one validation for all of it (the payload model runs inside): cheapest
+        return Signal.model_validate(envelope)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+    try:  # again on its own, for a structured error at the raw path
+        model.model_validate(payload)
+    except ValidationError as exc:
+        raise _fault(exc.errors(include_url=False)[0], (), dict(fields), obj) from None
+    head = err["loc"][0] if err["loc"] else None
+    if head == "traits":
+        raise _fault(err, err["loc"][1:], dict(plan.traits), obj)
+    if head == "identifiers" and len(err["loc"]) > 1:
+        raise _fault(err, ("id",), {"id": id_plans[int(err["loc"][1])]}, obj)
+    raise _fault(err, err["loc"], {}, obj)
+
+
+def _choose_type(plan: Compiled, obj: dict[str, Any]) -> str:
+    if plan.rules:
+        seen = [_raw(obj, steps) for steps in plan.rule_paths]
+        for conditions, sig_type in plan.rules:
+            for index, want in conditions:
+                value = seen[index]
+                if not (value in want if isinstance(want, list) else value == want):
+                    break
+            else:
+                return sig_type
+    field = plan.type_field
+    if field is None:
+        raise Fault(None, "unknown_type", "an event one of the contract's type rules matches", obj)
+    raw = field.get(obj)
+    if raw is None:
+        raise Fault(field.text, "missing_field", "a value", None)
+    key = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else None
+    sig_type = plan.type_map.get(key) if key is not None else None
+    if sig_type is None:
+        raise Fault(field.text, "unknown_type", f"one of {', '.join(plan.type_map)}", raw)
+    return sig_type
+
+
+def _fault(err: Any, loc: tuple[Any, ...], plans: dict[str, Plan], obj: Any) -> Fault:
+    """A pydantic error as a ``Fault`` at the raw path its value came from, when known.
+
+    ``loc`` is the error's location below the mapped object (``plans`` keys it).
+    """
+    loc = loc or err["loc"]
+    kind = err["type"]
+    plan = plans.get(str(loc[0])) if loc else None
+    field = ".".join(str(p) for p in loc)
+    found = err.get("input")
+    if plan is not None and plan.text is not None:
+        field, raw = plan.text, _raw(obj, plan.steps)
+        if plan.each is not None and len(loc) >= 3 and isinstance(loc[1], int):
+            sub = dict(plan.each).get(str(loc[2]))
+            if sub is not None and sub.text is not None:
+                field = f"{plan.text}[{loc[1]}].{sub.text}"
+                raw = _raw(obj, (*plan.steps, loc[1], *sub.steps))
+        found = raw if raw is not None and kind != "missing" else found
+    if kind == "missing":
+        return Fault(field, "missing_field", "a value", None)
+    if kind in ("literal_error", "enum"):
+        options = _QUOTED.findall(str(err.get("ctx", {}).get("expected", "")))
+        return Fault(field, "invalid_value", f"one of {', '.join(options)}", found)
+    expected = err["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
+    if kind.endswith(("_type", "_parsing")):
+        return Fault(field, "wrong_type", expected, found)
+    if expected.startswith(("greater", "less", "at most", "at least")):
+        expected = f"a value {expected}"
+    return Fault(field, "invalid_value", expected, found)
+
+
+def _raw(obj: Any, steps: tuple[str | int, ...]) -> Any:
+    try:
+        return resolve(obj, steps)
+    except Fault:
+        return None
+
+
+def dead_letter(
+    err_or_exc: BaseException,
+    *,
+    source: str | None,
+    contract_version: int | None,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    key: str | bytes | None,
+    raw: bytes | None,
+    at: datetime,
+) -> DeadLetter:
+    """The DLQ record for a raw event that failed, keeping its exact bytes.
+
+    A :class:`MappingError` gives the field, expected and found; any other
+    exception is recorded by type only (a bug to report, not a source problem).
+    ``source`` may be ``None`` when no contract claims the topic (the error's
+    source, else the topic, is used); a bytes ``key`` is decoded as UTF-8.
+    """
+    if source is None:
+        source = err_or_exc.source if isinstance(err_or_exc, MappingError) else topic
+    if isinstance(key, bytes):
+        key = key.decode("utf-8", errors="backslashreplace")
+    if isinstance(err_or_exc, MappingError):
+        reason, kind = str(err_or_exc), err_or_exc.kind
+        field, expected, found = err_or_exc.field, err_or_exc.expected, err_or_exc.found
+    else:
+        reason = (
+            f"source `{source}`: unexpected {type(err_or_exc).__name__} while mapping; "
+            "report it to the signalfold maintainers with this record"
+        )
+        kind, field, expected, found = "invalid_value", None, None, None
+    return DeadLetter(
+        source=source,
+        contract_version=contract_version,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        reason=reason,
+        field=field,
+        expected=expected,
+        found=found,
+        error_kind=kind,
+        original=base64.b64encode(bytes(raw or b"")).decode("ascii"),
+        at=at,
+    )

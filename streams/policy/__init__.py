@@ -1,0 +1,33 @@
+"""The declarative suppression policy: flags at fold time, decisions at ask time.
+
+- ``load_policy(path | None) -> Policy`` reads a YAML policy (defaults shipped in
+  ``signalfold/defaults/policy.yaml``);
+- ``evaluate_flags(state_or_aggregate, policy, now)`` raises the flags;
+- ``decide(state, channel=, purpose=, now=)`` answers one suppression question.
+
+Rule kinds are a registry (``register_rule_kind``); the built-in kinds are
+registered by importing this package.
+"""
+
+from __future__ import annotations
+
+from signalfold.streams.policy import builtin as _builtin  # noqa: F401  (registers kinds)
+from signalfold.streams.policy.decide import decide
+from signalfold.streams.policy.evaluate import EventRef, EventRefs, FlagContext, evaluate_flags
+from signalfold.streams.policy.kinds import RULE_KINDS, RuleKind, register_rule_kind
+from signalfold.streams.policy.model import Policy, Rule, UnknownCustomerRules, load_policy
+
+__all__ = [
+    "RULE_KINDS",
+    "EventRef",
+    "EventRefs",
+    "FlagContext",
+    "Policy",
+    "Rule",
+    "RuleKind",
+    "UnknownCustomerRules",
+    "decide",
+    "evaluate_flags",
+    "load_policy",
+    "register_rule_kind",
+]

@@ -1,0 +1,156 @@
+"""From register maps to the published ``CustomerState`` shape (flags excluded).
+
+Kept apart from the aggregate so the mergeable representation and the public
+shape can evolve separately; this is the only place that knows both.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from operator import itemgetter
+from typing import Any
+
+from signalfold.schemas.state import (
+    ConsentState,
+    OrderState,
+    ProfileValue,
+    TicketState,
+    Touch,
+)
+from signalfold.streams.state._registers import RegisterMap
+
+_VERSION = itemgetter(0, 1)  # (at, signal_id) of a Register
+
+__all__ = [
+    "build_consent",
+    "build_counters",
+    "build_orders",
+    "build_profile",
+    "build_tickets",
+    "build_timeline",
+    "build_touches",
+]
+
+
+def build_profile(regs: RegisterMap) -> dict[str, ProfileValue]:
+    return {
+        field: ProfileValue(
+            value=r.value["value"],
+            source=r.value["source"],
+            observed_at=r.at,
+            signal_id=r.signal_id,
+        )
+        for field, r in sorted(regs.items())
+    }
+
+
+def build_touches(regs: RegisterMap) -> dict[str, Touch]:
+    return {
+        dept: Touch(
+            at=r.at,
+            type=r.value["type"],
+            signal_id=r.signal_id,
+            source_event_id=r.value["source_event_id"],
+        )
+        for dept, r in sorted(regs.items())
+    }
+
+
+def build_consent(regs: RegisterMap) -> dict[str, ConsentState]:
+    return {
+        channel: ConsentState(
+            granted=r.value["granted"],
+            at=r.at,
+            source=r.value["source"],
+            source_event_id=r.value["source_event_id"],
+            signal_id=r.signal_id,
+        )
+        for channel, r in sorted(regs.items())
+    }
+
+
+def _keys(*maps: RegisterMap) -> list[str]:
+    return sorted(set().union(*maps))
+
+
+def build_tickets(registers: dict[str, RegisterMap]) -> dict[str, TicketState]:
+    """Tickets from their status / priority / opened / closed registers.
+
+    ``source`` is the opening event's source when known. ``closed_at`` is the
+    latest close, kept even if a later update reopened the ticket.
+    """
+    status, priority = registers["ticket.status"], registers["ticket.priority"]
+    opened, closed = registers["ticket.opened"], registers["ticket.closed"]
+    tickets: dict[str, TicketState] = {}
+    for tid in _keys(status, priority, opened, closed):
+        st, pr, op, cl = status.get(tid), priority.get(tid), opened.get(tid), closed.get(tid)
+        first = next(r for r in (op, st, pr, cl) if r is not None)
+        fields: dict[str, Any] = {"ticket_id": tid, "source": first.value["source"]}
+        if st is not None:
+            fields |= {
+                "status": st.value["value"],
+                "status_at": st.at,
+                "status_signal_id": st.signal_id,
+            }
+        if pr is not None:
+            fields |= {
+                "priority": pr.value["value"],
+                "priority_at": pr.at,
+                "priority_signal_id": pr.signal_id,
+            }
+        if op is not None:
+            fields |= {
+                "opened_at": op.at,
+                "opened_event_id": op.value["source_event_id"],
+                "subject": op.value.get("subject"),
+            }
+        if cl is not None:
+            fields |= {"closed_at": cl.at, "closed_event_id": cl.value["source_event_id"]}
+        tickets[tid] = TicketState(**fields)
+    return tickets
+
+
+def build_orders(registers: dict[str, RegisterMap]) -> dict[str, OrderState]:
+    """Orders from their placed / returned registers; ``source`` prefers the placing event."""
+    placed, returned = registers["order.placed"], registers["order.returned"]
+    orders: dict[str, OrderState] = {}
+    for oid in _keys(placed, returned):
+        pl, rt = placed.get(oid), returned.get(oid)
+        first = pl if pl is not None else rt
+        assert first is not None
+        fields: dict[str, Any] = {"order_id": oid, "source": first.value["source"]}
+        if pl is not None:
+            v = pl.value
+            fields |= {
+                "placed_at": pl.at,
+                "placed_event_id": v["source_event_id"],
+                "amount": v["amount"],
+                "currency": v["currency"],
+                "product_ids": list(v["product_ids"]),
+                "categories": list(v["categories"]),
+            }
+        if rt is not None:
+            v = rt.value
+            fields |= {
+                "returned_at": rt.at,
+                "returned_event_id": v["source_event_id"],
+                "return_reason": v["reason"],
+                "returned_product_id": v["product_id"],
+                "returned_category": v["category"],
+            }
+        orders[oid] = OrderState(**fields)
+    return orders
+
+
+def build_timeline(timeline: RegisterMap) -> list[dict[str, Any]]:
+    """Newest first, ties broken by signal id, so every replica lists the same order.
+
+    Plain dicts: ``CustomerState`` validates them in one native pass, which is
+    several times faster than building fifty ``TimelineEntry`` objects here.
+    """
+    ordered = sorted(timeline.values(), key=_VERSION, reverse=True)
+    return [{"signal_id": r.signal_id, "occurred_at": r.at, **r.value} for r in ordered]
+
+
+def build_counters(seen: dict[str, str]) -> dict[str, int]:
+    return dict(sorted(Counter(seen.values()).items()))

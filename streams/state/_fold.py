@@ -1,0 +1,116 @@
+"""Which registers one signal writes: the per-type part of the fold.
+
+Each signal type maps to a list of ``(namespace, key, value)`` writes; the
+aggregate versions them with the signal's ``(occurred_at, signal_id)`` and joins
+them into its register maps. Keeping this a pure function of one signal is what
+lets the aggregate stay a semilattice whatever new types are added here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signalfold.schemas.signal import Signal
+
+__all__ = ["FIRST_WINS", "NAMESPACES", "Write", "writes_for"]
+
+Write = tuple[str, str, dict[str, Any]]
+
+NAMESPACES: tuple[str, ...] = (
+    "profile",
+    "touch",
+    "consent",
+    "ticket.status",
+    "ticket.priority",
+    "ticket.opened",
+    "ticket.closed",
+    "order.placed",
+    "order.returned",
+)
+# A ticket's opening is the earliest opened event (a re-sent "opened" must not
+# move ``opened_at`` forward); every other register is last-writer-wins.
+FIRST_WINS: frozenset[str] = frozenset({"ticket.opened"})
+
+
+def writes_for(signal: Signal, payload: dict[str, Any]) -> list[Write]:
+    """The register writes of ``signal``; ``payload`` is its typed payload as JSON."""
+    origin = {"source": signal.source, "source_event_id": signal.source_event_id}
+    writes: list[Write] = [("touch", signal.department, {**origin, "type": signal.type})]
+    for field, value in signal.traits.model_dump(mode="json", exclude_none=True).items():
+        writes.append(("profile", field, {**origin, "value": str(value)}))
+    handler = _HANDLERS.get(signal.type)
+    if handler is not None:
+        writes.extend(handler(payload, origin))
+    return writes
+
+
+def _ticket_opened(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    tid = p["ticket_id"]
+    return [
+        ("ticket.opened", tid, {**origin, "subject": p.get("subject")}),
+        ("ticket.status", tid, {**origin, "value": p.get("status") or "open"}),
+        ("ticket.priority", tid, {**origin, "value": p.get("priority") or "normal"}),
+    ]
+
+
+def _ticket_updated(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    tid = p["ticket_id"]
+    writes: list[Write] = []
+    if p.get("status"):
+        writes.append(("ticket.status", tid, {**origin, "value": p["status"]}))
+    if p.get("priority"):
+        writes.append(("ticket.priority", tid, {**origin, "value": p["priority"]}))
+    return writes
+
+
+def _ticket_closed(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    tid = p["ticket_id"]
+    return [
+        ("ticket.closed", tid, {**origin, "resolution": p.get("resolution")}),
+        ("ticket.status", tid, {**origin, "value": "closed"}),
+    ]
+
+
+def _order_placed(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    items = p.get("items") or ()
+    value = {
+        **origin,
+        "amount": None if p.get("amount") is None else str(p["amount"]),
+        "currency": p.get("currency"),
+        "product_ids": [item["product_id"] for item in items],
+        "categories": sorted({item["category"] for item in items if item.get("category")}),
+    }
+    return [("order.placed", p["order_id"], value)]
+
+
+def _order_returned(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    value = {
+        **origin,
+        "reason": p["reason"],
+        "product_id": p.get("product_id"),
+        "category": p.get("category"),
+    }
+    return [("order.returned", p["order_id"], value)]
+
+
+def _unsubscribed(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    return [("consent", p.get("channel") or "email", {**origin, "granted": False})]
+
+
+def _form_submitted(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    return [
+        ("consent", channel, {**origin, "granted": bool(p[key])})
+        for channel, key in (("email", "consent_email"), ("sms", "consent_sms"))
+        if p.get(key) is not None
+    ]
+
+
+_HANDLERS = {
+    "support.ticket.opened": _ticket_opened,
+    "support.ticket.updated": _ticket_updated,
+    "support.ticket.closed": _ticket_closed,
+    "sales.order.placed": _order_placed,
+    "sales.order.returned": _order_returned,
+    "marketing.email.unsubscribed": _unsubscribed,
+    "marketing.form.submitted": _form_submitted,
+}

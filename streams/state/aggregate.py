@@ -1,0 +1,199 @@
+"""``CustomerAggregate``: the internal, mergeable state of one customer.
+
+Every field is a register versioned by ``(occurred_at, signal_id)`` (see
+``_registers``), ``seen`` maps each signal id to its type, identities and
+aliases are grow-only sets and the timeline keeps the N greatest versions.
+Hence the state is a function of the *set* of signals: arrival order and
+duplicates do not matter, and :meth:`CustomerAggregate.merge` is commutative,
+associative and idempotent (on everything but which id survives), which is what
+identity merges across partitions need.
+
+``version`` is ``|seen| + |identities| + |aliases|``: it grows with every
+change, and a replay of the same signals gives the same number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from signalfold.schemas.signal import Signal
+from signalfold.schemas.state import CustomerState, IdentityRef
+from signalfold.streams.policy.evaluate import EventRef, EventRefs, evaluate_flags
+from signalfold.streams.state import _build
+from signalfold.streams.state._fold import FIRST_WINS, NAMESPACES, writes_for
+from signalfold.streams.state._registers import (
+    Register,
+    RegisterMap,
+    join_into,
+    register_from_json,
+    register_to_json,
+)
+from signalfold.streams.state.summary import summarize
+
+if TYPE_CHECKING:
+    from signalfold.streams.policy.model import Policy
+
+__all__ = ["TRANSFER_FORMAT", "CustomerAggregate"]
+
+TRANSFER_FORMAT = 1
+_IdentityKey = tuple[str, str, str, str]
+
+
+class CustomerAggregate:
+    """Folds one customer's signals; see the module docstring for the guarantees."""
+
+    def __init__(self, customer_id: str, *, timeline_size: int = 50) -> None:
+        if timeline_size < 1:
+            raise ValueError(f"timeline_size must be at least 1, got {timeline_size}")
+        self.customer_id = customer_id
+        self.timeline_size = timeline_size
+        self.seen: dict[str, str] = {}
+        self.aliases: set[str] = set()
+        self.identities: set[_IdentityKey] = set()
+        self.registers: dict[str, RegisterMap] = {ns: {} for ns in NAMESPACES}
+        self.timeline: RegisterMap = {}
+
+    @property
+    def version(self) -> int:
+        """Grows on every change; equal for equal sets of signals, identities and aliases."""
+        return len(self.seen) + len(self.identities) + len(self.aliases)
+
+    def apply(self, signal: Signal, identities: Iterable[IdentityRef] = ()) -> bool:
+        """Fold one signal (and the identities it resolved to); ``False`` if nothing changed."""
+        changed = self._add_identities((i.type, i.value, i.source, i.record_id) for i in identities)
+        if signal.signal_id in self.seen:
+            return changed
+        self.seen[signal.signal_id] = signal.type
+        payload = signal.typed_payload().model_dump(mode="json")
+        at = signal.occurred_at.astimezone(UTC)
+        for namespace, key, value in writes_for(signal, payload):
+            reg = Register(at, signal.signal_id, value)
+            join_into(self.registers[namespace], key, reg, first_wins=namespace in FIRST_WINS)
+        entry = {
+            "type": signal.type,
+            "source": signal.source,
+            "source_event_id": signal.source_event_id,
+            "summary": summarize(signal.type, payload),
+        }
+        self.timeline[signal.signal_id] = Register(at, signal.signal_id, entry)
+        self._trim_timeline()
+        return True
+
+    def merge(self, other: CustomerAggregate) -> None:
+        """Absorb ``other`` (a customer identity resolution merged into this one).
+
+        ``other.customer_id`` and its aliases become aliases of this customer;
+        everything else is the join of both states.
+        """
+        for signal_id, signal_type in other.seen.items():
+            self.seen.setdefault(signal_id, signal_type)
+        self._add_identities(other.identities)
+        self.aliases |= other.aliases | {other.customer_id}
+        self.aliases.discard(self.customer_id)
+        for namespace, regs in other.registers.items():
+            target = self.registers.setdefault(namespace, {})
+            for key, reg in regs.items():
+                join_into(target, key, reg, first_wins=namespace in FIRST_WINS)
+        self.timeline.update(other.timeline)
+        self._trim_timeline()
+
+    def fold_state(self, now: datetime) -> CustomerState:
+        """The published shape without flags (policy evaluation adds them)."""
+        return CustomerState.model_validate(
+            dict(
+                customer_id=self.customer_id,
+                version=self.version,
+                updated_at=now,
+                aliases=sorted(self.aliases),
+                identities=[
+                    {"type": t, "value": v, "source": s, "record_id": r}
+                    for t, v, s, r in sorted(self.identities)
+                ],
+                profile=_build.build_profile(self.registers["profile"]),
+                last_touch=_build.build_touches(self.registers["touch"]),
+                tickets=_build.build_tickets(self.registers),
+                orders=_build.build_orders(self.registers),
+                consent=_build.build_consent(self.registers["consent"]),
+                counters=_build.build_counters(self.seen),
+                timeline=_build.build_timeline(self.timeline),
+            )
+        )
+
+    def to_state(self, policy: Policy, now: datetime) -> CustomerState:
+        """The published ``CustomerState`` with the policy's flags evaluated at ``now``.
+
+        ``updated_at`` is ``now`` (when the state was computed), so compare
+        states without it and without ``version``.
+        """
+        state = self.fold_state(now)
+        state.flags = evaluate_flags(state, policy, now, refs=self.event_refs())
+        return state
+
+    def event_refs(self) -> EventRefs:
+        """Source and source event id of every event a register holds, for flag provenance."""
+        refs = (
+            EventRef(reg.value["source"], reg.value["source_event_id"], reg.signal_id)
+            for regs in (*self.registers.values(), self.timeline)
+            for reg in regs.values()
+        )
+        return EventRefs(refs)  # indexed lazily: most folds raise no flag
+
+    def to_transfer(self) -> dict[str, Any]:
+        """A JSON-safe dict that :meth:`from_transfer` turns back into an equal aggregate."""
+        return {
+            "format": TRANSFER_FORMAT,
+            "customer_id": self.customer_id,
+            "timeline_size": self.timeline_size,
+            "seen": dict(sorted(self.seen.items())),
+            "aliases": sorted(self.aliases),
+            "identities": [list(key) for key in sorted(self.identities)],
+            "registers": {
+                ns: {key: register_to_json(reg) for key, reg in sorted(regs.items())}
+                for ns, regs in self.registers.items()
+            },
+            "timeline": [register_to_json(reg) for _, reg in sorted(self.timeline.items())],
+        }
+
+    @classmethod
+    def from_transfer(cls, data: dict[str, Any]) -> CustomerAggregate:
+        """Rebuild an aggregate from :meth:`to_transfer` output (e.g. after ``json.loads``)."""
+        if data.get("format") != TRANSFER_FORMAT:
+            raise ValueError(
+                f"customer transfer format {data.get('format')!r} is not supported; "
+                f"this version reads format {TRANSFER_FORMAT}"
+            )
+        agg = cls(data["customer_id"], timeline_size=int(data["timeline_size"]))
+        agg.seen = {str(k): str(v) for k, v in data["seen"].items()}
+        agg.aliases = set(data["aliases"])
+        agg.identities = {(t, v, s, r) for t, v, s, r in data["identities"]}
+        for ns, regs in data["registers"].items():
+            agg.registers[ns] = {key: register_from_json(reg) for key, reg in regs.items()}
+        for raw in data["timeline"]:
+            reg = register_from_json(raw)
+            agg.timeline[reg.signal_id] = reg
+        return agg
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CustomerAggregate):
+            return NotImplemented
+        return self.to_transfer() == other.to_transfer()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"CustomerAggregate({self.customer_id!r}, version={self.version})"
+
+    def _add_identities(self, keys: Iterable[_IdentityKey]) -> bool:
+        before = len(self.identities)
+        self.identities.update(keys)
+        return len(self.identities) != before
+
+    def _trim_timeline(self) -> None:
+        excess = len(self.timeline) - self.timeline_size
+        if excess <= 0:
+            return
+        oldest = sorted(self.timeline.values(), key=lambda r: r.version)[:excess]
+        for reg in oldest:
+            del self.timeline[reg.signal_id]
