@@ -6,7 +6,9 @@ never written by hand.
 
 from __future__ import annotations
 
+from signalfold.schemas.contract import SourceContract
 from signalfold.schemas.decision import Channel, Outcome, Purpose, Reason, SuppressionDecision
+from signalfold.schemas.dlq import DeadLetter
 from signalfold.schemas.identity import IdentityChange, IndexEntry, LinkEvidence
 from signalfold.schemas.payloads import PAYLOAD_MODELS, payload_model_for
 from signalfold.schemas.resolved import Resolved
@@ -17,6 +19,7 @@ __all__ = [
     "PAYLOAD_MODELS",
     "Channel",
     "CustomerState",
+    "DeadLetter",
     "Flag",
     "Identifier",
     "IdentityChange",
@@ -27,6 +30,7 @@ __all__ = [
     "Reason",
     "Resolved",
     "Signal",
+    "SourceContract",
     "SuppressionDecision",
     "Traits",
     "Trust",

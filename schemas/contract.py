@@ -305,7 +305,7 @@ def _declare(c: SourceContract) -> Problem | None:
     return None
 
 
-def check_contract(c: SourceContract) -> Problem | None:
+def _check_contract(c: SourceContract) -> Problem | None:
     """What pydantic cannot see: paths, zones, traits, known types and payload fields."""
     problem = _check_paths(c) or _check_time(c.occurred_at) or _declare(c)
     if problem:
@@ -331,7 +331,7 @@ def check_contract(c: SourceContract) -> Problem | None:
     return None
 
 
-def yaml_line(node: Any, loc: tuple[Any, ...]) -> int | None:
+def _yaml_line(node: Any, loc: tuple[Any, ...]) -> int | None:
     """1-based line of ``loc`` in the composed YAML tree (deepest node found)."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
@@ -354,13 +354,16 @@ def _found(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _problem(file: str, node: Any, loc: tuple[Any, ...], expected: str, found: str) -> ConfigError:
-    line = yaml_line(node, loc)
+def _problem(
+    file: str, node: Any, loc: tuple[Any, ...], expected: str, found: str, more: int = 0
+) -> ConfigError:
+    line = _yaml_line(node, loc)
     where = f" line {line}" if line else ""
     field = ".".join(str(part) for part in loc) or "(top level)"
+    others = f" ({more} more problem(s) after this one)" if more else ""
     return ConfigError(
-        f"source contract `{file}`{where}: field `{field}`: expected {expected}, found {found}. "
-        "Fix the contract file and restart."
+        f"source contract `{file}`{where}: field `{field}`: expected {expected}, found {found}"
+        f"{others}. Fix the contract file and restart."
     )
 
 
@@ -393,19 +396,15 @@ def load_contract(path: str | Path | Any) -> SourceContract:
         else:
             expected = err["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
             found = _found(err.get("input"))
-        more = exc.error_count() - 1
-        problem = _problem(file, node, loc, expected, found)
-        if more:
-            problem = ConfigError(f"{problem} ({more} more problem(s) in the file)")
-        raise problem from None
-    failure = check_contract(contract)
+        raise _problem(file, node, loc, expected, found, exc.error_count() - 1) from None
+    failure = _check_contract(contract)
     if failure is not None:
         raise _problem(file, node, *failure) from None
     return contract
 
 
 def load_contracts(
-    dirs: list[str | Path] | tuple[str | Path, ...] = (),
+    dirs: str | Path | list[str | Path] | tuple[str | Path, ...] = (),
 ) -> dict[str, SourceContract]:
     """The shipped contracts plus every ``*.yaml`` in ``dirs``, by source name.
 
@@ -413,9 +412,14 @@ def load_contracts(
     version of the source); two files naming the same source in one place is
     an error.
     """
+    if isinstance(dirs, str | Path):
+        dirs = [dirs]
     shipped = resources.files("signalfold").joinpath("defaults", "contracts")
     groups: list[list[Any]] = [sorted(p for p in shipped.iterdir() if p.name.endswith(".yaml"))]
-    groups += [sorted(Path(d).glob("*.yaml")) for d in dirs]
+    for extra in dirs:
+        if not Path(extra).is_dir():
+            raise ConfigError(f"source contracts directory `{extra}` does not exist; create it")
+        groups.append(sorted(Path(extra).glob("*.yaml")))
     contracts: dict[str, SourceContract] = {}
     for group in groups:
         seen: dict[str, str] = {}

@@ -18,10 +18,14 @@ from signalfold.schemas.signal import Traits
 from signalfold.streams.ingest.errors import ErrorKind
 from signalfold.streams.ingest.transforms import TRANSFORMS, ValueTypeError, time_parser
 
-__all__ = ["Compiled", "Fault", "Plan", "compiled", "render", "resolve"]
+__all__ = ["Compiled", "Fault", "Plan", "Shown", "compiled", "render", "resolve"]
 
 Step = str | int
 _NUMBERS = (int, float)
+
+
+class Shown(str):
+    """A ``found`` that is already a description (``307343 bytes``), shown without quotes."""
 
 
 class Fault(Exception):

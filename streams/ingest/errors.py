@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from signalfold.errors import SignalfoldError
+from signalfold.schemas.dlq import DeadLetterKind
 
 __all__ = ["ErrorKind", "MappingError", "found_text", "unknown_source_error"]
 
-ErrorKind = Literal[
-    "invalid_json",
-    "missing_field",
-    "wrong_type",
-    "unknown_type",
-    "oversized",
-    "invalid_value",
-    "unknown_source",
-]
+ErrorKind = DeadLetterKind  # one closed set, defined with the DLQ record
 
 _MAX_FOUND = 80
 

@@ -19,7 +19,15 @@ from pydantic import ValidationError
 from signalfold.schemas.contract import SourceContract
 from signalfold.schemas.dlq import DeadLetter
 from signalfold.schemas.signal import Signal, make_signal_id
-from signalfold.streams.ingest.compiled import Compiled, Fault, Plan, compiled, resolve
+from signalfold.streams.ingest.compiled import (
+    Compiled,
+    Fault,
+    Plan,
+    Shown,
+    compiled,
+    render,
+    resolve,
+)
 from signalfold.streams.ingest.errors import MappingError, found_text
 
 __all__ = ["dead_letter", "map_event"]
@@ -40,27 +48,27 @@ def map_event(
     event_id = None
     try:
         if len(raw) > max_bytes:
-            raise Fault(None, "oversized", f"at most {max_bytes} bytes", f"{len(raw)} bytes")
+            raise Fault(None, "oversized", f"at most {max_bytes} bytes", Shown(f"{len(raw)} bytes"))
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             expected = f"valid JSON ({exc.msg} at byte {exc.pos})"
-            raise Fault(None, "invalid_json", expected, _head(raw)) from None
+            raise Fault(None, "invalid_json", expected, Shown(_head(raw))) from None
         except (ValueError, RecursionError):  # not UTF-8, absurd numbers, deep nesting
-            raise Fault(None, "invalid_json", "valid UTF-8 JSON", _head(raw)) from None
+            raise Fault(None, "invalid_json", "valid UTF-8 JSON", Shown(_head(raw))) from None
         if not isinstance(obj, dict):
             kind = _JSON_KINDS.get(type(obj), "a JSON number" if obj is not None else "null")
-            raise Fault(None, "invalid_json", "a JSON object", kind)
+            raise Fault(None, "invalid_json", "a JSON object", Shown(kind))
         plan = compiled(contract)
         event_id = _text(plan.event_id, obj)
         return _signal(contract, plan, obj, event_id, received_at)
     except Fault as fault:
-        found = fault.found if fault.kind in ("oversized", "invalid_json") else None
+        shown = fault.found
         raise MappingError(
             source=contract.name,
             kind=fault.kind,
             expected=fault.expected,
-            found=found if found is not None else found_text(fault.found),
+            found=shown[:80] if isinstance(shown, Shown) else found_text(shown),
             field=fault.field,
             event_id=event_id,
         ) from None
@@ -126,8 +134,8 @@ def _signal(
 
 
 def _choose_type(plan: Compiled, obj: dict[str, Any]) -> str:
+    seen = [_raw(obj, steps) for steps in plan.rule_paths]
     if plan.rules:
-        seen = [_raw(obj, steps) for steps in plan.rule_paths]
         for conditions, sig_type in plan.rules:
             for index, want in conditions:
                 value = seen[index]
@@ -137,7 +145,9 @@ def _choose_type(plan: Compiled, obj: dict[str, Any]) -> str:
                 return sig_type
     field = plan.type_field
     if field is None:
-        raise Fault(None, "unknown_type", "an event one of the contract's type rules matches", obj)
+        shown = ", ".join(f"{render(p)}={v!r}" for p, v in zip(plan.rule_paths, seen, strict=True))
+        expected = "values that one of the contract's type rules matches"
+        raise Fault(None, "unknown_type", expected, Shown(shown))
     raw = field.get(obj)
     if raw is None:
         raise Fault(field.text, "missing_field", "a value", None)

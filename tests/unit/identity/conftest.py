@@ -51,6 +51,3 @@ def make_signal() -> SignalFactory:
 def fixed_clock() -> Callable[[], datetime]:
     """A clock that always says 2024-06-01, so changes are byte-identical across runs."""
     return lambda: datetime(2024, 6, 1, tzinfo=UTC)
-
-from hypothesis import settings as _s
-_s.register_profile("deep", max_examples=20000)

@@ -161,3 +161,14 @@ def test_declared_type_is_registered_and_mapped(tmp_path: Path) -> None:
     }
     signal = map_event(contract, json.dumps(raw).encode(), received_at=NOW, max_bytes=MAX)
     assert (signal.type, signal.payload) == ("chat.handoff.requested", {"conversation_id": "99"})
+
+
+def test_missing_extra_dir_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"directory `.*nowhere` does not exist"):
+        load_contracts(tmp_path / "nowhere")
+
+
+def test_several_problems_are_counted(tmp_path: Path) -> None:
+    path = _break(tmp_path, "version: 1", "version: one\ncolour: blue")
+    with pytest.raises(ConfigError, match=r"\(1 more problem\(s\) after this one\)\. Fix"):
+        load_contract(path)

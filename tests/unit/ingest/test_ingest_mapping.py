@@ -165,7 +165,8 @@ BAD = [
         "sales",
         {**ORDER, "object": "invoice"},
         "unknown_type",
-        "source `sales`: expected an event one of the contract's type rules matches, found {",
+        "source `sales`: expected values that one of the contract's type rules matches, "
+        "found object='invoice', action='placed' (event chg_1)",
     ),
     (
         "sales",
