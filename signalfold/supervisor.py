@@ -24,7 +24,7 @@ from signalfold.bootstrap import STAGES, create_topics
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker
 from signalfold.streams.kafka import die_with_parent, producer
-from signalfold.streams.topics import Topics
+from signalfold.streams.topics import Topics, ensure_topics
 
 __all__ = ["feed_demo", "run"]
 
@@ -37,6 +37,13 @@ def feed_demo(settings: Settings, *, people: int = 300, seed: int = 7, bad: bool
     events = list(generate_demo(people=people, seed=seed))
     if bad:
         events += list(bad_demo_events(seed))
+    # The bad events include one from a source with no contract: give it a topic.
+    ensure_topics(
+        settings.kafka_client_config(),
+        sorted({topics.raw(e.source) for e in events}),
+        settings.partitions,
+        settings.replication_factor,
+    )
     prod = producer(settings.kafka_client_config())
     for event in events:
         prod.produce(topics.raw(event.source), key=event.key.encode(), value=event.value)

@@ -91,6 +91,8 @@ class StageRunner:
             **{
                 "session.timeout.ms": self._session_timeout_ms,
                 "heartbeat.interval.ms": max(500, self._session_timeout_ms // 6),
+                # Pattern subscriptions (ingest) notice a new source topic within seconds.
+                "topic.metadata.refresh.interval.ms": 5000,
             },
         )
         producer = make_producer(self._client)

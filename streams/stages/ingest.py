@@ -8,6 +8,7 @@ raw events always equals canonical + DLQ.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -43,7 +44,8 @@ class IngestStage:
         self.dead = 0
 
     def topics(self) -> list[str]:
-        return sorted(self._by_topic)
+        """Every raw topic, by pattern: a topic no contract claims still reaches the DLQ."""
+        return ["^" + re.escape(self._topics.raw("")) + ".+"]
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Stateless: nothing to rebuild."""
@@ -59,7 +61,8 @@ class IngestStage:
             contract = self._by_topic.get(message.topic())
             try:
                 if contract is None:
-                    raise unknown_source_error(message.topic(), list(self._by_topic))
+                    source = message.topic().removeprefix(self._topics.raw(""))
+                    raise unknown_source_error(source, [c.name for c in self._by_topic.values()])
                 signal = map_event(contract, raw, received_at=now, max_bytes=self._max)
             except MappingError as err:
                 self.dead += 1

@@ -248,3 +248,17 @@ def test_bad_events_reach_the_dlq_with_reasons_and_counts_add_up(
         assert letter["original"]
     missing = next(x for x in letters if x["error_kind"] == "missing_field")
     assert missing["field"] == "email"
+
+
+def test_a_source_without_a_contract_is_dead_lettered(settings: Settings, view: TopicView) -> None:
+    from signalfold.streams.topics import ensure_topics
+
+    t = Topics(settings.topic_prefix)
+    ensure_topics(settings.kafka_client_config(), [t.raw("billing")], settings.partitions)
+    feed = RawFeed(settings)
+    feed.send("billing", "inv-1", {"id": "inv-1", "amount": 10})
+    feed.flush()
+    view.wait_for(lambda v: v.count(t.dlq) == 1, timeout=60, what="dead letter")
+    letter = json.loads(view.records[t.dlq][0].value())
+    assert letter["error_kind"] == "unknown_source"
+    assert "billing" in letter["reason"]

@@ -34,12 +34,13 @@ def _worker(stage: str, settings: Settings, log: Path) -> subprocess.Popen[bytes
         "SIGNALFOLD_PARTITIONS": str(settings.partitions),
         "SIGNALFOLD_BATCH_SIZE": "50",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "signalfold.cli", "worker", "--stage", stage],
-        env=env,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-    )
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "signalfold.cli", "worker", "--stage", stage],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _events(start: int, stop: int) -> list[tuple[str, str, dict]]:
