@@ -1,0 +1,11 @@
+"""CLI subcommands, one module per group; each exposes ``register(subparsers)``.
+
+A new group (``identity``, ``sources``, ``dlq`` …) is a new module listed in
+``GROUPS``; ``signalfold/cli.py`` never grows.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GROUPS"]
+
+GROUPS = ("signalfold.commands.pipeline",)
