@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from raw_events import RawFeed, marketing, sales, support
 from topic_view import TopicView
@@ -13,6 +14,7 @@ from topic_view import TopicView
 from signalfold.local import LocalPipeline
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
+from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.policy import decide
 from signalfold.streams.topics import Topics
 
@@ -110,6 +112,32 @@ def test_one_person_across_three_sources_becomes_one_customer(
     ]
     assert absorbed, "the absorbed id is published as an alias"
     assert all(_index(view, settings, k.decode()) == first for k in absorbed)
+
+    # Over HTTP: every identifier answers with the same customer; the absorbed id redirects.
+    serve_settings = settings.model_copy(update={"api_port": 0})
+    with ServeHandle(serve_settings) as serve, httpx.Client(base_url=serve.url, timeout=5) as http:
+        queries = [
+            {"email": "JANE.DOE@example.com "},
+            {"phone": "07911 123456"},
+            {"phone": "+44 7911 123456"},
+            {"type": "crm_contact_id", "value": "003A"},
+            {"type": "support_user_id", "value": "501"},
+        ]
+
+        def answers(_v: TopicView) -> bool:
+            ids = set()
+            for params in queries:
+                r = http.get("/v1/customers/lookup", params=params)
+                if r.status_code != 200:
+                    return False
+                ids.add(r.json()["customer_id"])
+            return ids == {first}
+
+        view.wait_for(answers, what="HTTP lookups by every identifier")
+        old_id = absorbed[0].decode().removeprefix("customer:")
+        redirect = http.get(f"/v1/customers/{old_id}")
+        assert redirect.status_code == 308
+        assert redirect.headers["location"].endswith(f"/v1/customers/{first}")
 
 
 def _ticket_events(at: datetime) -> list[tuple[str, dict]]:
