@@ -52,11 +52,20 @@ class ChangeBuilder:
     subject (keys, absorbed ids, other record), so re-processing a signal after a
     crash publishes the same ids and consumers can drop the duplicates. ``at`` is
     processing time from the injected clock.
+    Operator commands build theirs with ``for_command``: the command id takes
+    the signal id's place and each change names its own record.
     """
 
-    def __init__(self, signal: Signal, at: datetime) -> None:
-        self.signal, self.at = signal, at
+    def __init__(self, signal: Signal | None, at: datetime, origin_id: str = "") -> None:
+        self.origin_id = signal.signal_id if signal is not None else origin_id
+        self.record_id = signal.record_id if signal is not None else ""
+        self.at = at
         self.items: list[IdentityChange] = []
+
+    @classmethod
+    def for_command(cls, command_id: str, at: datetime) -> ChangeBuilder:
+        """A builder for the changes of operator command ``command_id``."""
+        return cls(None, at, origin_id=command_id)
 
     def add(
         self,
@@ -64,12 +73,15 @@ class ChangeBuilder:
         customer_id: str,
         identifiers: list[str] | tuple[str, ...],
         evidence: tuple[LinkEvidence, ...],
+        *,
+        record_id: str | None = None,
         **extra: Any,
-    ) -> None:
-        """Append a change of ``kind``; ``extra`` sets birth, absorbed_ids or other_record_id."""
-        rid = self.signal.record_id
+    ) -> IdentityChange:
+        """Append a change of ``kind``; ``extra`` sets the optional ``IdentityChange`` fields."""
+        rid = record_id or self.record_id
         subject = [*identifiers, *extra.get("absorbed_ids", ()), extra.get("other_record_id") or ""]
-        raw = "\x1f".join([self.signal.signal_id, kind, customer_id, rid, *subject])
+        subject += [*extra.get("records", ()), *([extra["pin"]] if extra.get("pin") else [])]
+        raw = "\x1f".join([self.origin_id, kind, customer_id, rid, *subject])
         self.items.append(
             IdentityChange(
                 change_id="chg_" + hashlib.sha256(raw.encode()).hexdigest()[:24],
@@ -78,8 +90,9 @@ class ChangeBuilder:
                 record_id=rid,
                 identifiers=tuple(identifiers),
                 evidence=evidence,
-                signal_id=self.signal.signal_id,
+                signal_id=self.origin_id,
                 at=self.at,
                 **extra,
             )
         )
+        return self.items[-1]

@@ -40,6 +40,8 @@ class MatchRules:
     - ``blocked_email_locals``: role mailboxes blocked at any domain
       (``info`` blocks ``info@acme.com`` and ``info+eu@acme.com``).
     - ``blocked_patterns``: regexes matched against the whole key.
+    - ``max_people``: a key that more than this many otherwise distinct
+      customers carried (each kept apart by another rule) stops identifying.
     """
 
     limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
@@ -47,6 +49,7 @@ class MatchRules:
     blocked_keys: frozenset[str] = _DEFAULT_BLOCKED_KEYS
     blocked_email_locals: frozenset[str] = DEFAULT_BLOCKED_EMAIL_LOCALS
     blocked_patterns: tuple[str, ...] = _DEFAULT_BLOCKED_PATTERNS
+    max_people: int = 3
     _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -55,7 +58,8 @@ class MatchRules:
 
     def __hash__(self) -> int:
         limits = tuple(sorted(self.limits.items()))
-        return hash((limits, self.default_limit, self.blocked_keys, self.blocked_patterns))
+        patterns = self.blocked_patterns
+        return hash((limits, self.default_limit, self.blocked_keys, patterns, self.max_people))
 
     def limit_for(self, identifier_type: str) -> int | None:
         """The most distinct values of ``identifier_type`` one customer may hold."""

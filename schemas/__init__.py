@@ -9,7 +9,7 @@ from __future__ import annotations
 from signalfold.schemas.contract import SourceContract
 from signalfold.schemas.decision import Channel, Outcome, Purpose, Reason, SuppressionDecision
 from signalfold.schemas.dlq import DeadLetter
-from signalfold.schemas.identity import IdentityChange, IndexEntry, LinkEvidence
+from signalfold.schemas.identity import IdentityChange, IdentityCommand, IndexEntry, LinkEvidence
 from signalfold.schemas.payloads import PAYLOAD_MODELS, payload_model_for
 from signalfold.schemas.resolved import Resolved
 from signalfold.schemas.signal import Identifier, Signal, Traits, Trust
@@ -23,6 +23,7 @@ __all__ = [
     "Flag",
     "Identifier",
     "IdentityChange",
+    "IdentityCommand",
     "IndexEntry",
     "LinkEvidence",
     "Outcome",

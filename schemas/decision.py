@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = ["Channel", "Outcome", "Purpose", "Reason", "SuppressionDecision"]
 
@@ -27,6 +27,10 @@ class Reason(BaseModel):
     signal_id: str
     since: AwareDatetime
     until: AwareDatetime | None = None
+    severity: Literal["info", "warning", "critical"] = "warning"
+    products: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    details: dict[str, str] = Field(default_factory=dict)
 
 
 class SuppressionDecision(BaseModel):
@@ -47,3 +51,5 @@ class SuppressionDecision(BaseModel):
     known: bool
     unknown_rule: str | None = None
     evaluated_at: AwareDatetime
+    product_id: str | None = Field(default=None, description="The product the message is about.")
+    category: str | None = Field(default=None, description="The category the message is about.")

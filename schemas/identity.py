@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["IdentityChange", "IndexEntry", "LinkEvidence"]
+__all__ = [
+    "CustomerIdentity",
+    "IdentityChange",
+    "IdentityCommand",
+    "IndexEntry",
+    "LinkEvidence",
+    "PinKind",
+    "RecordLink",
+]
+
+PinKind = Literal["never", "always"]
 
 
 class LinkEvidence(BaseModel):
@@ -27,13 +38,17 @@ class IdentityChange(BaseModel):
     - ``created``: a new customer from a first record;
     - ``linked``: a record joined an existing customer;
     - ``merged``: ``absorbed_ids`` were folded into ``customer_id`` (the older);
-    - ``refused``: a merge broke a protection rule and did not happen.
+    - ``refused``: a merge (or an operator command) broke a protection rule and did not happen;
+    - ``shared``: ``identifiers`` stopped identifying (used by people who disagree);
+    - ``pinned``: an operator pinned ``record_id`` and ``other_record_id`` (``pin``);
+    - ``split``: an operator moved ``records`` out of ``from_customer_id`` into the new
+      ``customer_id``; ``identifiers`` are the keys that moved with them.
     """
 
     model_config = ConfigDict(frozen=True)
 
     change_id: str
-    kind: Literal["created", "linked", "merged", "refused", "split"]
+    kind: Literal["created", "linked", "merged", "refused", "split", "shared", "pinned"]
     customer_id: str
     record_id: str
     absorbed_ids: tuple[str, ...] = ()
@@ -45,8 +60,37 @@ class IdentityChange(BaseModel):
         default=None, description="Event time of the record's first signal (`created`)."
     )
     evidence: tuple[LinkEvidence, ...] = ()
-    signal_id: str
+    signal_id: str = Field(description="The signal, or the operator command (`cmd_…`), behind it.")
     at: AwareDatetime
+    records: tuple[str, ...] = Field(default=(), description="Records a `split` moved.")
+    from_customer_id: str | None = Field(default=None, description="What a `split` split.")
+    pin: PinKind | None = None
+    names: tuple[str, ...] = Field(
+        default=(), description="Folded names the record showed (merge protection evidence)."
+    )
+    birth_dates: tuple[date, ...] = Field(
+        default=(), description="Birth dates the record showed (merge protection evidence)."
+    )
+
+
+class IdentityCommand(BaseModel):
+    """An operator's instruction on ``identity.commands`` (key: ``command_id``).
+
+    - ``split``: move ``records`` out of ``customer_id`` into a new customer;
+    - ``pin``: ``records`` (exactly two) are never / always the same customer.
+
+    The resolve stage answers with changes whose ``signal_id`` is ``command_id``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    command_id: str = Field(pattern=r"^cmd_[A-Za-z0-9_-]+$")
+    kind: Literal["split", "pin"]
+    customer_id: str | None = None
+    records: tuple[str, ...] = Field(min_length=1)
+    pin: PinKind | None = None
+    note: str | None = Field(default=None, max_length=500, description="Why (for the audit).")
+    requested_at: AwareDatetime
 
 
 class IndexEntry(BaseModel):
@@ -61,3 +105,34 @@ class IndexEntry(BaseModel):
     customer_id: str
     identifier_type: str
     value: str
+
+
+class RecordLink(BaseModel):
+    """One link between two records of a customer and the evidence behind it.
+
+    ``evidence.rule`` is the rule that fired (``exact:email``, ``pin:always``)
+    or, for a probabilistic match, ``match_weight`` with each comparison's
+    contribution in ``detail``. ``other_record_id`` is ``None`` when the other
+    end is not known (an older log).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    record_id: str
+    other_record_id: str | None
+    evidence: LinkEvidence
+    change_id: str
+    at: AwareDatetime
+
+
+class CustomerIdentity(BaseModel):
+    """Why these records are one customer: the records, each link with its evidence,
+    the merges refused (with their reasons), the operator's pins and splits."""
+
+    customer_id: str
+    customer_ids: list[str] = Field(description="The customer and every id merged into it.")
+    records: list[str]
+    links: list[RecordLink]
+    refused: list[IdentityChange] = Field(description="Merges refused, with the rule that refused.")
+    operator: list[IdentityChange] = Field(description="Pins and splits that concern it.")
+    changes: list[IdentityChange] = Field(description="Every change behind it, oldest first.")

@@ -6,6 +6,7 @@ payload shape (``register_payload``), so state and policy can use them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Literal
 
@@ -16,6 +17,7 @@ __all__ = [
     "Channel",
     "payload_model_for",
     "register_payload",
+    "set_missing_type_hook",
 ]
 
 Channel = Literal["email", "sms", "push", "phone", "ads", "ai_agent"]
@@ -133,9 +135,21 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+_MISSING: list[Callable[[str], type[BaseModel] | None]] = []
+
+
+def set_missing_type_hook(hook: Callable[[str], type[BaseModel] | None]) -> None:
+    """Ask ``hook`` for a type nobody declared in this process (a contract registered
+    after start-up; see ``streams/registry.py``). One hook per process; the last wins."""
+    _MISSING[:] = [hook]
+
+
 def payload_model_for(signal_type: str) -> type[BaseModel] | None:
     """The payload model of a signal type, or ``None`` when nobody declared it."""
-    return PAYLOAD_MODELS.get(signal_type)
+    model = PAYLOAD_MODELS.get(signal_type)
+    if model is None and _MISSING:
+        model = _MISSING[0](signal_type)
+    return model
 
 
 def register_payload(signal_type: str, model: type[BaseModel]) -> None:

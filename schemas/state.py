@@ -18,8 +18,10 @@ __all__ = [
     "CustomerState",
     "Flag",
     "IdentityRef",
+    "OpportunityState",
     "OrderState",
     "ProfileValue",
+    "RecentSignal",
     "SuppressionChange",
     "TicketState",
     "TimelineEntry",
@@ -108,6 +110,35 @@ class ConsentState(BaseModel):
     signal_id: str
 
 
+class OpportunityState(BaseModel):
+    """A sales opportunity: its latest stage and owner in event time."""
+
+    opportunity_id: str
+    source: str
+    stage: str
+    owner: str | None = None
+    is_closed: bool = False
+    amount: str | None = None
+    at: AwareDatetime
+    signal_id: str
+    source_event_id: str
+
+
+class RecentSignal(BaseModel):
+    """One recent signal of a type, kept so policy rules can look at any signal type.
+
+    ``payload`` keeps the scalar payload fields rules match on; free-text fields
+    (comments, bodies, subjects) are left out so the state carries no prose.
+    """
+
+    signal_id: str
+    source: str
+    source_event_id: str
+    occurred_at: AwareDatetime
+    summary: str
+    payload: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
 class TimelineEntry(BaseModel):
     """One signal as it appears in the bounded recent timeline."""
 
@@ -136,6 +167,15 @@ class Flag(BaseModel):
     signal_id: str
     since: AwareDatetime
     until: AwareDatetime | None = None
+    products: tuple[str, ...] = Field(
+        default=(), description="Only messages about these products are blocked (empty: all)."
+    )
+    categories: tuple[str, ...] = Field(
+        default=(), description="Only messages about these categories are blocked (empty: all)."
+    )
+    details: dict[str, str] = Field(
+        default_factory=dict, description="The rule's facts (ticket id, deal owner...)."
+    )
 
 
 class CustomerState(BaseModel):
@@ -154,6 +194,11 @@ class CustomerState(BaseModel):
     counters: dict[str, int] = Field(default_factory=dict)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     flags: list[Flag] = Field(default_factory=list)
+    opportunities: dict[str, OpportunityState] = Field(default_factory=dict)
+    recent: dict[str, list[RecentSignal]] = Field(
+        default_factory=dict,
+        description="The latest signals of every type, newest first (bounded per type).",
+    )
 
 
 class SuppressionChange(BaseModel):

@@ -48,29 +48,52 @@ def create_topics(settings: Settings) -> Topics:
 def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
     topics = Topics(settings.topic_prefix)
     client = settings.kafka_client_config()
+    from signalfold.streams.registry import install_declared_types
+
+    install_declared_types(settings)  # declared signal types parse in every stage
     if name == "ingest":
+        from signalfold.streams.registry import ContractTail, active_contracts
         from signalfold.streams.stages.ingest import IngestStage
 
         return IngestStage(
-            contracts(settings),  # type: ignore[arg-type]
+            active_contracts(settings),
             topics,
             max_event_bytes=settings.max_event_bytes,
             clock=clock,
+            updates=ContractTail(client, topics),
         )
     if name == "resolve":
         from signalfold.identity.graph import IdentityGraph
+        from signalfold.schemas import Signal
         from signalfold.streams.kafka import read_to_end
-        from signalfold.streams.stages.resolve import ResolveStage, apply_change_message
+        from signalfold.streams.stages.resolve import (
+            ResolveStage,
+            apply_change_message,
+            signals_of_records,
+        )
+
+        regions = {
+            name: region
+            for name, contract in contracts(settings).items()
+            if (region := getattr(contract, "default_region", None))
+        }
 
         def graph() -> IdentityGraph:
-            return IdentityGraph(default_region=settings.default_region, clock=clock)
+            return IdentityGraph(
+                default_region=settings.default_region, regions=regions, clock=clock
+            )
 
         def rebuild(g: IdentityGraph) -> int:
             return read_to_end(
                 client, topics.identity_changes, lambda m: apply_change_message(g, m)
             )
 
-        return ResolveStage(graph, topics, default_region=settings.default_region, rebuild=rebuild)
+        def replay(records: set[str]) -> list[Signal]:
+            return signals_of_records(lambda h: read_to_end(client, topics.canonical, h), records)
+
+        return ResolveStage(
+            graph, topics, default_region=settings.default_region, rebuild=rebuild, replay=replay
+        )
     if name == "state":
         from signalfold.streams.policy import load_policy
         from signalfold.streams.stages.state import StateStage

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.normalize import normalize_email, normalize_identifier
 from signalfold.schemas import CustomerState, Identifier, SuppressionDecision
-from signalfold.sinks.models import CheckError, CheckRequest
+from signalfold.sinks.models import CheckError
 from signalfold.sinks.view import ServingView
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 Decider = Callable[..., SuppressionDecision]
-_IDENTIFIER_FIELDS = ("email", "phone", "customer_id")
+_IDENTIFIER_FIELDS = ("email", "phone", "customer_id", "type", "value")
 _EXPECTED_FOUND = re.compile(r"^expected (?P<expected>.+?), found (?P<found>.+)$")
 
 
@@ -78,16 +78,24 @@ def identifier_key(type_: str, value: str, region: str, field: str | None = None
 
 
 def single_identifier(given: dict[str, str | None]) -> tuple[str, str]:
-    """The one (field, value) among ``email``/``phone``/``customer_id``, or ``BadIdentifier``."""
+    """The one (field, value) among ``email``/``phone``/``customer_id``, or ``BadIdentifier``.
+
+    A ``type`` key names the identifier type of ``value`` (e.g. ``crm_contact_id``).
+    """
+    given = dict(given)
+    id_type, id_value = given.pop("type", None), given.pop("value", None)
     present = [(f, v) for f, v in given.items() if v is not None]
-    if len(present) != 1:
+    if id_type is not None or id_value is not None:
+        present.append((id_type or "type", id_value or ""))
+    if len(present) != 1 or not present[0][1] or (id_type is None) != (id_value is None):
         names = ", ".join(f for f, _ in present) or "none"
         raise BadIdentifier(
             CheckError(
                 field=None,
-                expected="exactly one of email, phone, customer_id",
+                expected="exactly one of email, phone, customer_id, or type and value",
                 found=names,
-                message=f"give exactly one of email, phone, customer_id; found {names}",
+                message="give exactly one of email, phone, customer_id, or type and value; "
+                f"found {names}",
             )
         )
     return present[0]
@@ -105,10 +113,18 @@ def find_state(
 
 
 def answer_check(
-    view: ServingView, decide: Decider, check: CheckRequest, now: datetime, region: str
+    view: ServingView, decide: Decider, check: Any, now: datetime, region: str
 ) -> SuppressionDecision:
-    """The decision for one question; raises ``BadIdentifier`` for an invalid identifier."""
-    given: dict[str, Any] = {f: getattr(check, f) for f in _IDENTIFIER_FIELDS}
+    """The decision for one question (a ``DecisionQuery`` or ``CheckRequest``).
+
+    Raises ``BadIdentifier`` for a missing or invalid identifier.
+    """
+    given: dict[str, Any] = {f: getattr(check, f, None) for f in _IDENTIFIER_FIELDS}
     field, value = single_identifier(given)
-    state = find_state(view, field, value, region)
-    return decide(state, channel=check.channel, purpose=check.purpose, now=now)
+    field_name = field if field in ("email", "phone", "customer_id") else "value"
+    state = find_state(view, field, value, region, field=field_name)
+    extra = {}
+    for name in ("product_id", "category"):
+        if getattr(check, name, None) is not None:
+            extra[name] = getattr(check, name)
+    return decide(state, channel=check.channel, purpose=check.purpose, now=now, **extra)

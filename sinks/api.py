@@ -14,20 +14,18 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from signalfold.schemas import Channel, CustomerState, IdentityChange, Purpose, SuppressionDecision
+from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks._resolve import BadIdentifier, Decider, answer_check, find_state
-from signalfold.sinks.auth import KeyChecker, key_checker_for, require
+from signalfold.sinks._resolve import BadIdentifier, Decider, find_state
+from signalfold.sinks.auth import KeyChecker, document_scopes, key_checker_for, require
+from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.errors import InvalidCursor
 from signalfold.sinks.models import (
-    BatchCheckRequest,
-    BatchCheckResponse,
-    BatchCheckResult,
-    CheckRequest,
-    IdentityExplanation,
     ServiceStatus,
     TimelinePage,
 )
+from signalfold.sinks.routes_decisions import decision_router
+from signalfold.sinks.routes_identity import identity_router
 from signalfold.sinks.status import Readiness, status_response
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
@@ -66,11 +64,13 @@ def create_app(
     decide: Decider | None = None,
     readiness: Readiness | None = None,
     key_checker: KeyChecker | None = None,
+    decision_log: DecisionLog | None = None,
 ) -> FastAPI:
     """The serving API over ``view`` and ``store``; tests pass a fixed clock and fakes.
 
     ``decide`` defaults to ``signalfold.streams.policy.decide``; ``readiness``
-    ``None`` means always ready (no consumer, e.g. in unit tests).
+    ``None`` means always ready (no consumer, e.g. in unit tests);
+    ``decision_log`` records every check answered (``None``: not logged).
     """
     decider = decide or _default_decider()
     region = settings.default_region
@@ -92,45 +92,7 @@ def create_app(
         """Readiness: 200 once the topics were replayed up to where they ended at start."""
         return status_response(readiness, require_caught_up=True)
 
-    @app.get(
-        "/v1/suppression/check",
-        response_model=SuppressionDecision,
-        dependencies=[Depends(require("decisions:read"))],
-        tags=["suppression"],
-    )
-    async def check(
-        channel: Channel,
-        purpose: Purpose,
-        email: str | None = None,
-        phone: str | None = None,
-        customer_id: str | None = None,
-    ) -> SuppressionDecision:
-        """May this surface contact this person on this channel for this purpose now?"""
-        question = CheckRequest(
-            email=email, phone=phone, customer_id=customer_id, channel=channel, purpose=purpose
-        )
-        try:
-            return answer_check(view, decider, question, clock(), region)
-        except BadIdentifier as exc:
-            raise _unprocessable(exc, "query") from exc
-
-    @app.post(
-        "/v1/suppression/check",
-        response_model=BatchCheckResponse,
-        dependencies=[Depends(require("decisions:read"))],
-        tags=["suppression"],
-    )
-    def check_batch(body: BatchCheckRequest) -> BatchCheckResponse:
-        """Up to 10,000 questions, answered in order; an invalid one gets its own error."""
-        now = clock()
-        results: list[BatchCheckResult] = []
-        for i, question in enumerate(body.checks):
-            try:
-                decision = answer_check(view, decider, question, now, region)
-                results.append(BatchCheckResult(index=i, decision=decision))
-            except BadIdentifier as exc:
-                results.append(BatchCheckResult(index=i, error=exc.error))
-        return BatchCheckResponse(results=results)
+    app.include_router(decision_router(view, decider, clock, region, decision_log))
 
     @app.get(
         "/v1/customers/lookup",
@@ -220,21 +182,7 @@ def create_app(
             customer_id=customer_id, customer_ids=ids, items=items, next_cursor=next_cursor
         )
 
-    @app.get(
-        "/v1/customers/{customer_id}/identity",
-        response_model=IdentityExplanation,
-        dependencies=[Depends(require("identity:read"))],
-        tags=["customers"],
-    )
-    def identity(customer_id: str, request: Request) -> Any:
-        """The identity changes that built this customer and the ids merged into it."""
-        redirect = _redirect_if_merged(customer_id, request, "/identity")
-        if redirect is not None:
-            return redirect
-        ids = view.members(customer_id)
-        changes: list[IdentityChange] = store.identity_changes_for(ids)
-        if not changes and view.state(customer_id) is None:
-            raise _not_found(f"no customer with id {customer_id!r}")
-        return IdentityExplanation(customer_id=customer_id, customer_ids=ids, changes=changes)
+    app.include_router(identity_router(view, store, settings))
+    document_scopes(app)  # after every route: publishes x-required-scope per operation
 
     return app

@@ -1,32 +1,109 @@
-"""The seam for scoped API keys: every route depends on ``require(scope)``.
+"""Scoped API keys: every route depends on ``require(scope)``.
 
-Scopes follow what each caller may see: a marketing bot holds
-``decisions:read`` and cannot read histories. Key files (hashed keys and
-their scopes, ``SIGNALFOLD_API_KEYS_FILE``) come in a later change; until
-then the API is open, and setting that variable fails loudly at start instead
-of silently serving an open API.
+Keys live in a YAML file (``SIGNALFOLD_API_KEYS_FILE``), hashed at rest::
+
+    keys:
+      - name: newsletter-bot          # shown as the surface in the decision log
+        role: marketing_bot           # or `scopes: [decisions:read, ...]`
+        hash: sha256:9f86d081884c7d65...
+
+``signalfold keys new --name newsletter-bot --role marketing_bot`` makes a key
+and prints the entry. Keys are 32 random bytes, so one SHA-256 is enough (a
+slow KDF protects guessable passwords, not random keys). Roles:
+
+- ``marketing_bot``: decisions only;
+- ``support_tool``: decisions, their explanations and log, customers, histories;
+- ``admin``: everything, including identity operations.
+
+With no key file the API is open (development only) and logs say so.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol, get_args
 
-from fastapi import HTTPException, Request
+import yaml
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from signalfold.errors import ConfigError
 from signalfold.settings import Settings
 
-__all__ = ["KeyChecker", "OpenAccess", "Scope", "Verdict", "key_checker_for", "require"]
+__all__ = [
+    "ROLES",
+    "KeyChecker",
+    "KeyFileChecker",
+    "OpenAccess",
+    "Scope",
+    "Verdict",
+    "document_scopes",
+    "hash_key",
+    "key_checker_for",
+    "load_key_file",
+    "new_key",
+    "require",
+]
 
-Scope = Literal["decisions:read", "customers:read", "history:read", "identity:read"]
+Scope = Literal[
+    "decisions:read",
+    "decisions:explain",
+    "decisions:audit",
+    "customers:read",
+    "history:read",
+    "identity:read",
+    "identity:write",
+]
 Verdict = Literal["ok", "unauthenticated", "forbidden"]
+ALL_SCOPES: frozenset[str] = frozenset(get_args(Scope))
+ROLES: dict[str, frozenset[str]] = {
+    "marketing_bot": frozenset({"decisions:read"}),
+    "support_tool": ALL_SCOPES - {"identity:write"},
+    "admin": ALL_SCOPES,
+}
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="a signalfold API key")
+
+
+def hash_key(key: str) -> str:
+    """``sha256:<hex>``: what the key file stores for ``key``."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh random key (``sf_`` + 43 URL-safe characters, 256 bits)."""
+    return "sf_" + secrets.token_urlsafe(32)
+
+
+class KeyEntry(BaseModel):
+    """One key of the file: who holds it, what it may do, and its hash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    role: Literal["marketing_bot", "support_tool", "admin"] | None = None
+    scopes: tuple[Scope, ...] = ()
+
+    @model_validator(mode="after")
+    def _role_or_scopes(self) -> KeyEntry:
+        if (self.role is not None) == bool(self.scopes):
+            raise ValueError("give exactly one of `role` or `scopes`")
+        return self
+
+    def granted(self) -> frozenset[str]:
+        return ROLES[self.role] if self.role is not None else frozenset(self.scopes)
 
 
 class KeyChecker(Protocol):
     """Says whether ``key`` (``None`` when the caller sent none) may use ``scope``."""
 
     def check(self, key: str | None, scope: Scope) -> Verdict: ...
+
+    def name_of(self, key: str | None) -> str: ...
 
 
 class OpenAccess:
@@ -35,48 +112,131 @@ class OpenAccess:
     def check(self, key: str | None, scope: Scope) -> Verdict:
         return "ok"
 
+    def name_of(self, key: str | None) -> str:
+        return "open-access"
+
+
+class KeyFileChecker:
+    """Checks presented keys against hashed entries; the plain key is never kept."""
+
+    def __init__(self, entries: list[KeyEntry]) -> None:
+        self._by_hash = {e.hash: e for e in entries}
+
+    def check(self, key: str | None, scope: Scope) -> Verdict:
+        entry = self._by_hash.get(hash_key(key)) if key else None
+        if entry is None:
+            return "unauthenticated"
+        return "ok" if scope in entry.granted() else "forbidden"
+
+    def name_of(self, key: str | None) -> str:
+        entry = self._by_hash.get(hash_key(key)) if key else None
+        return entry.name if entry is not None else "unknown"
+
+
+def load_key_file(path: Path) -> KeyFileChecker:
+    """Read and validate a key file; ``ConfigError`` names the file and the entry at fault."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"API key file `{path}`: cannot read it ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"API key file `{path}`: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("keys"), list):
+        raise ConfigError(
+            f"API key file `{path}`: expected a mapping with a `keys:` list; "
+            "make entries with `signalfold keys new`"
+        )
+    entries: list[KeyEntry] = []
+    for i, item in enumerate(raw["keys"]):
+        try:
+            entries.append(KeyEntry.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in exc.errors()
+            )
+            name = item.get("name") if isinstance(item, dict) else None
+            raise ConfigError(
+                f"API key file `{path}`: key #{i + 1}{f' `{name}`' if name else ''}: {problems}"
+            ) from None
+    names = [e.name for e in entries]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"API key file `{path}`: key names must be unique; repeated {repeated}")
+    return KeyFileChecker(entries)
+
 
 def key_checker_for(settings: Settings) -> KeyChecker:
-    """The checker the settings ask for."""
+    """The checker the settings ask for: the key file, or open access without one."""
     if settings.api_keys_file is not None:
-        raise ConfigError(
-            f"SIGNALFOLD_API_KEYS_FILE={settings.api_keys_file} is set, but scoped API keys "
-            "are not implemented in this version; unset it to run an open API (development "
-            "only) or upgrade signalfold"
-        )
+        return load_key_file(settings.api_keys_file)
     return OpenAccess()
 
 
-def _presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
+def _presented_key(request: Request, header: str | None) -> str | None:
+    if header:
+        return header
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
     return None
 
 
-def require(scope: Scope) -> Callable[[Request], None]:
+def require(scope: Scope) -> Callable[..., str]:
     """A FastAPI dependency that admits the request only if its key holds ``scope``.
 
-    The key is read from ``X-API-Key`` or ``Authorization: Bearer``; the
-    checker is ``app.state.key_checker``.
+    The key is read from ``X-API-Key`` or ``Authorization: Bearer``; the checker
+    is ``app.state.key_checker``. Returns the key's name (the calling surface).
     """
 
-    def dependency(request: Request) -> None:
+    def dependency(request: Request, header: str | None = Security(_HEADER, scopes=[scope])) -> str:
         checker: KeyChecker = request.app.state.key_checker
-        verdict = checker.check(_presented_key(request), scope)
+        key = _presented_key(request, header)
+        verdict = checker.check(key, scope)
         if verdict == "unauthenticated":
+            message = (
+                "this API key is not known; check it, or ask an admin for one"
+                if key
+                else "send an API key in the X-API-Key header"
+            )
             raise HTTPException(
                 401,
-                detail={"error": "unauthenticated", "message": "send an API key in X-API-Key"},
+                detail={"error": "unauthenticated", "message": message},
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if verdict == "forbidden":
             raise HTTPException(
                 403,
-                detail={"error": "forbidden", "message": f"this API key lacks scope {scope!r}"},
+                detail={
+                    "error": "forbidden",
+                    "message": f"this API key lacks scope {scope!r}; ask an admin for a key "
+                    "with that scope",
+                    "required_scope": scope,
+                },
             )
+        return checker.name_of(key)
 
+    dependency.scope = scope  # type: ignore[attr-defined]
     return dependency
+
+
+def document_scopes(app: FastAPI) -> None:
+    """Publish each operation's required scope in OpenAPI as ``x-required-scope``.
+
+    FastAPI already lists it under the operation's ``security`` (the scopes of
+    ``APIKeyHeader``); the extension makes it one plain field for clients and tests.
+    """
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    for requirement in operation.get("security", ()):
+                        scopes = requirement.get("APIKeyHeader")
+                        if scopes:
+                            operation["x-required-scope"] = scopes[0]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

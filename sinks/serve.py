@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from signalfold.settings import Settings
 from signalfold.sinks._resolve import Decider
 from signalfold.sinks.api import create_app
+from signalfold.sinks.decision_log import DecisionLog, open_decision_log
 from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.store import Store, open_store
 from signalfold.sinks.view import ServingView
@@ -43,11 +44,13 @@ class Serving:
     view: ServingView
     materializer: Materializer
     app: FastAPI
+    decision_log: DecisionLog
 
     def close(self) -> None:
-        """Stop the consumer (flushing what it read), then close the store."""
+        """Stop the consumer (flushing what it read), then close the store and the log."""
         self.materializer.stop()
         self.store.close()
+        self.decision_log.close()
 
 
 def build(
@@ -58,16 +61,14 @@ def build(
 ) -> Serving:
     """Wire one replica; nothing runs until ``materializer.start()`` and the HTTP server.
 
-    ``decide`` defaults to the policy's ``decide`` with the unknown-customer rules
-    of ``settings.policy_file`` (the shipped policy when unset).
+    ``decide`` defaults to the policy's ``decide`` with ``settings.policy_file``
+    (the shipped policy when unset): its unknown-customer and ask-time rules.
     """
     if decide is None:
         from signalfold.streams.policy import decide as policy_decide
         from signalfold.streams.policy import load_policy
 
-        decide = functools.partial(
-            policy_decide, unknown=load_policy(settings.policy_file).unknown_customer
-        )
+        decide = functools.partial(policy_decide, policy=load_policy(settings.policy_file))
     topics = Topics(prefix=settings.topic_prefix)
     ensure_topics(
         settings.kafka_client_config(),
@@ -76,14 +77,26 @@ def build(
         settings.replication_factor,
         compacted=topics.compacted(),
     )
+    from signalfold.streams.registry import install_declared_types
+
+    install_declared_types(settings)  # signals of contract-declared types parse here too
     store = open_store(settings.data_dir, name=f"serve-{settings.api_port}")
     view = ServingView()
     materializer = Materializer(
         settings.kafka_client_config(), topics, view, store, batch_size=settings.batch_size
     )
+    decision_log = open_decision_log(settings.data_dir, name=f"decisions-{settings.api_port}")
     extra = {"clock": clock} if clock is not None else {}
-    app = create_app(view, store, settings, decide=decide, readiness=materializer, **extra)
-    return Serving(settings, store, view, materializer, app)
+    app = create_app(
+        view,
+        store,
+        settings,
+        decide=decide,
+        readiness=materializer,
+        decision_log=decision_log,
+        **extra,
+    )
+    return Serving(settings, store, view, materializer, app, decision_log)
 
 
 class _Server(uvicorn.Server):

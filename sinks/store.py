@@ -153,6 +153,19 @@ class Store:
             rows = cur.execute(sql, list(customer_ids)).fetchall()
         return [IdentityChange.model_validate_json(r[0]) for r in rows]
 
+    def identity_splits_from(self, customer_ids: Sequence[str]) -> list[IdentityChange]:
+        """Splits that took records out of ``customer_ids`` (stored under the new id)."""
+        if not customer_ids:
+            return []
+        sql = (
+            "SELECT change FROM identity_changes WHERE kind = 'split' AND "
+            "json_extract_string(change, '$.from_customer_id') "
+            f"IN ({', '.join('?' * len(customer_ids))}) ORDER BY changed_at, change_id"
+        )
+        with self._conn.cursor() as cur:
+            rows = cur.execute(sql, list(customer_ids)).fetchall()
+        return [IdentityChange.model_validate_json(r[0]) for r in rows]
+
     def count(self, table: str) -> int:
         """Rows in ``signals`` or ``identity_changes`` (for tests and status)."""
         if table not in ("signals", "identity_changes"):

@@ -21,9 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from signalfold.streams._demo_platform import PLATFORM_SOURCES, add_platform_events
+
 __all__ = ["SOURCES", "RawEvent", "bad_demo_events", "generate_demo"]
 
-SOURCES = ("marketing", "sales", "support")
+SOURCES = ("marketing", "sales", "support", *PLATFORM_SOURCES)
 _LONDON = ZoneInfo("Europe/London")
 _WINDOW = timedelta(days=28)
 _GIVEN = "Jane John Amira Oliver Priya Tom Chloe Mohammed Sofia Liam Grace Noah Ava Jack Zara"
@@ -250,20 +252,23 @@ def generate_demo(
     rng = random.Random(seed)
     end = start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     builder = _Builder(rng, seed, end)
-    for person in _people(people, rng):
+    persons = _people(people, rng)
+    for person in persons:
         if person.bridge or rng.random() < 0.8:
             _marketing(builder, person)
         if person.bridge or rng.random() < 0.5:
             _sales(builder, person)
         if person.bridge or rng.random() < 0.45:
             _support(builder, person)
+    add_platform_events(builder, persons, seed)
     return [event for _, _, event in sorted(builder.events, key=lambda e: (e[0], e[1]))]
 
 
 def bad_demo_events(seed: int = 7) -> list[RawEvent]:
     """A handful of malformed events of each dead-letter kind (for the DLQ demo and tests).
 
-    Oversized assumes the default limit (256 KiB); ``billing`` is a source with no contract.
+    Oversized assumes the default limit (256 KiB); ``legacy_erp`` is a source with no
+    contract (ingest subscribes to every raw topic, so it reaches the DLQ too).
     """
     rng = random.Random(seed)
     n = rng.randint(100, 999)
@@ -301,5 +306,5 @@ def bad_demo_events(seed: int = 7) -> list[RawEvent]:
             {**ok, "type": "csat_submitted", "requester": who, "satisfaction": {"score": 9}},
         ),
         js("sales", "003BAD", {**sale, "return": {"reason": "lost in the post"}}),
-        js("billing", "inv-1", {"id": "inv_1", "amount": 10}),
+        js("legacy_erp", "inv-1", {"id": "inv_1", "amount": 10}),
     ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -105,11 +106,17 @@ class StageRunner:
             self.stage.on_revoke(partitions)
 
         consumer.subscribe(self.stage.topics(), on_assign=on_assign, on_revoke=on_revoke)
+        # Stages with time-driven work (flag expiry, policy reload) get process([]) when idle.
+        ticks = bool(getattr(self.stage, "wants_idle_ticks", False))
+        next_tick = time.monotonic() + 1.0
         try:
             while not self._stopping.is_set():
                 batch = consumer.consume(num_messages=self._batch_size, timeout=self._linger)
                 if batch:
                     self._handle(consumer, producer, batch)
+                elif ticks and time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + 1.0
+                    self._handle(consumer, producer, [])
         finally:
             producer.flush(10)
             consumer.close()

@@ -43,6 +43,11 @@ class Topics:
         return f"{self.prefix}identity.index"
 
     @property
+    def identity_commands(self) -> str:
+        """Operator commands (split, pin) for the resolve stage (key: command id)."""
+        return f"{self.prefix}identity.commands"
+
+    @property
     def customer_state(self) -> str:
         return f"{self.prefix}customer.state"
 
@@ -50,8 +55,13 @@ class Topics:
     def suppression_changes(self) -> str:
         return f"{self.prefix}suppression.changes"
 
+    @property
+    def contracts(self) -> str:
+        """Registered source contracts (key: source name; compacted, latest wins)."""
+        return f"{self.prefix}signalfold.contracts"
+
     def compacted(self) -> set[str]:
-        return {self.identity_index, self.customer_state}
+        return {self.identity_index, self.customer_state, self.contracts}
 
     def pipeline(self) -> list[str]:
         return [
@@ -60,8 +70,10 @@ class Topics:
             self.resolved,
             self.identity_changes,
             self.identity_index,
+            self.identity_commands,
             self.customer_state,
             self.suppression_changes,
+            self.contracts,
         ]
 
 

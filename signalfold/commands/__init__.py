@@ -8,4 +8,10 @@ from __future__ import annotations
 
 __all__ = ["GROUPS"]
 
-GROUPS = ("signalfold.commands.pipeline",)
+GROUPS = (
+    "signalfold.commands.pipeline",
+    "signalfold.commands.sources",
+    "signalfold.commands.dlq",
+    "signalfold.commands.keys",
+    "signalfold.commands.identity",
+)

@@ -11,7 +11,10 @@ registered by importing this package.
 
 from __future__ import annotations
 
-from signalfold.streams.policy import builtin as _builtin  # noqa: F401  (registers kinds)
+from signalfold.streams.policy import ask as _ask  # noqa: F401  (registers kinds)
+from signalfold.streams.policy import builtin as _builtin  # noqa: F401
+from signalfold.streams.policy import generic as _generic  # noqa: F401
+from signalfold.streams.policy.conditions import Condition, SignalMatch
 from signalfold.streams.policy.decide import decide
 from signalfold.streams.policy.evaluate import EventRef, EventRefs, FlagContext, evaluate_flags
 from signalfold.streams.policy.kinds import RULE_KINDS, RuleKind, register_rule_kind
@@ -19,12 +22,14 @@ from signalfold.streams.policy.model import Policy, Rule, UnknownCustomerRules, 
 
 __all__ = [
     "RULE_KINDS",
+    "Condition",
     "EventRef",
     "EventRefs",
     "FlagContext",
     "Policy",
     "Rule",
     "RuleKind",
+    "SignalMatch",
     "UnknownCustomerRules",
     "decide",
     "evaluate_flags",

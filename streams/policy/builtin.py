@@ -1,4 +1,4 @@
-"""The rule kinds the shipped defaults use: open tickets, defective returns, consent."""
+"""Rule kinds over folded business objects: tickets, returns, consent, open deals."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from signalfold.streams.policy.evaluate import EventRef, FlagContext
 from signalfold.streams.policy.kinds import register_rule_kind
 from signalfold.streams.policy.model import Rule
 
-__all__ = ["OpenTicketParams", "ReturnParams"]
+__all__ = ["OpenDealParams", "OpenTicketParams", "ReturnParams"]
 
 
 class OpenTicketParams(BaseModel):
@@ -20,6 +20,15 @@ class OpenTicketParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     priorities: tuple[str, ...] = ("high", "urgent")
+
+
+class OpenDealParams(BaseModel):
+    """``open_deal``: the late stages at which marketing automation holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stages: tuple[str, ...] = ("proposal", "negotiation", "contract")
+    require_owner: bool = True
 
 
 class ReturnParams(BaseModel):
@@ -79,14 +88,24 @@ def defective_return(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iter
         if order.returned_at is None or order.return_reason not in reasons:
             continue
         ref = ctx.refs.by_event(order.returned_event_id or "", order.source)
+        products = (order.returned_product_id,) if order.returned_product_id else ()
+        categories: tuple[str, ...] = ()
+        if order.returned_category:
+            categories = (order.returned_category,)
+        elif len(order.categories) == 1:  # the product's category, when the order says it
+            categories = (order.categories[0],)
+        elif not products:  # a whole order returned: every category it held
+            products, categories = tuple(order.product_ids), tuple(order.categories)
         flag = ctx.flag(
             rule,
             ref,
             order.returned_at,
+            products=products,
+            categories=categories,
             order_id=order.order_id,
             reason=order.return_reason,
             product=order.returned_product_id or order.returned_category or "an item",
-            category=order.returned_category or "",
+            category=", ".join(categories),
         )
         if flag is not None:
             yield flag
@@ -103,5 +122,30 @@ def unsubscribed(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iterator
             continue
         ref = EventRef(consent.source, consent.source_event_id, consent.signal_id)
         flag = ctx.flag(rule, ref, consent.at, channels=(channel,), channel=channel)
+        if flag is not None:
+            yield flag
+
+
+@register_rule_kind(
+    "open_deal", params=OpenDealParams, fields=("opportunity_id", "stage", "owner", "amount")
+)
+def open_deal(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iterator[Flag]:
+    """An open opportunity at a listed stage (owned by someone, by default): the owner leads."""
+    params: OpenDealParams = rule.params
+    for opp in state.opportunities.values():
+        if opp.is_closed or opp.stage not in params.stages:
+            continue
+        if params.require_owner and not opp.owner:
+            continue
+        ref = EventRef(opp.source, opp.source_event_id, opp.signal_id)
+        flag = ctx.flag(
+            rule,
+            ref,
+            opp.at,
+            opportunity_id=opp.opportunity_id,
+            stage=opp.stage,
+            owner=opp.owner or "nobody",
+            amount=opp.amount or "",
+        )
         if flag is not None:
             yield flag

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from signalfold.schemas.decision import Channel, Outcome, Purpose, SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag
-from signalfold.streams.policy.evaluate import SEVERITY_RANK
-from signalfold.streams.policy.model import UnknownCustomerRules
+from signalfold.streams.policy.evaluate import SEVERITY_RANK, EventRefs, FlagContext
+from signalfold.streams.policy.kinds import RULE_KINDS
+from signalfold.streams.policy.model import Policy, UnknownCustomerRules
 
 __all__ = ["decide"]
 
@@ -25,9 +26,17 @@ def decide(
     channel: Channel,
     purpose: Purpose,
     now: datetime,
-    unknown: UnknownCustomerRules = _DEFAULT_UNKNOWN,
+    unknown: UnknownCustomerRules | None = None,
+    policy: Policy | None = None,
+    product_id: str | None = None,
+    category: str | None = None,
 ) -> SuppressionDecision:
     """The decision for one (customer, channel, purpose) at ``now``.
+
+    ``policy`` adds its ask-time rules (quiet hours) and, unless ``unknown`` is
+    given, its unknown-customer rules. ``product_id``/``category`` say what the
+    message promotes: a flag narrowed to products or categories (a defective
+    return) applies when either matches, or when the question names neither.
 
     - unknown customer (``state is None``): the outcome ``unknown`` configures for
       ``purpose``; ``unknown_rule`` names it (e.g. ``unknown_customer.marketing``);
@@ -39,6 +48,8 @@ def decide(
     Flags with ``until <= now`` are ignored. Reasons list deny flags then defer
     flags, each ordered by severity then ``since``.
     """
+    if unknown is None:
+        unknown = policy.unknown_customer if policy is not None else _DEFAULT_UNKNOWN
     if state is None:
         outcome: Outcome = getattr(unknown, purpose)
         return SuppressionDecision(
@@ -52,13 +63,20 @@ def decide(
             known=False,
             unknown_rule=f"unknown_customer.{purpose}",
             evaluated_at=now,
+            product_id=product_id,
+            category=category,
         )
     deny: list[Flag] = []
     defer: list[Flag] = []
-    for flag in state.flags:
+    flags = state.flags
+    if policy is not None and policy.ask_rules():
+        flags = flags + _ask_flags(state, policy, now)
+    for flag in flags:
         if channel not in flag.channels or purpose not in flag.purposes:
             continue
         if flag.until is not None and flag.until <= now:
+            continue
+        if _out_of_scope(flag, product_id, category):
             continue
         (deny if flag.effect == "deny" else defer).append(flag)
     if deny:
@@ -80,8 +98,26 @@ def decide(
             "state_version": state.version,
             "known": True,
             "evaluated_at": now,
+            "product_id": product_id,
+            "category": category,
         }
     )
+
+
+def _out_of_scope(flag: Flag, product_id: str | None, category: str | None) -> bool:
+    """A product-narrowed flag and a question about something else."""
+    if not (flag.products or flag.categories) or not (product_id or category):
+        return False
+    return product_id not in flag.products and category not in flag.categories
+
+
+def _ask_flags(state: CustomerState, policy: Policy, now: datetime) -> list[Flag]:
+    ctx = FlagContext(now=now, refs=EventRefs.from_state(state))
+    return [
+        flag
+        for rule in policy.ask_rules()
+        for flag in RULE_KINDS[rule.kind].evaluate(rule, state, ctx)
+    ]
 
 
 def _order(flag: Flag) -> tuple[int, datetime]:
@@ -109,4 +145,8 @@ def _reason(flag: Flag) -> dict[str, object]:
         "signal_id": flag.signal_id,
         "since": flag.since,
         "until": flag.until,
+        "severity": flag.severity,
+        "products": flag.products,
+        "categories": flag.categories,
+        "details": flag.details,
     }

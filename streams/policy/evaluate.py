@@ -63,9 +63,18 @@ class EventRefs:
 
     @classmethod
     def from_state(cls, state: CustomerState) -> EventRefs:
-        refs = [EventRef(e.source, e.source_event_id, e.signal_id) for e in state.timeline]
-        refs += [EventRef(c.source, c.source_event_id, c.signal_id) for c in state.consent.values()]
-        return cls(refs)
+        """Provenance a bare state knows; read lazily, only when a flag needs it."""
+
+        def refs() -> Iterable[EventRef]:
+            for e in state.timeline:
+                yield EventRef(e.source, e.source_event_id, e.signal_id)
+            for c in state.consent.values():
+                yield EventRef(c.source, c.source_event_id, c.signal_id)
+            for entries in state.recent.values():
+                for r in entries:
+                    yield EventRef(r.source, r.source_event_id, r.signal_id)
+
+        return cls(refs())
 
     def by_event(self, source_event_id: str, source_hint: str) -> EventRef:
         self._index()
@@ -98,10 +107,19 @@ class FlagContext:
         since: datetime,
         *,
         channels: tuple[Channel, ...] | None = None,
+        until: datetime | None = None,
+        products: tuple[str, ...] = (),
+        categories: tuple[str, ...] = (),
         **values: Any,
     ) -> Flag | None:
-        """A flag of ``rule`` raised at ``since``, or ``None`` if already expired at ``now``."""
-        until = since + timedelta(days=rule.for_days) if rule.for_days is not None else None
+        """A flag of ``rule`` raised at ``since``, or ``None`` if already expired at ``now``.
+
+        ``until`` defaults to ``since + for_days`` (no end without ``for_days``);
+        ``products``/``categories`` narrow the flag to messages about them;
+        ``values`` fill the reason template and become the flag's ``details``.
+        """
+        if until is None and rule.for_days is not None:
+            until = since + timedelta(days=rule.for_days)
         if until is not None and until <= self.now:
             return None
         text = rule.reason.format(
@@ -123,6 +141,9 @@ class FlagContext:
             signal_id=ref.signal_id,
             since=since,
             until=until,
+            products=products,
+            categories=categories,
+            details={k: str(v) for k, v in values.items() if v not in (None, "")},
         )
 
 
@@ -146,7 +167,9 @@ def evaluate_flags(
         refs = refs if refs is not None else subject.event_refs()
     ctx = FlagContext(now=now, refs=refs)
     flags = [
-        flag for rule in policy.rules for flag in RULE_KINDS[rule.kind].evaluate(rule, state, ctx)
+        flag
+        for rule in policy.fold_rules()
+        for flag in RULE_KINDS[rule.kind].evaluate(rule, state, ctx)
     ]
     flags.sort(key=lambda f: (SEVERITY_RANK[f.severity], f.since, f.rule, f.signal_id))
     return flags

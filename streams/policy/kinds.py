@@ -50,6 +50,7 @@ class RuleKind:
     evaluate: Evaluator
     params: type[BaseModel]
     fields: frozenset[str]
+    at_ask: bool = False
 
     def template_fields(self) -> frozenset[str]:
         return self.fields | COMMON_FIELDS
@@ -59,18 +60,25 @@ RULE_KINDS: dict[str, RuleKind] = {}
 
 
 def register_rule_kind(
-    name: str, *, params: type[BaseModel] = NoParams, fields: Iterable[str] = ()
+    name: str,
+    *,
+    params: type[BaseModel] = NoParams,
+    fields: Iterable[str] = (),
+    at_ask: bool = False,
 ) -> Callable[[Evaluator], Evaluator]:
     """Decorator: make ``name`` a valid ``kind`` whose flags ``evaluate`` computes.
 
-    ``params`` validates the rule's ``params:`` mapping; ``fields`` are the
-    placeholders its reason template may use besides ``rule``, ``since``, ``until``.
+    ``params`` validates the rule's ``params:`` mapping (a ``signal_types()``
+    method on it names the signal types the rule reads, so the published state
+    keeps them); ``fields`` are the placeholders its reason template may use
+    besides ``rule``, ``since``, ``until``. ``at_ask`` kinds depend on the
+    moment of the question (quiet hours) and run in ``decide``, not at fold time.
     """
 
     def decorate(evaluate: Evaluator) -> Evaluator:
         if name in RULE_KINDS:
             raise ValueError(f"rule kind {name!r} is already registered")
-        RULE_KINDS[name] = RuleKind(name, evaluate, params, frozenset(fields))
+        RULE_KINDS[name] = RuleKind(name, evaluate, params, frozenset(fields), at_ask)
         return evaluate
 
     return decorate

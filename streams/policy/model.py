@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from signalfold.errors import ConfigError
 from signalfold.schemas.decision import Channel, Purpose
@@ -127,6 +135,37 @@ class Policy(BaseModel):
     version: Literal[1] = 1
     unknown_customer: UnknownCustomerRules = UnknownCustomerRules()
     rules: tuple[Rule, ...] = ()
+    _fold: tuple[Rule, ...] = PrivateAttr(default=())
+    _ask: tuple[Rule, ...] = PrivateAttr(default=())
+    _types: frozenset[str] = PrivateAttr(default=frozenset())
+    _source: Path | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any) -> None:
+        self._fold = tuple(r for r in self.rules if not RULE_KINDS[r.kind].at_ask)
+        self._ask = tuple(r for r in self.rules if RULE_KINDS[r.kind].at_ask)
+        types: set[str] = set()
+        for rule in self.rules:
+            signal_types = getattr(rule.params, "signal_types", None)
+            if signal_types is not None:
+                types.update(signal_types())
+        self._types = frozenset(types)
+
+    def fold_rules(self) -> tuple[Rule, ...]:
+        """Rules evaluated when the state changes (``evaluate_flags``)."""
+        return self._fold
+
+    def ask_rules(self) -> tuple[Rule, ...]:
+        """Rules that depend on the moment of the question (``decide``)."""
+        return self._ask
+
+    def referenced_types(self) -> frozenset[str]:
+        """Signal types the rules read from ``CustomerState.recent``."""
+        return self._types
+
+    @property
+    def source(self) -> Path | None:
+        """The file this policy was loaded from, if any (watched for hot reload)."""
+        return self._source
 
     @field_validator("rules")
     @classmethod
@@ -153,9 +192,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
     if not isinstance(raw, dict):
         raise ConfigError(f"policy `{file}`: expected a mapping with `rules:`, found {raw!r:.60}")
     try:
-        return Policy.model_validate(raw)
+        policy = Policy.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(file, raw, exc)) from None
+    policy._source = file
+    return policy
 
 
 def _describe(file: Path, raw: dict[str, Any], exc: ValidationError) -> str:

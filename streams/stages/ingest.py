@@ -3,14 +3,23 @@
 Every raw record produces exactly one output: a canonical signal keyed by its
 record id, or a ``DeadLetter`` carrying the original bytes. So the count of
 raw events always equals canonical + DLQ.
+
+Contracts can change while the stage runs: given a ``ContractTail`` (see
+``streams/registry.py``) it takes newly registered contracts between batches,
+and reads the registry to its end before dead-lettering an event whose topic
+no known contract claims, so an event sent right after ``sources register``
+is never lost to a race.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
@@ -20,9 +29,17 @@ from signalfold.streams.ingest.mapping import dead_letter, map_event
 from signalfold.streams.runner import Output
 from signalfold.streams.topics import Topics
 
-__all__ = ["IngestStage"]
+__all__ = ["ContractSource", "IngestStage"]
 
 log = logging.getLogger(__name__)
+
+
+class ContractSource(Protocol):
+    """Where live contract updates come from (``registry.ContractTail`` in production)."""
+
+    def poll(self) -> list[SourceContract]: ...
+
+    def catch_up(self) -> list[SourceContract]: ...
 
 
 class IngestStage:
@@ -35,13 +52,36 @@ class IngestStage:
         *,
         max_event_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        updates: ContractSource | None = None,
+        catch_up_every: float = 1.0,
     ) -> None:
         self._topics = topics
         self._by_topic = {topics.raw(c.name): c for c in contracts.values()}
         self._max = max_event_bytes
         self._clock = clock
+        self._updates = updates
+        self._catch_up_every = catch_up_every
+        self._caught_up = float("-inf")
         self.mapped = 0
         self.dead = 0
+        self.by_source: Counter[tuple[str, str]] = Counter()  # (source, mapped|dead)
+
+    @property
+    def contracts(self) -> dict[str, SourceContract]:
+        """The contracts in use now, by source name."""
+        return {c.name: c for c in self._by_topic.values()}
+
+    def use(self, contract: SourceContract) -> None:
+        """Start mapping ``contract``'s topic with it (a new source or a new version)."""
+        topic = self._topics.raw(contract.name)
+        old = self._by_topic.get(topic)
+        if old is not None and old.version > contract.version:
+            return
+        if old is None or old.version != contract.version or old != contract:
+            log.info(
+                "ingest: source %s now at contract version %d", contract.name, contract.version
+            )
+        self._by_topic[topic] = contract
 
     def topics(self) -> list[str]:
         """Every raw topic, by pattern: a topic no contract claims still reaches the DLQ."""
@@ -53,12 +93,25 @@ class IngestStage:
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Stateless: nothing to drop."""
 
+    def _contract_for(self, topic: str) -> SourceContract | None:
+        contract = self._by_topic.get(topic)
+        due = time.monotonic() - self._caught_up >= self._catch_up_every
+        if contract is None and self._updates is not None and due:
+            self._caught_up = time.monotonic()
+            for registered in self._updates.catch_up():
+                self.use(registered)
+            contract = self._by_topic.get(topic)
+        return contract
+
     def process(self, messages: Sequence[Message]) -> list[Output]:
+        if self._updates is not None:
+            for contract in self._updates.poll():
+                self.use(contract)
         now = self._clock()
         out: list[Output] = []
         for message in messages:
             raw = message.value() or b""
-            contract = self._by_topic.get(message.topic())
+            contract = self._contract_for(message.topic())
             try:
                 if contract is None:
                     source = message.topic().removeprefix(self._topics.raw(""))
@@ -66,6 +119,7 @@ class IngestStage:
                 signal = map_event(contract, raw, received_at=now, max_bytes=self._max)
             except MappingError as err:
                 self.dead += 1
+                self.by_source[(err.source, "dead")] += 1
                 letter = dead_letter(
                     err,
                     source=contract.name if contract else None,
@@ -83,6 +137,7 @@ class IngestStage:
                 )
                 continue
             self.mapped += 1
+            self.by_source[(contract.name, "mapped")] += 1
             out.append(
                 Output(
                     self._topics.canonical,

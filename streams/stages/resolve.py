@@ -6,24 +6,35 @@ assignment the graph is rebuilt from ``identity.changes`` — its own log — so
 new owner assigns exactly the ids the old one did. Re-processing the signals
 after the last commit emits no new changes (the graph is idempotent) and the
 same signals again, which the state stage de-duplicates.
+
+It also consumes operator commands (``identity.commands``: split, pin). A split
+changes which records a customer holds, so for every customer it produced the
+stage sends a ``rebuild`` control on ``signals.resolved`` followed by the
+signals of that customer's records, re-read from ``signals.canonical`` (Kafka
+is the source of truth; the scan costs one read of the topic per split, which
+operators trigger rarely). The state stage starts those customers over from
+exactly their own signals, so an open ticket follows the person it belongs to.
+A command delivered twice changes nothing and re-sends the rebuild.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.normalize import normalize_identifier
-from signalfold.schemas import IdentityChange, Resolved, Signal
+from signalfold.identity.operations import CommandOutcome
+from signalfold.schemas import IdentityChange, IdentityCommand, Resolved, Signal
 from signalfold.schemas.state import IdentityRef
 from signalfold.streams.runner import Output
 from signalfold.streams.topics import Topics
 
-__all__ = ["ResolveStage"]
+__all__ = ["ResolveStage", "apply_change_message", "command_output", "signals_of_records"]
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +49,17 @@ class ResolveStage:
         *,
         default_region: str,
         rebuild: Callable[[IdentityGraph], int],
+        replay: Callable[[set[str]], list[Signal]] | None = None,
     ) -> None:
         self._graph_factory = graph_factory
         self._topics = topics
         self._region = default_region
         self._rebuild = rebuild
+        self._replay = replay or (lambda records: [])
         self.graph = graph_factory()
 
     def topics(self) -> list[str]:
-        return [self._topics.canonical]
+        return [self._topics.canonical, self._topics.identity_commands]
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.graph = self._graph_factory()
@@ -60,6 +73,10 @@ class ResolveStage:
         out: list[Output] = []
         t = self._topics
         for message in messages:
+            if message.topic() == t.identity_commands:
+                command = IdentityCommand.model_validate_json(message.value() or b"")
+                out += self._command(self.graph.command(command))
+                continue
             signal = Signal.model_validate_json(message.value() or b"")
             result = self.graph.resolve(signal)
             for change in result.changes:
@@ -88,11 +105,47 @@ class ResolveStage:
             )
         return out
 
+    def _command(self, outcome: CommandOutcome) -> list[Output]:
+        """Publish a command's changes, merges and, per customer it produced, a rebuild."""
+        t, out = self._topics, []
+        for change in outcome.changes:
+            out.append(Output(t.identity_changes, change.customer_id.encode(), _json(change)))
+        for entry in outcome.index:
+            out.append(Output(t.identity_index, entry.key.encode(), _json(entry)))
+        for absorbed, survivor in outcome.merges:
+            merge = Resolved(kind="merge", customer_id=absorbed, into=survivor)
+            out.append(Output(t.resolved, absorbed.encode(), _json(merge)))
+        if outcome.rebuild:
+            wanted = {r for records, _ in outcome.rebuild.values() for r in records}
+            signals = self._replay(wanted)
+            log.info(
+                "resolve: rebuilding %d customers from %d signals",
+                len(outcome.rebuild),
+                len(signals),
+            )
+            for cid, (records, aliases) in outcome.rebuild.items():
+                control = Resolved(
+                    kind="rebuild", customer_id=cid, records=records, aliases=aliases
+                )
+                out.append(Output(t.resolved, cid.encode(), _json(control)))
+                mine = set(records)
+                for signal in signals:
+                    if signal.record_id in mine:
+                        resolved = Resolved(
+                            kind="signal",
+                            customer_id=cid,
+                            signal=signal,
+                            identities=self._identities(signal),
+                        )
+                        out.append(Output(t.resolved, cid.encode(), _json(resolved)))
+        return out
+
     def _identities(self, signal: Signal) -> tuple[IdentityRef, ...]:
         refs = []
+        region = self.graph.region_for(signal.source)
         for identifier in signal.identifiers:
             try:
-                norm = normalize_identifier(identifier, region=self._region)
+                norm = normalize_identifier(identifier, region=region)
             except InvalidIdentifier:
                 continue
             refs.append(
@@ -106,6 +159,41 @@ class ResolveStage:
         return tuple(refs)
 
 
+def _json(model: Any) -> bytes:
+    return model.model_dump_json().encode()
+
+
 def apply_change_message(graph: IdentityGraph, message: Message) -> None:
     """Fold one ``identity.changes`` record into a graph being rebuilt."""
     graph.apply(IdentityChange.model_validate_json(message.value() or b""))
+
+
+def signals_of_records(
+    read_all: Callable[[Callable[[Message], None]], int], records: set[str]
+) -> list[Signal]:
+    """The signals of ``records`` found by ``read_all`` (a read of ``signals.canonical``).
+
+    Canonical messages are keyed by record id, so only matching keys are parsed.
+    """
+    keys = {r.encode() for r in records}
+    found: dict[str, Signal] = {}
+
+    def keep(message: Message) -> None:
+        if message.key() in keys:
+            signal = Signal.model_validate_json(message.value() or b"")
+            found.setdefault(signal.signal_id, signal)
+
+    read_all(keep)
+    return list(found.values())
+
+
+COMMAND_KEY = b"identity"
+
+
+def command_output(topics: Topics, command: IdentityCommand) -> Output:
+    """The record that asks the resolve stage to run ``command``.
+
+    Every command has the same key, so all land on one partition and run in the
+    order operators sent them (a split before the pin that refers to it).
+    """
+    return Output(topics.identity_commands, COMMAND_KEY, _json(command))

@@ -22,7 +22,9 @@ from signalfold.schemas import Resolved
 from signalfold.schemas.state import CustomerState, Flag, SuppressionChange
 from signalfold.streams.kafka import read_partition_until
 from signalfold.streams.policy import Policy
+from signalfold.streams.policy.reload import PolicyWatcher, next_expiry
 from signalfold.streams.runner import Output
+from signalfold.streams.stages.rebuild import start_over
 from signalfold.streams.state.aggregate import CustomerAggregate
 from signalfold.streams.topics import Topics
 
@@ -36,14 +38,27 @@ class _Partition:
     aggregates: dict[str, CustomerAggregate] = field(default_factory=dict)
     forwards: dict[str, str] = field(default_factory=dict)
     flags: dict[str, dict[str, Flag]] = field(default_factory=dict)
+    expiries: dict[str, datetime] = field(default_factory=dict)
 
 
 def _flag_key(flag: Flag) -> str:
     return f"{flag.rule}:{flag.signal_id}"
 
 
+def _track_expiry(part: _Partition, cid: str, flags: list[Flag]) -> None:
+    expiry = next_expiry(flags)
+    if expiry is None:
+        part.expiries.pop(cid, None)
+    else:
+        part.expiries[cid] = expiry
+
+
 class StateStage:
+    """See the module docstring. Also re-evaluates customers when a flag expires or the
+    policy file is edited (``PolicyWatcher``), on batches and on the runner's idle ticks."""
+
     name = "state"
+    wants_idle_ticks = True  # the runner calls process([]) about once a second when idle
 
     def __init__(
         self,
@@ -53,9 +68,11 @@ class StateStage:
         *,
         timeline_size: int = 50,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy_reload_seconds: float = 2.0,
     ) -> None:
         self._topics = topics
         self._policy = policy
+        self._watcher = PolicyWatcher(policy, interval=policy_reload_seconds)
         self._client = client
         self._timeline_size = timeline_size
         self._clock = clock
@@ -77,6 +94,7 @@ class StateStage:
             for cid, agg in part.aggregates.items():
                 state = agg.to_state(self._policy, now)
                 part.flags[cid] = {_flag_key(f): f for f in state.flags}
+                _track_expiry(part, cid, state.flags)
             log.info("state: partition %d rebuilt from %d records", tp.partition, replayed)
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
@@ -84,6 +102,9 @@ class StateStage:
             self._parts.pop(tp.partition, None)
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
+        reloaded = self._watcher.poll()
+        if reloaded is not None:
+            self._policy = reloaded
         out: list[Output] = []
         dirty: dict[int, set[str]] = {}
         for message in messages:
@@ -98,7 +119,29 @@ class StateStage:
                 agg = part.aggregates.get(cid)
                 if agg is not None:
                     self._publish(part, cid, agg.to_state(self._policy, now), now, out)
+        self._reevaluate(now, out, dirty, everyone=reloaded is not None)
         return out
+
+    def _reevaluate(
+        self, now: datetime, out: list[Output], done: dict[int, set[str]], *, everyone: bool
+    ) -> None:
+        """Republish customers whose flags expired by ``now`` or (``everyone``, after a
+        policy reload) whose flags the new policy changes."""
+        for partition, part in self._parts.items():
+            skip = done.get(partition, set())
+            if everyone:
+                due = [cid for cid in part.aggregates if cid not in skip]
+            else:
+                due = [c for c, at in part.expiries.items() if at <= now and c not in skip]
+            for cid in sorted(due):
+                agg = part.aggregates.get(cid)
+                if agg is None:
+                    part.expiries.pop(cid, None)
+                    continue
+                state = agg.to_state(self._policy, now)
+                if everyone and {_flag_key(f): f for f in state.flags} == part.flags.get(cid):
+                    continue
+                self._publish(part, cid, state, now, out)
 
     def _apply(self, part: _Partition, message: Message, emit: list[Output] | None) -> str | None:
         """Fold one record; returns the customer whose state changed, if any."""
@@ -147,6 +190,10 @@ class StateStage:
                     )
                 )
             return None
+        if record.kind == "rebuild":  # a split: this customer starts over from its own signals
+            return start_over(
+                part.aggregates, part.forwards, record, timeline_size=self._timeline_size
+            )
         if record.kind == "transfer" and record.transfer is not None:
             incoming = CustomerAggregate.from_transfer(record.transfer)
             agg = part.aggregates.get(cid)
@@ -163,9 +210,10 @@ class StateStage:
     ) -> None:
         t = self._topics
         out.append(Output(t.customer_state, cid.encode(), state.model_dump_json().encode()))
+        _track_expiry(part, cid, state.flags)
         before = part.flags.get(cid, {})
         after = {_flag_key(f): f for f in state.flags}
-        if before.keys() == after.keys():
+        if before == after:
             return
         part.flags[cid] = after
         change = SuppressionChange(

@@ -7,11 +7,13 @@ shape can evolve separately; this is the only place that knows both.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
 from signalfold.schemas.state import (
     ConsentState,
+    OpportunityState,
     OrderState,
     ProfileValue,
     TicketState,
@@ -24,8 +26,10 @@ _VERSION = itemgetter(0, 1)  # (at, signal_id) of a Register
 __all__ = [
     "build_consent",
     "build_counters",
+    "build_opportunities",
     "build_orders",
     "build_profile",
+    "build_recent",
     "build_tickets",
     "build_timeline",
     "build_touches",
@@ -154,3 +158,33 @@ def build_timeline(timeline: RegisterMap) -> list[dict[str, Any]]:
 
 def build_counters(seen: dict[str, str]) -> dict[str, int]:
     return dict(sorted(Counter(seen.values()).items()))
+
+
+def build_opportunities(regs: RegisterMap) -> dict[str, OpportunityState]:
+    return {
+        oid: OpportunityState(
+            opportunity_id=oid,
+            source=r.value["source"],
+            stage=r.value["stage"],
+            owner=r.value["owner"],
+            is_closed=r.value["is_closed"],
+            amount=r.value["amount"],
+            at=r.at,
+            signal_id=r.signal_id,
+            source_event_id=r.value["source_event_id"],
+        )
+        for oid, r in sorted(regs.items())
+    }
+
+
+def build_recent(recent: dict[str, RegisterMap], types: Iterable[str] | None) -> dict[str, Any]:
+    """Recent signals of ``types`` (every type when ``None``), newest first per type."""
+    wanted = sorted(recent) if types is None else sorted(t for t in types if t in recent)
+    return {
+        t: [
+            {"signal_id": r.signal_id, "occurred_at": r.at, **r.value}
+            for r in sorted(recent[t].values(), key=_VERSION, reverse=True)
+        ]
+        for t in wanted
+        if recent[t]
+    }

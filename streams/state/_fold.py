@@ -12,7 +12,7 @@ from typing import Any
 
 from signalfold.schemas.signal import Signal
 
-__all__ = ["FIRST_WINS", "NAMESPACES", "Write", "writes_for"]
+__all__ = ["FIRST_WINS", "NAMESPACES", "Write", "recent_payload", "writes_for"]
 
 Write = tuple[str, str, dict[str, Any]]
 
@@ -26,10 +26,25 @@ NAMESPACES: tuple[str, ...] = (
     "ticket.closed",
     "order.placed",
     "order.returned",
+    "opportunity",
 )
 # A ticket's opening is the earliest opened event (a re-sent "opened" must not
 # move ``opened_at`` forward); every other register is last-writer-wins.
 FIRST_WINS: frozenset[str] = frozenset({"ticket.opened"})
+# Free text stays out of the recent signals rules match on: it is prose (and
+# often personal data), never a condition.
+_FREE_TEXT = frozenset({"comment", "body", "text", "message", "subject", "notes", "description"})
+_MAX_TEXT = 120
+
+
+def recent_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The scalar, non-prose fields of a payload, as a recent signal keeps them."""
+    kept: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in _FREE_TEXT or isinstance(value, (dict, list, tuple)):
+            continue
+        kept[key] = value[:_MAX_TEXT] if isinstance(value, str) else value
+    return kept
 
 
 def writes_for(signal: Signal, payload: dict[str, Any]) -> list[Write]:
@@ -93,6 +108,17 @@ def _order_returned(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
     return [("order.returned", p["order_id"], value)]
 
 
+def _stage_changed(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
+    value = {
+        **origin,
+        "stage": p["stage"],
+        "owner": p.get("owner"),
+        "is_closed": bool(p.get("is_closed")),
+        "amount": None if p.get("amount") is None else str(p["amount"]),
+    }
+    return [("opportunity", p["opportunity_id"], value)]
+
+
 def _unsubscribed(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:
     return [("consent", p.get("channel") or "email", {**origin, "granted": False})]
 
@@ -111,6 +137,7 @@ _HANDLERS = {
     "support.ticket.closed": _ticket_closed,
     "sales.order.placed": _order_placed,
     "sales.order.returned": _order_returned,
+    "sales.opportunity.stage_changed": _stage_changed,
     "marketing.email.unsubscribed": _unsubscribed,
     "marketing.form.submitted": _form_submitted,
 }

@@ -8,6 +8,10 @@ duplicates do not matter, and :meth:`CustomerAggregate.merge` is commutative,
 associative and idempotent (on everything but which id survives), which is what
 identity merges across partitions need.
 
+``recent`` keeps, for every signal type, the ``recent_size`` greatest
+versions (a bounded, generic memory that rules such as ``recent_signal`` and
+``contact_fatigue`` read), joined like the timeline.
+
 ``version`` is ``|seen| + |identities| + |aliases|``: it grows with every
 change, and a replay of the same signals gives the same number.
 """
@@ -22,7 +26,7 @@ from signalfold.schemas.signal import Signal
 from signalfold.schemas.state import CustomerState, IdentityRef
 from signalfold.streams.policy.evaluate import EventRef, EventRefs, evaluate_flags
 from signalfold.streams.state import _build
-from signalfold.streams.state._fold import FIRST_WINS, NAMESPACES, writes_for
+from signalfold.streams.state._fold import FIRST_WINS, NAMESPACES, recent_payload, writes_for
 from signalfold.streams.state._registers import (
     Register,
     RegisterMap,
@@ -44,11 +48,14 @@ _IdentityKey = tuple[str, str, str, str]
 class CustomerAggregate:
     """Folds one customer's signals; see the module docstring for the guarantees."""
 
-    def __init__(self, customer_id: str, *, timeline_size: int = 50) -> None:
-        if timeline_size < 1:
-            raise ValueError(f"timeline_size must be at least 1, got {timeline_size}")
+    def __init__(self, customer_id: str, *, timeline_size: int = 50, recent_size: int = 16) -> None:
+        for name, size in (("timeline_size", timeline_size), ("recent_size", recent_size)):
+            if size < 1:
+                raise ValueError(f"{name} must be at least 1, got {size}")
         self.customer_id = customer_id
         self.timeline_size = timeline_size
+        self.recent_size = recent_size
+        self.recent: dict[str, RegisterMap] = {}
         self.seen: dict[str, str] = {}
         self.aliases: set[str] = set()
         self.identities: set[_IdentityKey] = set()
@@ -79,6 +86,12 @@ class CustomerAggregate:
         }
         self.timeline[signal.signal_id] = Register(at, signal.signal_id, entry)
         self._trim_timeline()
+        kept = {**entry, "payload": recent_payload(payload)}
+        del kept["type"]
+        self.recent.setdefault(signal.type, {})[signal.signal_id] = Register(
+            at, signal.signal_id, kept
+        )
+        _trim(self.recent[signal.type], self.recent_size)
         return True
 
     def merge(self, other: CustomerAggregate) -> None:
@@ -98,9 +111,18 @@ class CustomerAggregate:
                 join_into(target, key, reg, first_wins=namespace in FIRST_WINS)
         self.timeline.update(other.timeline)
         self._trim_timeline()
+        for signal_type, regs in other.recent.items():
+            mine = self.recent.setdefault(signal_type, {})
+            mine.update(regs)
+            _trim(mine, self.recent_size)
 
-    def fold_state(self, now: datetime) -> CustomerState:
-        """The published shape without flags (policy evaluation adds them)."""
+    def fold_state(self, now: datetime, recent_types: Iterable[str] | None = None) -> CustomerState:
+        """The published shape without flags (policy evaluation adds them).
+
+        ``recent_types`` limits the published recent signals to the types a
+        policy reads (``None``: every type); the aggregate keeps them all, so a
+        reloaded policy that reads a new type still sees its history.
+        """
         return CustomerState.model_validate(
             dict(
                 customer_id=self.customer_id,
@@ -118,6 +140,8 @@ class CustomerAggregate:
                 consent=_build.build_consent(self.registers["consent"]),
                 counters=_build.build_counters(self.seen),
                 timeline=_build.build_timeline(self.timeline),
+                opportunities=_build.build_opportunities(self.registers["opportunity"]),
+                recent=_build.build_recent(self.recent, recent_types),
             )
         )
 
@@ -127,7 +151,7 @@ class CustomerAggregate:
         ``updated_at`` is ``now`` (when the state was computed), so compare
         states without it and without ``version``.
         """
-        state = self.fold_state(now)
+        state = self.fold_state(now, policy.referenced_types())
         state.flags = evaluate_flags(state, policy, now, refs=self.event_refs())
         return state
 
@@ -135,7 +159,7 @@ class CustomerAggregate:
         """Source and source event id of every event a register holds, for flag provenance."""
         refs = (
             EventRef(reg.value["source"], reg.value["source_event_id"], reg.signal_id)
-            for regs in (*self.registers.values(), self.timeline)
+            for regs in (*self.registers.values(), self.timeline, *self.recent.values())
             for reg in regs.values()
         )
         return EventRefs(refs)  # indexed lazily: most folds raise no flag
@@ -154,6 +178,11 @@ class CustomerAggregate:
                 for ns, regs in self.registers.items()
             },
             "timeline": [register_to_json(reg) for _, reg in sorted(self.timeline.items())],
+            "recent_size": self.recent_size,
+            "recent": {
+                t: [register_to_json(reg) for _, reg in sorted(regs.items())]
+                for t, regs in sorted(self.recent.items())
+            },
         }
 
     @classmethod
@@ -164,7 +193,11 @@ class CustomerAggregate:
                 f"customer transfer format {data.get('format')!r} is not supported; "
                 f"this version reads format {TRANSFER_FORMAT}"
             )
-        agg = cls(data["customer_id"], timeline_size=int(data["timeline_size"]))
+        agg = cls(
+            data["customer_id"],
+            timeline_size=int(data["timeline_size"]),
+            recent_size=int(data.get("recent_size", 16)),
+        )
         agg.seen = {str(k): str(v) for k, v in data["seen"].items()}
         agg.aliases = set(data["aliases"])
         agg.identities = {(t, v, s, r) for t, v, s, r in data["identities"]}
@@ -173,6 +206,8 @@ class CustomerAggregate:
         for raw in data["timeline"]:
             reg = register_from_json(raw)
             agg.timeline[reg.signal_id] = reg
+        for signal_type, raws in data.get("recent", {}).items():
+            agg.recent[signal_type] = {r.signal_id: r for r in map(register_from_json, raws)}
         return agg
 
     def __eq__(self, other: object) -> bool:
@@ -191,9 +226,13 @@ class CustomerAggregate:
         return len(self.identities) != before
 
     def _trim_timeline(self) -> None:
-        excess = len(self.timeline) - self.timeline_size
-        if excess <= 0:
-            return
-        oldest = sorted(self.timeline.values(), key=lambda r: r.version)[:excess]
-        for reg in oldest:
-            del self.timeline[reg.signal_id]
+        _trim(self.timeline, self.timeline_size)
+
+
+def _trim(regs: RegisterMap, size: int) -> None:
+    """Keep the ``size`` greatest versions of a map keyed by signal id."""
+    excess = len(regs) - size
+    if excess <= 0:
+        return
+    for reg in sorted(regs.values(), key=lambda r: r.version)[:excess]:
+        del regs[reg.signal_id]

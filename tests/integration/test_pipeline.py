@@ -282,11 +282,11 @@ def test_a_source_without_a_contract_is_dead_lettered(settings: Settings, view: 
     from signalfold.streams.topics import ensure_topics
 
     t = Topics(settings.topic_prefix)
-    ensure_topics(settings.kafka_client_config(), [t.raw("billing")], settings.partitions)
+    ensure_topics(settings.kafka_client_config(), [t.raw("legacy_erp")], settings.partitions)
     feed = RawFeed(settings)
-    feed.send("billing", "inv-1", {"id": "inv-1", "amount": 10})
+    feed.send("legacy_erp", "inv-1", {"id": "inv-1", "amount": 10})
     feed.flush()
     view.wait_for(lambda v: v.count(t.dlq) == 1, timeout=60, what="dead letter")
     letter = json.loads(view.records[t.dlq][0].value())
     assert letter["error_kind"] == "unknown_source"
-    assert "billing" in letter["reason"]
+    assert "legacy_erp" in letter["reason"]

@@ -233,8 +233,11 @@ def test_apply_rejects_a_log_out_of_order(graph: IdentityGraph, make_signal: Sig
     ):
         IdentityGraph().apply(linked)
     split = linked.model_copy(update={"kind": "split", "change_id": "chg_x"})
-    with pytest.raises(IdentityError, match="kind 'split' is not supported"):
+    with pytest.raises(IdentityError, match="found split records are not a part of the customer"):
         graph.apply(split)
+    future = linked.model_copy(update={"kind": "teleported", "change_id": "chg_y"})
+    with pytest.raises(IdentityError, match="kind 'teleported' is not supported"):
+        graph.apply(future)
 
 
 class _NameMatcher:

@@ -17,7 +17,14 @@ from signalfold.streams.ingest import map_event
 
 def test_shipped_contracts_load_with_default_topics() -> None:
     contracts = load_contracts()
-    assert set(contracts) == {"marketing", "sales", "support"}
+    assert set(contracts) == {
+        "marketing",
+        "sales",
+        "support",
+        "billing",
+        "product_usage",
+        "ai_feedback",
+    }
     assert contracts["support"].topic == "signals.raw.support"
     assert contracts["support"].default_region == "GB"
     assert contracts["sales"].occurred_at.format == "epoch_ms"

@@ -35,6 +35,14 @@ def test_defaults_load():
         "open_high_priority_ticket",
         "defective_return",
         "unsubscribed",
+        "recent_complaint_or_poor_csat",
+        "legal_do_not_contact",
+        "payment_disputed",
+        "late_stage_deal",
+        "contact_fatigue",
+        "quiet_hours",
+        "needs_human_ai_escalated",
+        "needs_human_open_complaint",
     ]
     assert policy.rules[0].params.priorities == ("high", "urgent")
     assert policy.rules[1].for_days == 30
@@ -57,7 +65,8 @@ def test_custom_rule_loads_with_all_and_params(tmp_path):
         (
             ("kind: open_ticket", "kind: nope"),
             r"rule `vip_ticket`: field `kind`: unknown rule kind 'nope'; "
-            r"known kinds: defective_return, open_ticket, unsubscribed",
+            r"known kinds: contact_fatigue, defective_return, open_deal, open_ticket, "
+            r"quiet_hours, recent_signal, unsubscribed",
         ),
         (
             ("[email, sms]", "[email, fax]"),

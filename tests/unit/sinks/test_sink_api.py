@@ -118,7 +118,9 @@ def test_invalid_identifier_is_422_naming_field_expected_and_found(client: Clien
 def test_check_needs_exactly_one_identifier(client: Client) -> None:
     r = client.get("/v1/suppression/check", params={"channel": "email", "purpose": "marketing"})
     assert r.status_code == 422
-    assert r.json()["detail"][0]["expected"] == "exactly one of email, phone, customer_id"
+    assert r.json()["detail"][0]["expected"] == (
+        "exactly one of email, phone, customer_id, or type and value"
+    )
 
 
 def test_batch_answers_in_order_with_errors_in_place(client: Client) -> None:

@@ -81,12 +81,37 @@ _EVENTS = st.one_of(
             {"form_id": st.just("F-1"), "consent_email": _maybe_bool, "consent_sms": _maybe_bool}
         ),
     ),
-    st.tuples(st.just("marketing.email.sent"), st.just({"campaign_id": "C-1"})),
+    st.tuples(
+        st.just("marketing.email.sent"),
+        st.fixed_dictionaries({"campaign_id": st.sampled_from(["C-1", "C-2", "C-3"])}),
+    ),
+    st.tuples(
+        st.just("support.csat.submitted"),
+        st.fixed_dictionaries({"score": st.integers(1, 5), "ticket_id": _tickets}),
+    ),
+    st.tuples(
+        st.just("sales.opportunity.stage_changed"),
+        st.fixed_dictionaries(
+            {
+                "opportunity_id": st.sampled_from(["OP-1", "OP-2"]),
+                "stage": st.sampled_from(["qualification", "negotiation", "contract"]),
+                "owner": st.sampled_from(["rita", "sam"]),
+                "is_closed": st.booleans(),
+            }
+        ),
+    ),
+    st.tuples(
+        st.just("support.ticket.opened"),
+        st.fixed_dictionaries(
+            {"ticket_id": _tickets, "priority": st.just("low"), "category": st.just("complaint")}
+        ),
+    ),
 )
 _TRAITS = st.one_of(
     st.just({}),
     st.fixed_dictionaries({"city": st.sampled_from(["Lyon", "Oslo"])}),
     st.fixed_dictionaries({"full_name": st.sampled_from(["Ada L", "Ada Lovelace"])}),
+    st.fixed_dictionaries({"timezone": st.sampled_from(["Europe/Paris", "Asia/Tokyo"])}),
 )
 
 

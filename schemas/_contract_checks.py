@@ -1,0 +1,206 @@
+"""Checks of a source contract that pydantic cannot express, and error rendering.
+
+Each check returns a ``Problem`` — (location in the file, expected, found) —
+or ``None``; :func:`problem` renders it as a ``ConfigError`` naming the file,
+the YAML line and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, create_model
+
+from signalfold.errors import ConfigError
+from signalfold.schemas._contract_model import (
+    DeclaredType,
+    EachSpec,
+    FieldSpec,
+    SourceContract,
+    TimestampSpec,
+    parse_path,
+)
+from signalfold.schemas.payloads import payload_model_for, register_payload
+from signalfold.schemas.signal import Traits
+
+__all__ = ["Problem", "check_contract", "declared_model", "found", "problem"]
+
+Problem = tuple[tuple[Any, ...], str, str]
+_DECLARED_TYPES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "decimal": Decimal,
+}
+
+
+def _fields(c: SourceContract) -> list[tuple[tuple[Any, ...], FieldSpec]]:
+    """Every field spec of a contract with its location in the file."""
+    out: list[tuple[tuple[Any, ...], FieldSpec]] = [
+        (("record_key",), c.record_key),
+        (("event_id",), c.event_id),
+    ]
+    out += [(("identifiers", i), spec) for i, spec in enumerate(c.identifiers)]
+    out += [(("traits", name), spec) for name, spec in c.traits.items()]
+    for sig_type, fields in c.payloads.items():
+        for name, spec in fields.items():
+            if isinstance(spec, EachSpec):
+                out += [
+                    (("payloads", sig_type, name, "fields", k), f) for k, f in spec.fields.items()
+                ]
+            else:
+                out.append((("payloads", sig_type, name), spec))
+    return out
+
+
+def _check_paths(c: SourceContract) -> Problem | None:
+    paths: list[tuple[tuple[Any, ...], str | None]] = [
+        (("occurred_at", "path"), c.occurred_at.path),
+        (("type", "field"), c.type.field),
+    ]
+    paths += [
+        (("type", "rules", i, "when", k), k) for i, r in enumerate(c.type.rules) for k in r.when
+    ]
+    for sig_type, fields in c.payloads.items():
+        paths += [
+            (("payloads", sig_type, name, "each"), spec.each)
+            for name, spec in fields.items()
+            if isinstance(spec, EachSpec)
+        ]
+    for loc, spec in _fields(c):
+        if spec.path is None and spec.default is None:
+            return loc, "a `path` or a `default`", "neither"
+        paths.append(((*loc, "path"), spec.path))
+    for loc, text in paths:
+        try:
+            if text is not None:
+                parse_path(text)
+        except ValueError as exc:
+            return loc, str(exc).split(", found ")[0], found(text)
+    for key in ("record_key", "event_id"):
+        if getattr(c, key).path is None:
+            return (key, "path"), "a path (the source must send it)", "nothing"
+    return None
+
+
+def _check_time(ts: TimestampSpec) -> Problem | None:
+    if ts.timezone is not None:
+        try:
+            ZoneInfo(ts.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return (
+                ("occurred_at", "timezone"),
+                "an IANA zone like Europe/London",
+                found(ts.timezone),
+            )
+    if ts.format in ("iso", "epoch_s", "epoch_ms"):
+        return None
+    sample = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+    try:
+        if "%" not in ts.format or datetime.strptime(sample.strftime(ts.format), ts.format) is None:
+            raise ValueError
+    except ValueError:
+        return (
+            ("occurred_at", "format"),
+            "iso, epoch_s, epoch_ms or a strptime pattern",
+            found(ts.format),
+        )
+    if "%z" not in ts.format and ts.timezone is None:
+        return ("occurred_at", "timezone"), "a zone, as the pattern has no %z", "nothing"
+    return None
+
+
+def declared_model(sig_type: str, decl: DeclaredType) -> type[BaseModel]:
+    """The payload model of a type a contract declares (field kinds already checked)."""
+    shape: dict[str, Any] = {}
+    for name, kind in decl.fields.items():
+        optional = kind.startswith("optional ")
+        base = _DECLARED_TYPES[kind.removeprefix("optional ").strip()]
+        shape[name] = (base | None, None) if optional else (base, ...)
+    title = "".join(part.title() for part in re.split(r"[._]", sig_type))
+    return create_model(title, __config__=ConfigDict(frozen=True, extra="allow"), **shape)
+
+
+def _declare(c: SourceContract) -> Problem | None:
+    for sig_type, decl in c.declares.items():
+        if not re.match(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", sig_type):
+            return ("declares", sig_type), "a dotted type like support.chat.escalated", "that"
+        for name, kind in decl.fields.items():
+            if kind.removeprefix("optional ").strip() not in _DECLARED_TYPES:
+                expected = "str, int, float, bool or decimal, optionally after `optional `"
+                return ("declares", sig_type, "fields", name), expected, found(kind)
+        try:
+            register_payload(sig_type, declared_model(sig_type, decl))
+        except ValueError:
+            return ("declares", sig_type), "the same shape as the existing type", "another shape"
+    return None
+
+
+def check_contract(c: SourceContract) -> Problem | None:
+    """What pydantic cannot see: paths, zones, traits, known types and payload fields."""
+    problem = _check_paths(c) or _check_time(c.occurred_at) or _declare(c)
+    if problem:
+        return problem
+    for name in c.traits:
+        if name not in Traits.model_fields:
+            return ("traits", name), f"a trait: {', '.join(Traits.model_fields)}", found(name)
+    if not c.type.rules and (c.type.field is None or not c.type.map):
+        return ("type",), "`field` with `map`, or `rules`", "neither"
+    emitted = [(("type", "map", raw), t) for raw, t in c.type.map.items()]
+    emitted += [(("type", "rules", i, "type"), r.type) for i, r in enumerate(c.type.rules)]
+    for loc, sig_type in emitted:
+        if payload_model_for(sig_type) is None:
+            return loc, "a known signal type (or one under `declares`)", found(sig_type)
+    for sig_type, fields in c.payloads.items():
+        model = payload_model_for(sig_type)
+        if model is None or sig_type not in c.signal_types():
+            return ("payloads", sig_type), "a signal type this contract emits", found(sig_type)
+        for name in fields:
+            if name not in model.model_fields:
+                known = ", ".join(model.model_fields)
+                return ("payloads", sig_type, name), f"a payload field ({known})", found(name)
+    return None
+
+
+def _yaml_line(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of ``loc`` in the composed YAML tree (deepest node found)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if str(k.value) == str(part)), None)
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def found(value: Any) -> str:
+    """``repr`` of a contract value cut to 80 characters, for messages."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def problem(
+    file: str, node: Any, loc: tuple[Any, ...], expected: str, shown: str, more: int = 0
+) -> ConfigError:
+    """The error for one problem: file, YAML line (from the composed ``node``), field."""
+    line = _yaml_line(node, loc)
+    where = f" line {line}" if line else ""
+    field = ".".join(str(part) for part in loc) or "(top level)"
+    others = f" ({more} more problem(s) after this one)" if more else ""
+    return ConfigError(
+        f"source contract `{file}`{where}: field `{field}`: expected {expected}, found {shown}"
+        f"{others}. Fix the contract file and validate it again."
+    )

@@ -1,0 +1,90 @@
+"""``signalfold dlq …``: see why events were dead-lettered, and replay them after a fix."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from signalfold.errors import SignalfoldError
+from signalfold.settings import Settings
+
+__all__ = ["register"]
+
+
+def _broker_errors(func: Any) -> Any:
+    """A command whose broker is unreachable says so, instead of a traceback."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from confluent_kafka import KafkaException
+
+        try:
+            return int(func(args, settings))
+        except KafkaException as exc:
+            where = settings.kafka_client_config()["bootstrap.servers"]
+            raise SignalfoldError(
+                f"broker at {where}: {exc.args[0].str() if exc.args else exc}; start the "
+                "pipeline (`signalfold run`) or set SIGNALFOLD_KAFKA_BOOTSTRAP"
+            ) from None
+
+    return run
+
+
+def _inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.schemas.dlq import DeadLetter
+    from signalfold.streams.ingest.replay import group_by_cause
+    from signalfold.streams.kafka import read_to_end
+    from signalfold.streams.topics import Topics
+
+    letters: list[DeadLetter] = []
+    read_to_end(
+        settings.kafka_client_config(),
+        Topics(settings.topic_prefix).dlq,
+        lambda m: letters.append(DeadLetter.model_validate_json(m.value() or b"")),
+    )
+    if args.source:
+        letters = [letter for letter in letters if letter.source == args.source]
+    groups = group_by_cause(letters)
+    print(f"{len(letters)} dead letter(s) in {len(groups)} cause(s)")
+    for (source, kind, field, expected), members in groups:
+        first = members[0]
+        where = ", ".join(f"{m.topic}[{m.partition}]@{m.offset}" for m in members[:3])
+        more = f" and {len(members) - 3} more" if len(members) > 3 else ""
+        print(f"\n{len(members):>6}  {source}  {kind}  field {field}")
+        print(f"        expected {expected}; e.g. found {first.found or 'nothing'}")
+        print(f"        contract v{first.contract_version or '-'}; from {where}{more}")
+        print(f"        {first.reason}")
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.streams.ingest.replay import replay
+    from signalfold.streams.registry import active_contracts
+    from signalfold.streams.topics import Topics
+
+    result = replay(
+        settings.kafka_client_config(),
+        Topics(settings.topic_prefix),
+        active_contracts(settings),
+        now=datetime.now(UTC),
+        max_bytes=settings.max_event_bytes,
+        source=args.source,
+    )
+    print("\n".join(result.lines()))
+    return 0
+
+
+def register(sub: Any) -> None:
+    group = sub.add_parser("dlq", help="inspect dead letters by cause; replay them after a fix")
+    cmds = group.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+
+    p = cmds.add_parser("inspect", help="dead letters grouped by cause")
+    p.add_argument("--source", help="only this source")
+    p.set_defaults(func=_broker_errors(_inspect))
+
+    p = cmds.add_parser(
+        "replay",
+        help="re-map dead letters not replayed yet through the current contracts",
+    )
+    p.add_argument("--source", help="only this source (tracked separately)")
+    p.set_defaults(func=_broker_errors(_replay))

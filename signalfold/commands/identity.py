@@ -1,0 +1,192 @@
+"""``signalfold identity``: split a customer, pin records, ask why two records are one.
+
+``split`` and ``pin`` publish an ``IdentityCommand`` on ``identity.commands``
+and wait (``--wait`` seconds, 0: don't) for the resolve stage's answer on
+``identity.changes``. ``why`` and ``show`` rebuild the identity graph from
+``identity.changes`` — the same log the resolve stage rebuilds from — so they
+answer with exactly what the pipeline decided. Modules in ``EXTENSIONS`` add
+more subcommands to the group (``register_identity(subparsers)``), e.g. ``train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from signalfold.errors import SignalfoldError
+from signalfold.settings import Settings
+
+__all__ = ["EXTENSIONS", "register"]
+
+EXTENSIONS: tuple[str, ...] = ()
+
+
+def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:
+    """Send ``command``; return the changes answering it (empty when not waiting)."""
+    from confluent_kafka import TopicPartition
+
+    from signalfold.schemas import IdentityChange
+    from signalfold.streams.kafka import consumer, producer
+    from signalfold.streams.stages.resolve import command_output
+    from signalfold.streams.topics import Topics
+
+    topics, client = Topics(settings.topic_prefix), settings.kafka_client_config()
+    reader = consumer(client, None)
+    meta = reader.list_topics(topics.identity_changes, timeout=10).topics[topics.identity_changes]
+    start = []
+    for p in sorted(meta.partitions):
+        _low, high = reader.get_watermark_offsets(TopicPartition(topics.identity_changes, p), 10)
+        start.append(TopicPartition(topics.identity_changes, p, max(0, high - 1)))
+    reader.assign(start)
+    out = command_output(topics, command)
+    sender = producer(client)
+    sender.produce(out.topic, key=out.key, value=out.value)
+    if sender.flush(10):
+        raise SignalfoldError(
+            f"identity command {command.command_id}: the broker did not "
+            "acknowledge it within 10 s; check SIGNALFOLD_KAFKA_BOOTSTRAP"
+        )
+    answer: list[IdentityChange] = []
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline and not answer:
+            for message in reader.consume(500, 0.2):
+                if message.error() is None and message.value():
+                    change = IdentityChange.model_validate_json(message.value())
+                    if change.signal_id == command.command_id:
+                        answer.append(change)
+        for message in reader.consume(500, 0.5):  # the rest of the command's changes
+            if message.error() is None and message.value():
+                change = IdentityChange.model_validate_json(message.value())
+                if change.signal_id == command.command_id:
+                    answer.append(change)
+    finally:
+        reader.close()
+    return answer
+
+
+def _command(args: argparse.Namespace, settings: Settings, **fields: Any) -> int:
+    from signalfold.identity.operations import REFUSALS
+    from signalfold.schemas import IdentityCommand
+
+    command = IdentityCommand(
+        command_id=f"cmd_{uuid.uuid4().hex}",
+        requested_at=datetime.now(UTC),
+        note=args.note,
+        **fields,
+    )
+    answer = _publish(settings, command, args.wait)
+    print(f"sent {command.kind} {command.command_id}")
+    if args.wait <= 0:
+        return 0
+    if not answer:
+        print(f"no answer within {args.wait:.0f}s: is `signalfold worker --stage resolve` running?")
+        return 1
+    for change in answer:
+        rule = change.evidence[0].rule if change.evidence else ""
+        if change.kind == "refused":
+            print(f"refused ({rule}): {REFUSALS.get(rule, rule)}")
+            return 1
+        if change.kind == "split":
+            print(
+                f"split {', '.join(change.records)} out of {change.from_customer_id} "
+                f"into {change.customer_id}"
+            )
+        else:
+            print(f"{change.kind} {change.record_id} {change.other_record_id or ''} {rule}".strip())
+    return 0
+
+
+def _split(args: argparse.Namespace, settings: Settings) -> int:
+    records = tuple(r.strip() for r in args.records.split(",") if r.strip())
+    return _command(args, settings, kind="split", customer_id=args.customer_id, records=records)
+
+
+def _pin(args: argparse.Namespace, settings: Settings) -> int:
+    pin = "always" if args.always else "never"
+    return _command(args, settings, kind="pin", records=(args.record_a, args.record_b), pin=pin)
+
+
+def _graph(settings: Settings) -> Any:
+    from signalfold.identity.graph import IdentityGraph
+    from signalfold.streams.kafka import read_to_end
+    from signalfold.streams.stages.resolve import apply_change_message
+    from signalfold.streams.topics import Topics
+
+    graph = IdentityGraph(default_region=settings.default_region)
+    topic = Topics(settings.topic_prefix).identity_changes
+    read_to_end(settings.kafka_client_config(), topic, lambda m: apply_change_message(graph, m))
+    return graph
+
+
+def _why(args: argparse.Namespace, settings: Settings) -> int:
+    graph = _graph(settings)
+    a, b = args.record_a, args.record_b
+    path = graph.why(a, b)
+    if path is None:
+        ca, cb = graph.customer_of_record(a), graph.customer_of_record(b)
+        print(f"{a} ({ca or 'unknown'}) and {b} ({cb or 'unknown'}) are not one customer")
+        return 1
+    print(f"{a} and {b} are customer {graph.customer_of_record(a)}:")
+    for link in path:
+        ev = link.evidence
+        what = ev.rule
+        if ev.identifier_type:
+            what += f" {ev.identifier_type}={ev.identifier_value or ''}"
+        if ev.match_weight is not None:
+            parts = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(ev.detail.items()))
+            what += f" weight {ev.match_weight:.2f} ({parts})"
+        print(f"  {link.a} — {link.b}: {what}  [{link.change_id} at {link.at.isoformat()}]")
+    return 0
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.identity.explain import from_graph
+
+    graph = _graph(settings)
+    if not graph.records_of(args.customer_id):
+        print(f"no live customer {args.customer_id}")
+        return 1
+    print(json.dumps(from_graph(graph, args.customer_id).model_dump(mode="json"), indent=2))
+    return 0
+
+
+def register(sub: Any) -> None:
+    group = sub.add_parser("identity", help="split customers, pin records, explain links")
+    isub = group.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
+
+    def waiting(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--wait", type=float, default=30, help="seconds to wait for the answer")
+        p.add_argument("--note", default=None, help="why, kept with the command for the audit")
+
+    p = isub.add_parser("split", help="move records out of a customer into a new one")
+    p.add_argument("customer_id")
+    p.add_argument("--records", required=True, help="comma-separated record ids (source:key)")
+    waiting(p)
+    p.set_defaults(func=_split)
+
+    p = isub.add_parser("pin", help="pin two records as never / always the same customer")
+    p.add_argument("record_a")
+    p.add_argument("record_b")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--never", action="store_true")
+    kind.add_argument("--always", action="store_true")
+    waiting(p)
+    p.set_defaults(func=_pin)
+
+    p = isub.add_parser("why", help="the chain of links, with evidence, joining two records")
+    p.add_argument("record_a")
+    p.add_argument("record_b")
+    p.set_defaults(func=_why)
+
+    p = isub.add_parser("show", help="a customer's records, links and refused merges (JSON)")
+    p.add_argument("customer_id")
+    p.set_defaults(func=_show)
+
+    for module in EXTENSIONS:
+        importlib.import_module(module).register_identity(isub)

@@ -1,0 +1,91 @@
+"""Request and response envelopes of the decision routes (check, batch, explain, log).
+
+The decision itself is ``signalfold.schemas.SuppressionDecision``; these are
+the HTTP wrappers around it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from signalfold.schemas import Channel, Flag, Purpose, SuppressionDecision
+from signalfold.sinks.models import MAX_BATCH_CHECKS, CheckError
+
+__all__ = [
+    "DecisionBatchRequest",
+    "DecisionBatchResponse",
+    "DecisionBatchResult",
+    "DecisionExplanation",
+    "DecisionLogPage",
+    "DecisionQuery",
+    "LoggedDecision",
+]
+
+
+class DecisionQuery(BaseModel):
+    """One question. Name the person by exactly one of ``email``, ``phone``,
+    ``customer_id``, or ``type`` + ``value`` (any identifier type, e.g.
+    ``crm_contact_id``); say what the message promotes with ``product_id`` /
+    ``category`` when a product-specific hold (a defective return) should apply.
+    """
+
+    email: str | None = None
+    phone: str | None = None
+    customer_id: str | None = None
+    type: str | None = Field(default=None, description="identifier type, with `value`")
+    value: str | None = None
+    channel: Channel
+    purpose: Purpose
+    product_id: str | None = None
+    category: str | None = None
+
+
+class DecisionBatchRequest(BaseModel):
+    """Up to 10,000 questions (a send list, mixed identifiers), answered in order."""
+
+    checks: list[DecisionQuery] = Field(max_length=MAX_BATCH_CHECKS)
+
+
+class DecisionBatchResult(BaseModel):
+    """The answer to ``checks[index]``: a decision, or an error for that question alone."""
+
+    index: int
+    decision: SuppressionDecision | None = None
+    error: CheckError | None = None
+
+
+class DecisionBatchResponse(BaseModel):
+    results: list[DecisionBatchResult]
+    counts: dict[str, int] = Field(description="How many allow / deny / defer / error.")
+
+
+class DecisionExplanation(BaseModel):
+    """A decision for support staff: the answer, and every flag the customer carries now."""
+
+    decision: SuppressionDecision
+    flags: list[Flag] = Field(description="All current flags, whatever channel they cover.")
+    aliases: list[str] = Field(default_factory=list)
+    state_updated_at: AwareDatetime | None = None
+
+
+class LoggedDecision(BaseModel):
+    """One answer the API gave: to which surface, about whom, and why."""
+
+    log_id: str
+    logged_at: AwareDatetime
+    surface: str
+    customer_id: str | None
+    channel: str
+    purpose: str
+    outcome: str
+    state_version: int | None
+    request: dict[str, Any]
+    decision: dict[str, Any]
+
+
+class DecisionLogPage(BaseModel):
+    """Logged decisions, newest first."""
+
+    items: list[LoggedDecision]

@@ -1,0 +1,107 @@
+"""The Splink model rows, the shipped model file and the incremental matcher on small data."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import build_signal
+
+from signalfold.identity.graph import IdentityGraph
+from signalfold.identity.matcher import IncrementalLinker, SplinkMatcher
+from signalfold.identity.splink_model import (
+    COLUMNS,
+    ModelFileError,
+    load_model,
+    row_from_signal,
+    row_from_traits,
+)
+from signalfold.schemas.signal import Traits
+
+
+def _person(record_id: str, **extra: object) -> dict[str, str | None]:
+    base: dict[str, object] = {
+        "given_name": "Robert",
+        "family_name": "Smith",
+        "birth_date": date(1980, 5, 17),
+        "address": "12 Acacia Avenue",
+        "postcode": "SW1A 1AA",
+        "city": "London",
+    }
+    base.update(extra)
+    return row_from_traits(record_id, **base)  # type: ignore[arg-type]
+
+
+def test_row_from_signal_folds_traits_and_normalises_contact_ids() -> None:
+    signal = build_signal("crm", "c1", [("email", " Bob.Smith+x@GoogleMail.com", "weak")])
+    signal = signal.model_copy(
+        update={"traits": Traits(full_name="Bob  SMITH", postcode="sw1a 1aa", company="ACME Ltd.")}
+    )
+    row = row_from_signal(signal)
+    assert row["unique_id"] == "crm:c1"
+    assert (row["given_name"], row["family_name"]) == ("robert", "smith")
+    assert (row["postcode"], row["company"], row["email"]) == ("sw1a1aa", "acme", "bobsmith@gmail.com")
+    assert row["birth_date"] is None and row["phone"] is None
+
+
+def test_shipped_model_is_trained_over_the_model_columns() -> None:
+    model = load_model()
+    assert [c["output_column_name"] for c in model["comparisons"]] == list(COLUMNS)
+    assert 0 < model["probability_two_random_records_match"] < 0.01
+
+
+def test_a_model_over_other_columns_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"comparisons": [{"output_column_name": "first_name"}]}))
+    with pytest.raises(ModelFileError, match=r"expected comparisons .* found \['first_name'\].*retrain"):
+        load_model(path)
+
+
+def test_incremental_links_a_near_duplicate_and_keeps_a_weaker_pair_for_review() -> None:
+    linker = IncrementalLinker(match_probability=0.99, review_probability=0.2)
+    linker.score([_person("a:1"), _person("a:2", given_name="Ann", family_name="Jones",
+                                           birth_date=date(1990, 1, 2), address="3 Elm Road")])
+    batch = linker.score([
+        _person("b:1", address="12 Acacia Av"),  # same person, address spelt differently
+        row_from_traits("b:2", given_name="Ann", family_name="Jones"),  # names alone: thin
+    ])  # fmt: skip
+    assert [(p.record_id, p.other_record_id) for p in batch.links] == [("b:1", "a:1")]
+    assert [(p.record_id, p.other_record_id) for p in batch.reviews] == [("b:2", "a:2")]
+    link = batch.links[0]
+    assert set(link.contributions) == set(COLUMNS)
+    evidence = link.evidence(linker.scorer.prior_weight)
+    parts = sum(link.contributions.values()) + evidence.detail["prior"]
+    assert evidence.rule == "splink" and evidence.match_weight == pytest.approx(parts)
+
+
+def test_compiled_scoring_equals_stock_predict_between_and_within() -> None:
+    rows = [_person(f"r:{i}", given_name=n) for i, n in enumerate(["Robert", "Rob", "Roberta"])]
+    results = []
+    for engine in ("compiled", "stock"):
+        linker = IncrementalLinker(engine=engine, review_probability=1e-9, match_probability=0.99)
+        linker.score(rows[:1])
+        batch = linker.score(rows[1:])
+        results.append(
+            sorted((tuple(sorted((p.record_id, p.other_record_id))), round(p.match_weight, 9))
+                   for p in batch.links + batch.reviews)
+        )  # fmt: skip
+    assert results[0] == results[1] and len(results[0]) == 3
+
+
+def test_graph_links_a_record_without_shared_identifiers_through_the_matcher() -> None:
+    matcher = SplinkMatcher(IncrementalLinker(match_probability=0.99))
+    graph = IdentityGraph(matcher=matcher)
+    traits = Traits(given_name="Robert", family_name="Smith", birth_date=date(1980, 5, 17),
+                    address="12 Acacia Avenue", postcode="SW1A 1AA", city="London")  # fmt: skip
+    first = build_signal("crm", "c1", [("email", "rob@example.com")])
+    second = build_signal("shop", "s9", [("email", "bob.smith@example.org")])
+    signals = [s.model_copy(update={"traits": traits}) for s in (first, second)]
+    matcher.prepare(signals)
+    created = graph.resolve(signals[0])
+    linked = graph.resolve(signals[1])
+    assert linked.customer_id == created.customer_id
+    (evidence,) = linked.changes[0].evidence
+    assert (evidence.rule, evidence.identifier_value) == ("splink", "crm:c1")
+    assert evidence.match_weight is not None and evidence.detail["match_probability"] >= 0.99
