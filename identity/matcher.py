@@ -3,7 +3,7 @@
 ``IncrementalLinker`` keeps every record it has seen as a row, and for each
 blocking rule a dict from blocking key to row numbers. Scoring a micro-batch:
 each new row in turn takes as candidates the rows sharing any blocking key
-(``predict_between`` new × existing, and — because earlier rows of the batch are
+(``predict_between`` new x existing, and — because earlier rows of the batch are
 indexed before later ones are looked up — ``predict_within`` the batch), then
 all candidate pairs go through ``PairScorer`` in one SQL call on one long-lived
 DuckDB connection. A pair at or above ``match_probability`` is a link; between

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import phonenumbers
 
@@ -57,6 +58,7 @@ def _clean(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).strip()
 
 
+@lru_cache(maxsize=65_536)
 def normalize_email(raw: str, *, provider_rules: bool = True) -> str:
     """Canonical email: trimmed, NFKC, lowercased, syntax-checked.
 
@@ -105,6 +107,7 @@ def _is_placeholder(digits: str) -> bool:
     return len(digits) >= _MIN_PLACEHOLDER_RUN and digits in _ASCENDING
 
 
+@lru_cache(maxsize=65_536)  # phonenumbers parses in ≈0.5 ms; a person's number repeats
 def normalize_phone(raw: str, region: str) -> str:
     """E.164 phone number; ``region`` (ISO 3166 alpha-2) applies to numbers without ``+CC``.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from signalfold.schemas.decision import SuppressionDecision
-from signalfold.schemas.identity import IdentityChange, IndexEntry
+from signalfold.schemas.identity import IdentityChange, IdentityCommand, IndexEntry
 from signalfold.schemas.payloads import PAYLOAD_MODELS
 from signalfold.schemas.resolved import Resolved
 from signalfold.schemas.signal import Signal
@@ -25,6 +25,7 @@ def exported_models() -> dict[str, type[BaseModel]]:
         "suppression_change": SuppressionChange,
         "identity_change": IdentityChange,
         "identity_index_entry": IndexEntry,
+        "identity_command": IdentityCommand,
         "resolved": Resolved,
     }
     for signal_type, model in sorted(PAYLOAD_MODELS.items()):

@@ -23,14 +23,13 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from signalfold.schemas import SuppressionDecision
 from signalfold.settings import Settings
 from signalfold.sinks._resolve import answer_check
-from signalfold.sinks.decision_models import DecisionQuery
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import consumer as make_consumer
@@ -95,9 +94,7 @@ class LocalDecisions:
 
         Raises ``BadIdentifier`` (with ``.error``) for a missing or invalid identifier.
         """
-        query = DecisionQuery.model_construct(
-            channel=channel, purpose=purpose, **{k: identifier.get(k) for k in _FIELDS}
-        )
+        query = _Question(channel, purpose, *(identifier.get(k) for k in _FIELDS))
         moment = now if now is not None else self._clock()
         return answer_check(self.view, self._decide, query, moment, self._settings.default_region)
 
@@ -159,6 +156,20 @@ class LocalDecisions:
 
 
 _FIELDS = ("email", "phone", "customer_id", "type", "value", "product_id", "category")
+
+
+class _Question(NamedTuple):
+    """A ``DecisionQuery`` without validation: local checks are microseconds."""
+
+    channel: str
+    purpose: str
+    email: str | None
+    phone: str | None
+    customer_id: str | None
+    type: str | None
+    value: str | None
+    product_id: str | None
+    category: str | None
 
 
 def _route(

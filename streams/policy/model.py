@@ -22,6 +22,7 @@ Everything is checked at load time, so a typo fails the start, not a decision.
 from __future__ import annotations
 
 import string
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -135,28 +136,32 @@ class Policy(BaseModel):
     version: Literal[1] = 1
     unknown_customer: UnknownCustomerRules = UnknownCustomerRules()
     rules: tuple[Rule, ...] = ()
-    _fold: tuple[Rule, ...] = PrivateAttr(default=())
-    _ask: tuple[Rule, ...] = PrivateAttr(default=())
-    _types: frozenset[str] = PrivateAttr(default=frozenset())
     _source: Path | None = PrivateAttr(default=None)
 
-    def model_post_init(self, context: Any) -> None:
-        self._fold = tuple(r for r in self.rules if not RULE_KINDS[r.kind].at_ask)
-        self._ask = tuple(r for r in self.rules if RULE_KINDS[r.kind].at_ask)
+    # cached_property, not private attributes: ``decide`` reads these per question,
+    # and pydantic's private-attribute lookup costs microseconds each time.
+    @cached_property
+    def _split(self) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+        fold = tuple(r for r in self.rules if not RULE_KINDS[r.kind].at_ask)
+        ask = tuple(r for r in self.rules if RULE_KINDS[r.kind].at_ask)
+        return fold, ask
+
+    def fold_rules(self) -> tuple[Rule, ...]:
+        """Rules evaluated when the state changes (``evaluate_flags``)."""
+        return self._split[0]
+
+    def ask_rules(self) -> tuple[Rule, ...]:
+        """Rules that depend on the moment of the question (``decide``)."""
+        return self._split[1]
+
+    @cached_property
+    def _types(self) -> frozenset[str]:
         types: set[str] = set()
         for rule in self.rules:
             signal_types = getattr(rule.params, "signal_types", None)
             if signal_types is not None:
                 types.update(signal_types())
-        self._types = frozenset(types)
-
-    def fold_rules(self) -> tuple[Rule, ...]:
-        """Rules evaluated when the state changes (``evaluate_flags``)."""
-        return self._fold
-
-    def ask_rules(self) -> tuple[Rule, ...]:
-        """Rules that depend on the moment of the question (``decide``)."""
-        return self._ask
+        return frozenset(types)
 
     def referenced_types(self) -> frozenset[str]:
         """Signal types the rules read from ``CustomerState.recent``."""

@@ -1,6 +1,6 @@
 """The stream's links equal batch Splink's: same records, same model, same threshold.
 
-A FEBRL3 sample is fed to ``IncrementalLinker`` in micro-batches (new × stored
+A FEBRL3 sample is fed to ``IncrementalLinker`` in micro-batches (new x stored
 plus within each batch); its links, clustered by connected components, must
 give exactly the clusters of Splink's batch ``predict`` +
 ``cluster_pairwise_predictions_at_threshold`` on all the records at once.

@@ -42,7 +42,11 @@ def test_row_from_signal_folds_traits_and_normalises_contact_ids() -> None:
     row = row_from_signal(signal)
     assert row["unique_id"] == "crm:c1"
     assert (row["given_name"], row["family_name"]) == ("robert", "smith")
-    assert (row["postcode"], row["company"], row["email"]) == ("sw1a1aa", "acme", "bobsmith@gmail.com")
+    assert (row["postcode"], row["company"], row["email"]) == (
+        "sw1a1aa",
+        "acme",
+        "bobsmith@gmail.com",
+    )
     assert row["birth_date"] is None and row["phone"] is None
 
 
@@ -55,14 +59,26 @@ def test_shipped_model_is_trained_over_the_model_columns() -> None:
 def test_a_model_over_other_columns_is_refused_with_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"comparisons": [{"output_column_name": "first_name"}]}))
-    with pytest.raises(ModelFileError, match=r"expected comparisons .* found \['first_name'\].*retrain"):
+    with pytest.raises(
+        ModelFileError, match=r"expected comparisons .* found \['first_name'\].*retrain"
+    ):
         load_model(path)
 
 
 def test_incremental_links_a_near_duplicate_and_keeps_a_weaker_pair_for_review() -> None:
     linker = IncrementalLinker(match_probability=0.99, review_probability=0.2)
-    linker.score([_person("a:1"), _person("a:2", given_name="Ann", family_name="Jones",
-                                           birth_date=date(1990, 1, 2), address="3 Elm Road")])
+    linker.score(
+        [
+            _person("a:1"),
+            _person(
+                "a:2",
+                given_name="Ann",
+                family_name="Jones",
+                birth_date=date(1990, 1, 2),
+                address="3 Elm Road",
+            ),
+        ]
+    )
     batch = linker.score([
         _person("b:1", address="12 Acacia Av"),  # same person, address spelt differently
         row_from_traits("b:2", given_name="Ann", family_name="Jones"),  # names alone: thin

@@ -1,0 +1,52 @@
+"""The decision log: buffered answers land in DuckDB and are queried newest first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from signalfold.schemas import SuppressionDecision
+from signalfold.sinks.decision_log import DecisionLog
+from signalfold.sinks.decision_models import DecisionQuery
+
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def _decision(customer_id: str | None, outcome: str = "deny") -> SuppressionDecision:
+    return SuppressionDecision.model_validate(
+        {
+            "outcome": outcome,
+            "allowed": outcome == "allow",
+            "channel": "email",
+            "purpose": "marketing",
+            "reasons": [],
+            "customer_id": customer_id,
+            "state_version": 4 if customer_id else None,
+            "known": customer_id is not None,
+            "evaluated_at": T0,
+        }
+    )
+
+
+def test_records_are_written_in_batches_and_queried_by_customer_and_surface(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "log.duckdb"))
+    log = DecisionLog(conn)
+    q = DecisionQuery(email="a@example.com", channel="email", purpose="marketing")
+    log.record("bot-a", [(q, _decision("c1")), (q, _decision(None, "allow"))], T0)
+    log.record("bot-b", [(q, _decision("c1", "allow"))], T0 + timedelta(seconds=1))
+
+    about_c1 = log.query(customer_ids=["c1"])
+    assert [(e.surface, e.outcome) for e in about_c1] == [("bot-b", "allow"), ("bot-a", "deny")]
+    assert about_c1[1].request == {
+        "email": "a@example.com",
+        "channel": "email",
+        "purpose": "marketing",
+    }
+    assert about_c1[1].state_version == 4 and about_c1[1].decision["outcome"] == "deny"
+    assert len(log.query(surface="bot-a")) == 2
+    log.close()
+
+    reopened = DecisionLog(duckdb.connect(str(tmp_path / "log.duckdb")))
+    assert len(reopened.query()) == 3, "the log survives a restart"
+    reopened.close()
