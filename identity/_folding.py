@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["LEGAL_SUFFIXES", "NICKNAMES", "fold_company", "fold_name", "fold_text"]
 
@@ -44,6 +45,7 @@ LEGAL_SUFFIXES: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=1 << 16)  # names repeat across a person's signals: fold once
 def fold_text(s: str) -> str:
     """Accent-, case-, punctuation- and whitespace-insensitive form of ``s``.
 
@@ -59,6 +61,7 @@ def fold_text(s: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=1 << 16)
 def fold_name(s: str) -> str:
     """``fold_text`` plus nickname expansion: ``Bob Smith`` → ``robert smith``."""
     return " ".join(NICKNAMES.get(token, token) for token in fold_text(s).split())

@@ -77,7 +77,7 @@ class ResolveStage:
                 command = IdentityCommand.model_validate_json(message.value() or b"")
                 out += self._command(self.graph.command(command))
                 continue
-            signal = Signal.model_validate_json(message.value() or b"")
+            signal = Signal.from_internal_json(message.value() or b"")
             result = self.graph.resolve(signal)
             for change in result.changes:
                 out.append(
@@ -180,7 +180,7 @@ def signals_of_records(
 
     def keep(message: Message) -> None:
         if message.key() in keys:
-            signal = Signal.model_validate_json(message.value() or b"")
+            signal = Signal.from_internal_json(message.value() or b"")
             found.setdefault(signal.signal_id, signal)
 
     read_all(keep)
