@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
-from signalfold.schemas import Channel, Purpose, SuppressionDecision
+from signalfold.schemas import SuppressionDecision
 from signalfold.sinks._resolve import BadIdentifier, Decider, answer_check
 from signalfold.sinks.auth import require
 from signalfold.sinks.decision_log import DecisionLog
@@ -40,30 +40,6 @@ def _unprocessable(exc: BadIdentifier) -> HTTPException:
     )
 
 
-async def _query(
-    channel: Channel,
-    purpose: Purpose,
-    email: str | None = None,
-    phone: str | None = None,
-    customer_id: str | None = None,
-    type: Annotated[str | None, Query(description="identifier type, with `value`")] = None,
-    value: str | None = None,
-    product_id: Annotated[str | None, Query(description="what the message promotes")] = None,
-    category: str | None = None,
-) -> DecisionQuery:
-    return DecisionQuery(
-        email=email,
-        phone=phone,
-        customer_id=customer_id,
-        type=type,
-        value=value,
-        channel=channel,
-        purpose=purpose,
-        product_id=product_id,
-        category=category,
-    )
-
-
 def decision_router(
     view: ServingView,
     decide: Decider,
@@ -81,9 +57,9 @@ def decision_router(
     # async: a check is a few microseconds of CPU; a threadpool hop would cost more.
     @router.get("/v1/suppression/check", response_model=SuppressionDecision)
     async def check(
-        query: Annotated[DecisionQuery, Depends(_query)],
+        query: Annotated[DecisionQuery, Query()],
         surface: Annotated[str, Depends(require("decisions:read"))],
-    ) -> SuppressionDecision:
+    ) -> Response:
         """May this surface contact this person on this channel for this purpose now?"""
         now = clock()
         try:
@@ -91,7 +67,7 @@ def decision_router(
         except BadIdentifier as exc:
             raise _unprocessable(exc) from exc
         record(surface, [(query, decision)], now)
-        return decision
+        return Response(decision.model_dump_json(), media_type="application/json")
 
     @router.post("/v1/suppression/check", response_model=DecisionBatchResponse)
     def check_batch(
@@ -126,7 +102,7 @@ def decision_router(
         response_model=DecisionExplanation,
         dependencies=[Depends(require("decisions:explain"))],
     )
-    def explain(query: Annotated[DecisionQuery, Depends(_query)]) -> DecisionExplanation:
+    def explain(query: Annotated[DecisionQuery, Query()]) -> DecisionExplanation:
         """A decision with every flag the customer carries now, for support staff.
 
         Not logged as an answer: nobody is contacted on the strength of it.
