@@ -88,6 +88,10 @@ class GraphState:
         """Changes that built ``customer_id`` and every customer it absorbed, in log order."""
         return [self.log[i] for i in self._history.get(self.canonical_id(customer_id), [])]
 
+    def _possible_match(self, change: IdentityChange) -> list[IndexEntry]:
+        """Kept for review and explanations; a possible match never links anything."""
+        return []
+
     def apply(self, change: IdentityChange) -> list[IndexEntry]:
         """Apply one change; return the index entries it moved. A repeated change is a no-op."""
         if change.change_id in self._seen:
@@ -100,6 +104,7 @@ class GraphState:
             "shared": self._shared,
             "pinned": self._pinned,
             "split": self._split,
+            "possible_match": self._possible_match,
         }.get(change.kind)
         if handler is None:
             raise IdentityError(

@@ -97,6 +97,11 @@ class IdentityGraph:
         """The region phones of ``source`` are read in (its contract's, else the default)."""
         return self.regions.get(source, self.default_region)
 
+    @property
+    def matcher(self) -> Matcher:
+        """The probabilistic matcher the graph consults (``NoMatcher`` by default)."""
+        return self._matcher
+
     def resolve(self, signal: Signal) -> Resolution:
         """Fold ``signal``'s record into the graph; return the changes to publish."""
         plan = self._planner.plan(signal)

@@ -198,6 +198,11 @@ class SplinkMatcher:
         self.reviews.extend(batch.reviews)
         return batch
 
+    @property
+    def prior_weight(self) -> float:
+        """The model's prior match weight, part of every pair's evidence."""
+        return float(self.linker.scorer.prior_weight)
+
     def take_reviews(self) -> list[ScoredPair]:
         """Possible matches found since the last call (to publish for review)."""
         found, self.reviews = self.reviews, []

@@ -17,7 +17,7 @@ from typing import Protocol
 from signalfold.schemas.identity import LinkEvidence
 from signalfold.schemas.signal import Signal
 
-__all__ = ["GraphView", "Match", "Matcher", "NoMatcher"]
+__all__ = ["BatchMatcher", "GraphView", "Match", "Matcher", "NoMatcher", "Review"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,26 @@ class Matcher(Protocol):
     """
 
     def match(self, signal: Signal, graph: GraphView) -> Sequence[Match]: ...
+
+
+class Review(Protocol):
+    """A pair scored between the review and match thresholds: kept, never merged."""
+
+    record_id: str
+    other_record_id: str
+
+    def evidence(self, prior_weight: float) -> LinkEvidence: ...
+
+
+class BatchMatcher(Matcher, Protocol):
+    """A matcher that scores a whole micro-batch at once (``SplinkMatcher``)."""
+
+    def prepare(self, signals: Sequence[Signal]) -> object: ...
+
+    def take_reviews(self) -> Sequence[Review]: ...
+
+    @property
+    def prior_weight(self) -> float: ...
 
 
 class NoMatcher:

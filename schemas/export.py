@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel
+
 from signalfold.schemas.decision import SuppressionDecision
 from signalfold.schemas.identity import IdentityChange, IdentityCommand, IndexEntry
 from signalfold.schemas.payloads import PAYLOAD_MODELS

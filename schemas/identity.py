@@ -48,7 +48,9 @@ class IdentityChange(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     change_id: str
-    kind: Literal["created", "linked", "merged", "refused", "split", "shared", "pinned"]
+    kind: Literal[
+        "created", "linked", "merged", "refused", "split", "shared", "pinned", "possible_match"
+    ]
     customer_id: str
     record_id: str
     absorbed_ids: tuple[str, ...] = ()

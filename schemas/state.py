@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
 from signalfold.schemas.decision import Channel, Purpose
 
 __all__ = [

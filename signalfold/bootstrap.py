@@ -64,6 +64,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
         )
     if name == "resolve":
         from signalfold.identity.graph import IdentityGraph
+        from signalfold.identity.probabilistic import build_matcher, restore_rows
         from signalfold.schemas import Signal
         from signalfold.streams.kafka import read_to_end
         from signalfold.streams.stages.resolve import (
@@ -79,20 +80,50 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
         }
 
         def graph() -> IdentityGraph:
+            matcher = None
+            if settings.splink_enabled:
+                matcher = build_matcher(
+                    model_path=settings.splink_model_path,
+                    match_probability=settings.splink_match_probability,
+                    review_probability=settings.splink_review_probability,
+                    region=settings.default_region,
+                )
             return IdentityGraph(
-                default_region=settings.default_region, regions=regions, clock=clock
+                default_region=settings.default_region,
+                regions=regions,
+                clock=clock,
+                matcher=matcher,
             )
 
         def rebuild(g: IdentityGraph) -> int:
-            return read_to_end(
+            applied = read_to_end(
                 client, topics.identity_changes, lambda m: apply_change_message(g, m)
             )
+            if settings.splink_enabled:
+                # The matcher's record store is memory only: refill it from the records.
+                firsts: dict[bytes, bytes] = {}  # canonical is keyed by record id
+                read_to_end(
+                    client,
+                    topics.canonical,
+                    lambda m: firsts.setdefault(m.key() or b"", m.value() or b""),
+                )
+                restore_rows(
+                    g.matcher,  # type: ignore[arg-type]
+                    (Signal.from_internal_json(v) for v in firsts.values()),
+                    region=settings.default_region,
+                )
+            return applied
 
         def replay(records: set[str]) -> list[Signal]:
             return signals_of_records(lambda h: read_to_end(client, topics.canonical, h), records)
 
         return ResolveStage(
-            graph, topics, default_region=settings.default_region, rebuild=rebuild, replay=replay
+            graph,
+            topics,
+            default_region=settings.default_region,
+            rebuild=rebuild,
+            replay=replay,
+            clock=clock,
         )
     if name == "state":
         from signalfold.streams.policy import load_policy

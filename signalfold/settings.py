@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=2000, description="Max messages a stage handles at once.")
     batch_linger_ms: int = Field(default=5, description="Longest wait to fill a batch.")
     timeline_size: int = Field(default=50, description="Recent entries kept in CustomerState.")
+    splink_enabled: bool = Field(
+        default=True,
+        description="Probabilistic matching (Splink) for records no strong identifier settles.",
+    )
+    splink_model_path: Path | None = Field(
+        default=None, description="Trained Splink model JSON; unset uses the shipped model."
+    )
+    splink_match_probability: float = Field(
+        default=0.99, gt=0, le=1, description="At or above: the records are linked."
+    )
+    splink_review_probability: float = Field(
+        default=0.5, gt=0, le=1, description="From here to the match threshold: possible match."
+    )
     log_level: str = "INFO"
 
     def kafka_client_config(self) -> dict[str, str | int]:

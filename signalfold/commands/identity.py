@@ -23,7 +23,7 @@ from signalfold.settings import Settings
 
 __all__ = ["EXTENSIONS", "register"]
 
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("signalfold.commands.identity_model",)
 
 
 def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:

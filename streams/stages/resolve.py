@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -29,6 +30,7 @@ from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.normalize import normalize_identifier
 from signalfold.identity.operations import CommandOutcome
+from signalfold.identity.probabilistic import possible_match_changes
 from signalfold.schemas import IdentityChange, IdentityCommand, Resolved, Signal
 from signalfold.schemas.state import IdentityRef
 from signalfold.streams.runner import Output
@@ -50,7 +52,9 @@ class ResolveStage:
         default_region: str,
         rebuild: Callable[[IdentityGraph], int],
         replay: Callable[[set[str]], list[Signal]] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._clock = clock
         self._graph_factory = graph_factory
         self._topics = topics
         self._region = default_region
@@ -71,39 +75,72 @@ class ResolveStage:
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
         out: list[Output] = []
-        t = self._topics
+        pending: list[Signal] = []
+        firsts: dict[str, str] = {}
         for message in messages:
-            if message.topic() == t.identity_commands:
+            if message.topic() == self._topics.identity_commands:
+                # Keep the order operators and sources produced: signals first, then the command.
+                self._resolve(pending, out, firsts)
+                pending = []
                 command = IdentityCommand.model_validate_json(message.value() or b"")
                 out += self._command(self.graph.command(command))
                 continue
-            signal = Signal.from_internal_json(message.value() or b"")
+            pending.append(Signal.from_internal_json(message.value() or b""))
+        self._resolve(pending, out, firsts)
+        out += self._possible_matches(firsts)
+        return out
+
+    def _resolve(
+        self,
+        signals: list[Signal],
+        out: list[Output],
+        firsts: dict[str, str],
+    ) -> None:
+        if not signals:
+            return
+        t = self._topics
+        prepare = getattr(self.graph.matcher, "prepare", None)
+        if prepare is not None:
+            prepare(signals)  # one scoring call for the micro-batch, not one per record
+        for signal in signals:
             result = self.graph.resolve(signal)
+            firsts.setdefault(result.record_id, signal.signal_id)
             for change in result.changes:
-                out.append(
-                    Output(
-                        t.identity_changes,
-                        change.customer_id.encode(),
-                        change.model_dump_json().encode(),
-                    )
-                )
+                out.append(Output(t.identity_changes, change.customer_id.encode(), _json(change)))
             for entry in result.index:
-                out.append(
-                    Output(t.identity_index, entry.key.encode(), entry.model_dump_json().encode())
-                )
+                out.append(Output(t.identity_index, entry.key.encode(), _json(entry)))
             for absorbed, survivor in result.merges:
                 merge = Resolved(kind="merge", customer_id=absorbed, into=survivor)
-                out.append(Output(t.resolved, absorbed.encode(), merge.model_dump_json().encode()))
+                out.append(Output(t.resolved, absorbed.encode(), _json(merge)))
             resolved = Resolved(
                 kind="signal",
                 customer_id=result.customer_id,
                 signal=signal,
                 identities=self._identities(signal),
             )
-            out.append(
-                Output(t.resolved, result.customer_id.encode(), resolved.model_dump_json().encode())
-            )
-        return out
+            out.append(Output(t.resolved, result.customer_id.encode(), _json(resolved)))
+
+    def _possible_matches(self, firsts: dict[str, str]) -> list[Output]:
+        """Publish pairs between the review and match thresholds; they never merge."""
+        matcher = self.graph.matcher
+        take = getattr(matcher, "take_reviews", None)
+        if take is None:
+            return []
+        reviews = take()
+        now_held = {
+            p.record_id: c for p in reviews if (c := self.graph.customer_of_record(p.record_id))
+        }
+        changes = possible_match_changes(
+            reviews,
+            customer_of_record=now_held,
+            signal_of_record=firsts,
+            prior_weight=matcher.prior_weight,  # type: ignore[attr-defined]
+            at=self._clock(),
+        )
+        for change in changes:
+            self.graph.apply(change)
+        topic = self._topics.identity_changes
+        return [Output(topic, c.customer_id.encode(), _json(c)) for c in changes]
 
     def _command(self, outcome: CommandOutcome) -> list[Output]:
         """Publish a command's changes, merges and, per customer it produced, a rebuild."""

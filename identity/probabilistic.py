@@ -1,0 +1,87 @@
+"""Wiring of the Splink matcher into the graph and the resolve stage.
+
+- ``build_matcher``: one long-lived ``SplinkMatcher`` over the shipped (or a
+  configured) model, built once per owner of the identity graph;
+- ``possible_match_changes``: pairs scored between the review and match
+  thresholds become ``possible_match`` identity changes — published and kept
+  for review and explanations, never merged;
+- ``restore_rows``: after a restart the matcher's record store is refilled
+  from the records' first signals (re-read from ``signals.canonical``), since
+  identity changes carry no traits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from signalfold.identity.matching import BatchMatcher, Review
+from signalfold.schemas.identity import IdentityChange
+from signalfold.schemas.signal import Signal
+
+__all__ = ["build_matcher", "possible_match_changes", "restore_rows"]
+
+
+def build_matcher(
+    *,
+    model_path: Path | None,
+    match_probability: float,
+    review_probability: float,
+    region: str,
+) -> BatchMatcher:
+    """A ``SplinkMatcher`` with its in-memory indexes and one DuckDB connection."""
+    from signalfold.identity.matcher import IncrementalLinker, SplinkMatcher
+    from signalfold.identity.splink_model import load_model
+
+    model = load_model(model_path) if model_path else load_model()
+    linker = IncrementalLinker(
+        model, match_probability=match_probability, review_probability=review_probability
+    )
+    return SplinkMatcher(linker, region=region)
+
+
+def possible_match_changes(
+    reviews: Sequence[Review],
+    *,
+    customer_of_record: dict[str, str],
+    signal_of_record: dict[str, str],
+    prior_weight: float,
+    at: datetime,
+) -> list[IdentityChange]:
+    """One ``possible_match`` change per reviewed pair, with its match evidence."""
+    changes = []
+    for pair in reviews:
+        customer = customer_of_record.get(pair.record_id)
+        if customer is None:
+            continue
+        digest = hashlib.sha256(
+            f"possible\x1f{pair.record_id}\x1f{pair.other_record_id}".encode()
+        ).hexdigest()
+        changes.append(
+            IdentityChange(
+                change_id=f"chg_{digest[:24]}",
+                kind="possible_match",
+                customer_id=customer,
+                record_id=pair.record_id,
+                other_record_id=pair.other_record_id,
+                evidence=(pair.evidence(prior_weight),),
+                signal_id=signal_of_record.get(pair.record_id, ""),
+                at=at,
+            )
+        )
+    return changes
+
+
+def restore_rows(matcher: BatchMatcher, signals: Iterable[Signal], *, region: str) -> int:
+    """Refill the matcher's record store with each record's first signal."""
+    from signalfold.identity.matcher import SplinkMatcher
+    from signalfold.identity.splink_model import row_from_signal
+
+    if not isinstance(matcher, SplinkMatcher):
+        return 0
+    first: dict[str, Signal] = {}
+    for signal in signals:
+        first.setdefault(signal.record_id, signal)
+    return matcher.linker.add(row_from_signal(s, region=region) for s in first.values())
