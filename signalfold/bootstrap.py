@@ -41,6 +41,7 @@ def create_topics(settings: Settings) -> Topics:
         settings.partitions,
         settings.replication_factor,
         compacted=topics.compacted(),
+        ordered=topics.ordered(),
     )
     return topics
 

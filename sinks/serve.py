@@ -76,6 +76,7 @@ def build(
         settings.partitions,
         settings.replication_factor,
         compacted=topics.compacted(),
+        ordered=topics.ordered(),
     )
     from signalfold.streams.registry import install_declared_types
 

@@ -132,6 +132,7 @@ def _ensure_registry(settings: Settings) -> tuple[Topics, Client]:
         settings.partitions,
         settings.replication_factor,
         compacted={topics.contracts},
+        ordered={topics.contracts},
     )
     return topics, client
 

@@ -60,6 +60,14 @@ class Topics:
         """Registered source contracts (key: source name; compacted, latest wins)."""
         return f"{self.prefix}signalfold.contracts"
 
+    def ordered(self) -> set[str]:
+        """Logs read back in publication order: one partition each, so order is total.
+
+        The identity graph is rebuilt by applying ``identity.changes`` in the order the
+        resolver published them; spread over partitions that order would be lost.
+        """
+        return {self.identity_changes, self.identity_commands, self.contracts}
+
     def compacted(self) -> set[str]:
         return {self.identity_index, self.customer_state, self.contracts}
 
@@ -83,14 +91,18 @@ def ensure_topics(
     partitions: int,
     replication: int = 1,
     compacted: set[str] | frozenset[str] = frozenset(),
+    ordered: set[str] | frozenset[str] = frozenset(),
 ) -> None:
-    """Create the topics that do not exist yet; existing ones are left alone."""
+    """Create the topics that do not exist yet; existing ones are left alone.
+
+    Topics in ``ordered`` get one partition whatever ``partitions`` says.
+    """
     admin = AdminClient(dict(client_config))
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(
             name,
-            num_partitions=partitions,
+            num_partitions=1 if name in ordered else partitions,
             replication_factor=replication,
             config={"cleanup.policy": "compact"} if name in compacted else {},
         )
