@@ -88,6 +88,7 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any) -> None:
     from signalfold.sinks.api import create_app
     from signalfold.sinks.auth import hash_key
     from signalfold.sinks.decision_log import open_decision_log
+    from signalfold.sinks.serve import SERVER_OPTIONS
     from signalfold.sinks.store import Store
     from signalfold.streams.policy import decide, load_policy
 
@@ -103,7 +104,9 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any) -> None:
         decide=functools.partial(decide, policy=load_policy()),
         decision_log=open_decision_log(Path(data_dir)),
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
     ready.set()
     server.run()

@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from signalfold.identity._native_scoring import NativeScorer, UnsupportedModel
 from signalfold.identity.splink_model import COLUMNS
 
 __all__ = ["FIELDS", "PairScore", "PairScorer"]
@@ -77,18 +78,25 @@ class PairScorer:
                 f"select {vectors} from __splink__compare_two_records_blocked",
             ),
         ]
-        ctes += [
-            (d["output_table_name"], d["sql"])
-            for d in predict_from_comparison_vectors_sqls_using_settings(settings)
-        ]
+        predict = predict_from_comparison_vectors_sqls_using_settings(settings)
+        ctes += [(d["output_table_name"], d["sql"]) for d in predict]
         weights = ", ".join(f"mw_{c}" for c in self.comparisons)
+        gammas = ", ".join(f"gamma_{c}" for c in self.comparisons)
         sql = (
             "with "
             + ",\n".join(f"{name} as ({sql})" for name, sql in ctes)
             + "\nselect unique_id_l, unique_id_r, match_weight, match_probability, "
             + weights
+            + ", "
+            + gammas
             + " from __splink__df_predict"
         )
+        try:
+            self.native: NativeScorer | None = NativeScorer(
+                settings, [d["sql"] for d in predict], FIELDS, self.con
+            )
+        except UnsupportedModel:
+            self.native = None  # the SQL path scores this model
         # Pairs go through two persistent temp tables and one prepared statement
         # (no parameters: a parameter forces a full re-plan on every EXECUTE). DuckDB
         # still re-binds it per call, ≈10-20 ms: the fixed cost of a micro-batch.
@@ -105,6 +113,16 @@ class PairScorer:
         min_probability: float = 0.0,
     ) -> list[PairScore]:
         """Scores pair i = (left[i], right[i]); keeps those at or above ``min_probability``."""
+        return [s[:5] for s in self.score_sql(left, right, min_probability=min_probability)]  # type: ignore[misc]
+
+    def score_sql(
+        self,
+        left: Sequence[Sequence[str | None]],
+        right: Sequence[Sequence[str | None]],
+        *,
+        min_probability: float = 0.0,
+    ) -> list[tuple[Any, ...]]:
+        """``score`` through the SQL, each pair also carrying its comparison vector (gammas)."""
         if not left:
             return []
         con = self.con
@@ -115,9 +133,16 @@ class PairScorer:
             out = con.execute("execute sf_score").fetchall()
         finally:
             con.execute("delete from sf_left; delete from sf_right")
-        names = self.comparisons
+        names, n = self.comparisons, len(self.comparisons)
         return [
-            (r[0], r[1], float(r[2]), float(r[3]), dict(zip(names, map(float, r[4:]), strict=True)))
+            (
+                r[0],
+                r[1],
+                float(r[2]),
+                float(r[3]),
+                dict(zip(names, map(float, r[4 : 4 + n]), strict=True)),
+                r[4 + n :],
+            )
             for r in out
             if r[3] >= min_probability
         ]

@@ -70,6 +70,7 @@ class GraphState:
         self._aliases_of: dict[str, set[str]] = {}
         self.refusals: set[tuple[str, str]] = set()
         self.log: list[IdentityChange] = []
+        self.by_signal: dict[str, list[int]] = {}
         self._history: dict[str, list[int]] = {}
         self._seen: set[str] = set()
         self.creators: dict[str, str] = {}
@@ -115,6 +116,7 @@ class GraphState:
         entries = handler(change)
         self._seen.add(change.change_id)
         self.log.append(change)
+        self.by_signal.setdefault(change.signal_id, []).append(len(self.log) - 1)
         targets = {self.canonical_id(change.customer_id)}
         if change.from_customer_id:
             targets.add(self.canonical_id(change.from_customer_id))

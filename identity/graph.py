@@ -161,6 +161,17 @@ class IdentityGraph:
         customer = self._state.customers.get(self.canonical_id(customer_id))
         return sorted(customer.records) if customer else []
 
+    def keys_of(self, customer_id: str) -> list[str]:
+        """Every identifier key the (canonical) customer holds, sorted."""
+        customer = self._state.customers.get(self.canonical_id(customer_id))
+        if customer is None:
+            return []
+        return sorted(k for keys in customer.keys.values() for k in keys)
+
+    def changes_of_signal(self, signal_id: str) -> list[IdentityChange]:
+        """The changes a signal caused, in order (to re-send after a partial delivery)."""
+        return [self._state.log[i] for i in self._state.by_signal.get(signal_id, [])]
+
     def explain(self, customer_id: str) -> list[IdentityChange]:
         """The changes that built this customer and those it absorbed, in order."""
         return self._state.history(customer_id)

@@ -5,15 +5,23 @@ blocking rule a dict from blocking key to row numbers. Scoring a micro-batch:
 each new row in turn takes as candidates the rows sharing any blocking key
 (``predict_between`` new x existing, and — because earlier rows of the batch are
 indexed before later ones are looked up — ``predict_within`` the batch), then
-all candidate pairs go through ``PairScorer`` in one SQL call on one long-lived
-DuckDB connection. A pair at or above ``match_probability`` is a link; between
+all candidate pairs are scored in one call. ``engine="native"`` (the default)
+evaluates the model's comparison levels in Python/NumPy (``NativeScorer``: no
+SQL bind per call, same levels and bit-identical weights as the SQL);
+``"compiled"`` runs Splink's own post-blocking SQL on one long-lived DuckDB
+connection; ``"stock"`` calls ``predict_between``/``predict_within`` (reference).
+A pair at or above ``match_probability`` is a link; between
 ``review_probability`` and the match threshold it is a possible match, kept for
 review and never merged. Thresholds are inclusive, as in Splink's clustering.
 
 Linking every such pair and taking connected components gives exactly the
 clusters Splink's batch ``predict`` + ``cluster_pairwise_predictions_at_threshold``
 give at the same threshold: the index finds exactly the pairs the (equality)
-blocking rules find, and the scores come from the same SQL.
+blocking rules find, and the scores equal the SQL's. The one deliberate
+exception is ``max_block`` (off by default): a blocking key already held by more
+than ``max_block`` stored records stops proposing candidates (a "generic" key,
+like a very common name + postcode); pairs that shared only such keys are not
+scored and are counted in ``BatchScore.skipped``.
 
 ``SplinkMatcher`` is the graph's ``Matcher``: ``prepare(signals)`` scores a
 micro-batch once; ``match(signal, graph)`` then answers from it (or scores the
@@ -41,6 +49,7 @@ from signalfold.schemas.signal import Signal
 __all__ = ["BatchScore", "IncrementalLinker", "RecordGraph", "ScoredPair", "SplinkMatcher"]
 
 RowTuple = tuple[str | None, ...]
+ENGINES = ("native", "compiled", "stock")
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,13 @@ class ScoredPair:
 
 @dataclass(frozen=True)
 class BatchScore:
-    """One micro-batch: its links, its possible matches, and how many pairs were scored."""
+    """One micro-batch: its links, its possible matches, how many pairs were scored or skipped."""
 
     links: tuple[ScoredPair, ...]
     reviews: tuple[ScoredPair, ...]
     candidates: int
     new_records: int
+    skipped: int = 0  # pairs left unscored because every key they share was over max_block
 
 
 class IncrementalLinker:
@@ -86,17 +96,22 @@ class IncrementalLinker:
         con: duckdb.DuckDBPyConnection | None = None,
         match_probability: float = 0.99,
         review_probability: float = 0.5,
-        engine: str = "compiled",
+        engine: str = "native",
+        max_block: int | None = None,
     ) -> None:
         if not 0.0 < review_probability <= match_probability <= 1.0:
             raise ValueError(
                 f"Splink thresholds: expected 0 < review ({review_probability}) <= match "
                 f"({match_probability}) <= 1; set SIGNALFOLD thresholds accordingly"
             )
+        if engine not in ENGINES:
+            raise ValueError(f"Splink engine: expected one of {ENGINES}, found {engine!r}")
         self.scorer = PairScorer(model or load_model(), con)
         self.match_probability = match_probability
         self.review_probability = review_probability
-        self.engine = engine
+        # "native" needs a model whose levels NativeScorer mirrors; else the SQL path.
+        self.engine = "compiled" if engine == "native" and not self.scorer.native else engine
+        self.max_block = max_block
         self._rows: list[RowTuple] = []
         self._ids: dict[str, int] = {}
         rules = [[FIELDS.index(c) for c in rule] for rule in BLOCKING_COLUMNS]
@@ -146,6 +161,7 @@ class IncrementalLinker:
         left: list[RowTuple] = []
         right: list[RowTuple] = []
         new: list[RowTuple] = []
+        cap, skipped = self.max_block, 0
         for raw in rows:
             if raw["unique_id"] in self._ids:
                 continue
@@ -153,8 +169,15 @@ class IncrementalLinker:
             new.append(row)
             keys = self._keys(row)
             candidates: set[int] = set()
+            capped = []
             for index, key in keys:
-                candidates.update(index.get(key, ()))
+                bucket = index.get(key, ())
+                if cap is not None and len(bucket) > cap:
+                    capped.append(bucket)
+                else:
+                    candidates.update(bucket)
+            if capped:
+                skipped += len(set().union(*capped) - candidates)
             left.extend([row] * len(candidates))
             right.extend(self._rows[c] for c in sorted(candidates))
             self._insert(row, keys)
@@ -165,13 +188,16 @@ class IncrementalLinker:
                 new, list(existing.values()), min_probability=self.review_probability
             )
             scored = [s if s[0] in {n[0] for n in new} else (s[1], s[0], *s[2:]) for s in scored]
+        elif self.engine == "native":
+            assert self.scorer.native is not None
+            scored = self.scorer.native.score(left, right, min_probability=self.review_probability)
         else:
             scored = self.scorer.score(left, right, min_probability=self.review_probability)
         links, reviews = [], []
         for rid, other, weight, probability, parts in scored:
             pair = ScoredPair(rid, other, weight, probability, parts)  # type: ignore[arg-type]
             (links if probability >= self.match_probability else reviews).append(pair)
-        return BatchScore(tuple(links), tuple(reviews), len(left), len(new))
+        return BatchScore(tuple(links), tuple(reviews), len(left), len(new), skipped)
 
 
 class RecordGraph(GraphView, Protocol):

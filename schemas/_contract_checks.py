@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,7 +26,7 @@ from signalfold.schemas._contract_model import (
     TimestampSpec,
     parse_path,
 )
-from signalfold.schemas.payloads import payload_model_for, register_payload
+from signalfold.schemas.payloads import builtin_payload_model, payload_model_for, shape_conflicts
 from signalfold.schemas.signal import Traits
 
 __all__ = ["Problem", "check_contract", "declared_model", "found", "problem"]
@@ -117,9 +118,17 @@ def _check_time(ts: TimestampSpec) -> Problem | None:
 
 
 def declared_model(sig_type: str, decl: DeclaredType) -> type[BaseModel]:
-    """The payload model of a type a contract declares (field kinds already checked)."""
+    """The payload model of a type a contract declares (field kinds already checked).
+
+    The same declaration gives the same class, so re-installing it is a no-op.
+    """
+    return _declared_model(sig_type, tuple(decl.fields.items()))
+
+
+@cache
+def _declared_model(sig_type: str, fields: tuple[tuple[str, str], ...]) -> type[BaseModel]:
     shape: dict[str, Any] = {}
-    for name, kind in decl.fields.items():
+    for name, kind in fields:
         optional = kind.startswith("optional ")
         base = _DECLARED_TYPES[kind.removeprefix("optional ").strip()]
         shape[name] = (base | None, None) if optional else (base, ...)
@@ -135,11 +144,18 @@ def _declare(c: SourceContract) -> Problem | None:
             if kind.removeprefix("optional ").strip() not in _DECLARED_TYPES:
                 expected = "str, int, float, bool or decimal, optionally after `optional `"
                 return ("declares", sig_type, "fields", name), expected, found(kind)
-        try:
-            register_payload(sig_type, declared_model(sig_type, decl))
-        except ValueError:
-            return ("declares", sig_type), "the same shape as the existing type", "another shape"
+        builtin = builtin_payload_model(sig_type)
+        conflicts = builtin and shape_conflicts(builtin, declared_model(sig_type, decl))
+        if conflicts:
+            expected = "the built-in type's shape, or only added optional fields"
+            return ("declares", sig_type), expected, "; ".join(conflicts)
     return None
+
+
+def _model(c: SourceContract, sig_type: str) -> type[BaseModel] | None:
+    """The payload model ``c`` would use: its own declaration, else the installed one."""
+    decl = c.declares.get(sig_type)
+    return declared_model(sig_type, decl) if decl is not None else payload_model_for(sig_type)
 
 
 def check_contract(c: SourceContract) -> Problem | None:
@@ -155,10 +171,10 @@ def check_contract(c: SourceContract) -> Problem | None:
     emitted = [(("type", "map", raw), t) for raw, t in c.type.map.items()]
     emitted += [(("type", "rules", i, "type"), r.type) for i, r in enumerate(c.type.rules)]
     for loc, sig_type in emitted:
-        if payload_model_for(sig_type) is None:
+        if _model(c, sig_type) is None:
             return loc, "a known signal type (or one under `declares`)", found(sig_type)
     for sig_type, fields in c.payloads.items():
-        model = payload_model_for(sig_type)
+        model = _model(c, sig_type)
         if model is None or sig_type not in c.signal_types():
             return ("payloads", sig_type), "a signal type this contract emits", found(sig_type)
         for name in fields:

@@ -72,7 +72,9 @@ def parse_contract(text: str, file: str) -> SourceContract:
     """Validate and check one contract's YAML ``text``; ``file`` names it in errors.
 
     Used for files and for contracts read back from the ``signalfold.contracts``
-    topic. The contract's new signal types (``declares``) are registered on success.
+    topic. Pure: the process's payload registry is not touched, so two versions
+    of one contract can be parsed and compared; :func:`register_declared_types`
+    installs a contract's declared types when it is put into service.
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -114,15 +116,30 @@ def load_contract(path: str | Path | Any) -> SourceContract:
 
 
 def register_declared_types(contracts: Iterable[SourceContract]) -> None:
-    """Register the signal types ``contracts`` declare in this process's payload registry.
+    """Install the signal types ``contracts`` declare in this process's payload registry.
 
-    Every process that parses ``Signal`` (resolve, state, serve) must know the
-    declared types; loading a contract already does this, so call it for
-    contracts obtained any other way (deserialised, built in code).
+    Call it when contracts go into service (``load_contracts`` does, for the
+    process's contract files; the registry tail does for registered ones):
+    every process that maps or parses signals of a declared type needs it.
+    Added optional fields widen an installed type; a conflicting shape is
+    accepted only from a newer version of the declaring source, otherwise a
+    ``ConfigError`` names the contract, the type and why.
     """
     for contract in contracts:
         for sig_type, decl in contract.declares.items():
-            register_payload(sig_type, declared_model(sig_type, decl))
+            try:
+                register_payload(
+                    sig_type,
+                    declared_model(sig_type, decl),
+                    declared_by=(contract.name, contract.version),
+                )
+            except ValueError as exc:
+                raise ConfigError(
+                    f"source contract `{contract.source_file or contract.name}` "
+                    f"v{contract.version}: field `declares.{sig_type}`: {exc}. Publish the "
+                    f"change as a new version of `{contract.name}`, or keep it additive "
+                    "(new fields `optional`)."
+                ) from None
 
 
 def load_contracts(
@@ -132,7 +149,8 @@ def load_contracts(
 
     A file in ``dirs`` replaces a shipped contract of the same name (a newer
     version of the source); two files naming the same source in one place is
-    an error.
+    an error. These are the process's contracts, so their declared types are
+    installed (only the winning file of each source).
     """
     if isinstance(dirs, str | Path):
         dirs = [dirs]
@@ -154,4 +172,5 @@ def load_contracts(
                 )
             seen[contract.name] = str(file)
             contracts[contract.name] = contract
+    register_declared_types(contracts.values())
     return contracts

@@ -1,23 +1,28 @@
 """Typed payloads, one model per canonical signal type.
 
 The registry is open: a source contract may declare new types with their
-payload shape (``register_payload``), so state and policy can use them.
+payload shape, so state and policy can use them. Parsing a contract never
+touches this registry; a contract's types are installed (``register_payload``)
+only when a process puts the contract into service, and a re-declaration with
+added optional fields widens the model instead of being refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 __all__ = [
     "PAYLOAD_MODELS",
     "Channel",
+    "builtin_payload_model",
     "payload_model_for",
     "register_payload",
     "set_missing_type_hook",
+    "shape_conflicts",
 ]
 
 Channel = Literal["email", "sms", "push", "phone", "ads", "ai_agent"]
@@ -152,11 +157,82 @@ def payload_model_for(signal_type: str) -> type[BaseModel] | None:
     return model
 
 
-def register_payload(signal_type: str, model: type[BaseModel]) -> None:
-    """Declare a new signal type (from a source contract). Re-declaring must agree."""
+def shape_conflicts(existing: type[BaseModel], new: type[BaseModel]) -> list[str]:
+    """Why payloads of ``new`` and ``existing`` cannot share one model (empty: they can).
+
+    Two shapes agree when every field they both have has the same JSON schema
+    and every field only one of them has is optional: then the union of the
+    two (the wider model) parses every payload either one accepts.
+    """
+    old_schema, new_schema = existing.model_json_schema(), new.model_json_schema()
+    old_props, new_props = old_schema.get("properties", {}), new_schema.get("properties", {})
+    old_req, new_req = set(old_schema.get("required", ())), set(new_schema.get("required", ()))
+    out: list[str] = []
+    for name in sorted(set(old_props) | set(new_props)):
+        if name in old_props and name in new_props:
+            if old_props[name] != new_props[name] or (name in old_req) != (name in new_req):
+                out.append(f"field `{name}` changed type")
+        elif name in old_req:
+            out.append(f"required field `{name}` removed")
+        elif name in new_req:
+            out.append(f"field `{name}` added as required")
+    if not out and old_schema.get("$defs") != new_schema.get("$defs"):
+        out.append("nested shapes differ")
+    return out
+
+
+def _wider(existing: type[BaseModel], new: type[BaseModel]) -> type[BaseModel]:
+    """The union of two agreeing shapes (see ``shape_conflicts``)."""
+    added = {n: f for n, f in new.model_fields.items() if n not in existing.model_fields}
+    if not added:
+        return existing
+    if set(existing.model_fields) <= set(new.model_fields):
+        return new
+    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in added.items()}
+    return create_model(existing.__name__, __base__=existing, **fields)
+
+
+Declarer = tuple[str, int]  # (source, contract version)
+_DECLARED_BY: dict[str, Declarer] = {}
+
+
+def builtin_payload_model(signal_type: str) -> type[BaseModel] | None:
+    """The model of a type no contract declared (a built-in one), or ``None``."""
+    return None if signal_type in _DECLARED_BY else PAYLOAD_MODELS.get(signal_type)
+
+
+def register_payload(
+    signal_type: str, model: type[BaseModel], *, declared_by: Declarer | None = None
+) -> None:
+    """Install a signal type's payload model in this process (a contract taking effect).
+
+    Re-declaring a type keeps one model that parses both shapes: added
+    optional fields widen it. A conflicting shape (a removed required field, a
+    changed type, a new required field) raises ``ValueError`` with the reasons,
+    unless ``declared_by`` is the same source at a newer contract version (a
+    published breaking change replaces the model) or an older one (it is
+    ignored: the newer contract stays in force).
+    """
     existing = PAYLOAD_MODELS.get(signal_type)
-    if existing is not None and existing is not model:
-        if existing.model_json_schema() != model.model_json_schema():
-            raise ValueError(f"signal type {signal_type!r} is already declared with another shape")
+    if existing is None or existing is model:
+        PAYLOAD_MODELS[signal_type] = model
+        if declared_by is not None:
+            _DECLARED_BY[signal_type] = declared_by
         return
-    PAYLOAD_MODELS[signal_type] = model
+    conflicts = shape_conflicts(existing, model)
+    if not conflicts:
+        PAYLOAD_MODELS[signal_type] = _wider(existing, model)
+        if declared_by is not None:
+            _DECLARED_BY[signal_type] = max(declared_by, _DECLARED_BY.get(signal_type, declared_by))
+        return
+    holder = _DECLARED_BY.get(signal_type)
+    if declared_by is not None and holder is not None and holder[0] == declared_by[0]:
+        if declared_by[1] > holder[1]:
+            PAYLOAD_MODELS[signal_type], _DECLARED_BY[signal_type] = model, declared_by
+        if declared_by[1] != holder[1]:
+            return
+    by = f" (declared by `{holder[0]}` v{holder[1]})" if holder else " (a built-in type)"
+    raise ValueError(
+        f"signal type `{signal_type}` is already declared with another shape{by}: "
+        + "; ".join(conflicts)
+    )

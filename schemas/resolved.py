@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from signalfold.schemas.signal import Signal
+from signalfold.schemas.signal import TRUSTED, Signal
 from signalfold.schemas.state import IdentityRef
 
 __all__ = ["Resolved"]
@@ -34,3 +34,8 @@ class Resolved(BaseModel):
     transfer: dict[str, Any] | None = None
     records: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def from_internal_json(cls, data: bytes | str) -> Resolved:
+        """Parse a record of ``signals.resolved``: its signal was validated at ingest."""
+        return cls.model_validate_json(data, context=TRUSTED)

@@ -42,6 +42,7 @@ def create_topics(settings: Settings) -> Topics:
         settings.replication_factor,
         compacted=topics.compacted(),
         ordered=topics.ordered(),
+        kept=topics.kept(),
     )
     return topics
 

@@ -19,22 +19,30 @@ import time
 from pathlib import Path
 
 import httpx
+from confluent_kafka import TopicPartition
 
 from signalfold.bootstrap import STAGES, create_topics
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker
-from signalfold.streams.kafka import die_with_parent, producer
+from signalfold.streams.kafka import consumer, die_with_parent, is_fence, producer
 from signalfold.streams.topics import Topics, ensure_topics
 
 __all__ = ["feed_demo", "run"]
 
 
-def feed_demo(settings: Settings, *, people: int = 300, seed: int = 7, bad: bool = True) -> int:
-    """Produce the demo generator's events onto the raw topics; returns the count."""
+def feed_demo(
+    settings: Settings, *, people: int = 300, seed: int = 7, bad: bool = True
+) -> tuple[int, int]:
+    """Produce the demo generator's events onto the raw topics.
+
+    Returns (events produced, of which well-formed): every well-formed event
+    becomes a signal, every malformed one a dead letter.
+    """
     from signalfold.streams.demo import bad_demo_events, generate_demo
 
     topics = Topics(settings.topic_prefix)
     events = list(generate_demo(people=people, seed=seed))
+    good = len(events)
     if bad:
         events += list(bad_demo_events(seed))
     # The bad events include one from a source with no contract: give it a topic.
@@ -49,7 +57,30 @@ def feed_demo(settings: Settings, *, people: int = 300, seed: int = 7, bad: bool
         prod.produce(topics.raw(event.source), key=event.key.encode(), value=event.value)
         prod.poll(0)
     prod.flush(30)
-    return len(events)
+    return len(events), good
+
+
+def wait_folded(settings: Settings, signals: int, stop: threading.Event, timeout: float) -> bool:
+    """Wait until ``customer.state`` accounts for ``signals`` signals (sum of counters)."""
+    topics = Topics(settings.topic_prefix)
+    reader = consumer(settings.kafka_client_config(), None)
+    meta = reader.list_topics(topics.customer_state, timeout=10).topics[topics.customer_state]
+    reader.assign([TopicPartition(topics.customer_state, p, 0) for p in meta.partitions])
+    latest: dict[bytes, int] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not stop.is_set():
+            for message in reader.consume(2000, 0.2):
+                if message.error() is not None or is_fence(message):
+                    continue
+                value = message.value()
+                count = sum(json.loads(value)["counters"].values()) if value else 0
+                latest[message.key() or b""] = count
+            if sum(latest.values()) >= signals:
+                return True
+    finally:
+        reader.close()
+    return False
 
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -154,20 +185,24 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
         _wait_ready(base, procs, timeout=60)
         denied = allowed = None
         if demo:
-            sent = feed_demo(settings, people=people)
+            sent, good = feed_demo(settings, people=people)
             print(f"fed {sent} demo events; waiting for them to fold…", flush=True)
+            if not wait_folded(settings, good, stop, timeout=180):
+                print("the demo is still folding; answers below may still change", flush=True)
             deadline = time.monotonic() + 60
             while not (denied and allowed) and time.monotonic() < deadline and not stop.is_set():
-                time.sleep(1)
+                time.sleep(1)  # let the API catch up with the last states
                 denied, allowed = _example_email(settings, base)
         _print_try(base, denied, allowed, logs)
+        crashed = False
         while not stop.is_set():
             for name, proc in procs.items():
                 if proc.poll() is not None:
                     print(f"{name} exited with code {proc.returncode}; see {logs}/{name}.log")
+                    crashed = True
                     stop.set()
             stop.wait(0.5)
-        return 0
+        return 1 if crashed else 0
     except RuntimeError as exc:
         print(f"signalfold run: {exc}", file=sys.stderr)
         return 1

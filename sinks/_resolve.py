@@ -18,18 +18,19 @@ from signalfold.identity.normalize import normalize_email, normalize_identifier
 from signalfold.schemas import CustomerState, Identifier, SuppressionDecision
 from signalfold.sinks.models import CheckError
 from signalfold.sinks.view import ServingView
+from signalfold.streams.policy._fast import Answer, FastDecider
 
 __all__ = [
     "BadIdentifier",
     "Decider",
     "answer_check",
+    "fast_answer",
     "find_state",
     "identifier_key",
     "single_identifier",
 ]
 
 Decider = Callable[..., SuppressionDecision]
-_IDENTIFIER_FIELDS = ("email", "phone", "customer_id", "type", "value")
 _EXPECTED_FOUND = re.compile(r"^expected (?P<expected>.+?), found (?P<found>.+)$")
 
 
@@ -112,6 +113,24 @@ def find_state(
     return None if customer_id is None else view.state(customer_id)
 
 
+def _customer_of(view: ServingView, check: Any, region: str) -> str | None:
+    """The current customer id a question names, ``None`` if unknown; or ``BadIdentifier``."""
+    email = getattr(check, "email", None)
+    phone = getattr(check, "phone", None)
+    customer_id = getattr(check, "customer_id", None)
+    type_ = getattr(check, "type", None)
+    value = getattr(check, "value", None)
+    if email and phone is None and customer_id is None and type_ is None and value is None:
+        field, value = "email", email  # the common question, without ``single_identifier``
+    else:
+        given = {"email": email, "phone": phone, "customer_id": customer_id}
+        field, value = single_identifier(given | {"type": type_, "value": value})
+    if field == "customer_id":
+        return view.resolve(value)
+    field_name = field if field in ("email", "phone") else "value"
+    return view.lookup(identifier_key(field, value, region, field_name))
+
+
 def answer_check(
     view: ServingView, decide: Decider, check: Any, now: datetime, region: str
 ) -> SuppressionDecision:
@@ -119,12 +138,28 @@ def answer_check(
 
     Raises ``BadIdentifier`` for a missing or invalid identifier.
     """
-    given: dict[str, Any] = {f: getattr(check, f, None) for f in _IDENTIFIER_FIELDS}
-    field, value = single_identifier(given)
-    field_name = field if field in ("email", "phone", "customer_id") else "value"
-    state = find_state(view, field, value, region, field=field_name)
+    customer_id = _customer_of(view, check, region)
+    state = None if customer_id is None else view.state(customer_id)
     extra = {}
     for name in ("product_id", "category"):
         if getattr(check, name, None) is not None:
             extra[name] = getattr(check, name)
     return decide(state, channel=check.channel, purpose=check.purpose, now=now, **extra)
+
+
+def fast_answer(
+    view: ServingView, fast: FastDecider, check: Any, now: datetime, region: str
+) -> Answer:
+    """``answer_check`` through the fast path: the same decision, as an ``Answer``.
+
+    ``check`` is anything with the ``DecisionQuery`` attributes.
+    """
+    customer_id = _customer_of(view, check, region)
+    return fast.answer(
+        None if customer_id is None else view.inputs(customer_id),
+        channel=check.channel,
+        purpose=check.purpose,
+        now=now,
+        product_id=getattr(check, "product_id", None),
+        category=getattr(check, "category", None),
+    )

@@ -29,12 +29,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from signalfold.schemas import SuppressionDecision
 from signalfold.settings import Settings
-from signalfold.sinks._resolve import answer_check
+from signalfold.sinks._resolve import answer_check, fast_answer
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.kafka import is_fence
 from signalfold.streams.policy import Policy, decide, load_policy
+from signalfold.streams.policy._fast import as_fast_decider
 from signalfold.streams.topics import Topics
 
 __all__ = ["LocalDecisions"]
@@ -57,6 +58,7 @@ class LocalDecisions:
         self._topics = Topics(prefix=settings.topic_prefix)
         self._policy = policy if policy is not None else load_policy(settings.policy_file)
         self._decide = functools.partial(decide, policy=self._policy)
+        self._fast = as_fast_decider(self._decide)
         self._clock = clock
         self.view = ServingView()
         self._stop = threading.Event()
@@ -94,9 +96,23 @@ class LocalDecisions:
 
         Raises ``BadIdentifier`` (with ``.error``) for a missing or invalid identifier.
         """
-        query = _Question(channel, purpose, *(identifier.get(k) for k in _FIELDS))
+        get = identifier.get
+        query = _Question(
+            channel,
+            purpose,
+            get("email"),
+            get("phone"),
+            get("customer_id"),
+            get("type"),
+            get("value"),
+            get("product_id"),
+            get("category"),
+        )
         moment = now if now is not None else self._clock()
-        return answer_check(self.view, self._decide, query, moment, self._settings.default_region)
+        region = self._settings.default_region
+        if self._fast is not None:
+            return fast_answer(self.view, self._fast, query, moment, region).decision()
+        return answer_check(self.view, self._decide, query, moment, region)
 
     def stop(self) -> None:
         self._stop.set()
@@ -153,9 +169,6 @@ class LocalDecisions:
                     self._caught_up.set()
         finally:
             consumer.close()
-
-
-_FIELDS = ("email", "phone", "customer_id", "type", "value", "product_id", "category")
 
 
 class _Question(NamedTuple):

@@ -7,6 +7,10 @@ most states are rewritten many times before anyone asks for them.
 
 One writer (the consumer thread) and many readers (API threads) share it; a
 single lock guards the dicts, held once per consumed batch by the writer.
+
+For decisions, ``inputs`` keeps each state's ``DecisionInputs`` (its flags,
+parsed once per version, and the decisions already made from them), dropped
+when a newer state of the customer arrives.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import threading
 from collections.abc import Iterable
 
 from signalfold.schemas import CustomerState
+from signalfold.streams.policy._fast import DecisionInputs
 
 __all__ = ["ServingView"]
 
@@ -35,6 +40,7 @@ class ServingView:
         self._index: dict[str, str] = {}
         self._aliases: dict[str, str] = {}
         self._absorbed: dict[str, set[str]] = {}
+        self._inputs: dict[str, DecisionInputs] = {}
 
     def apply(
         self,
@@ -46,6 +52,7 @@ class ServingView:
         """Apply one batch, in order per kind. ``None`` deletes (a tombstone)."""
         with self._lock:
             for customer_id, raw in states:
+                self._inputs.pop(customer_id, None)
                 if raw is None:
                     self._states.pop(customer_id, None)
                 else:
@@ -114,6 +121,22 @@ class ServingView:
             if self._states.get(customer_id) is value:
                 self._states[customer_id] = parsed
         return parsed
+
+    def inputs(self, customer_id: str) -> DecisionInputs | None:
+        """The decision inputs of exactly this id's current state (no alias resolution)."""
+        with self._lock:
+            inputs = self._inputs.get(customer_id)
+            if inputs is not None:
+                return inputs
+            value = self._states.get(customer_id)
+        if value is None:
+            return None
+        inputs = DecisionInputs(value)
+        with self._lock:
+            # Keep them only if no newer state arrived meanwhile (else the next read rebuilds).
+            if self._states.get(customer_id) is value:
+                inputs = self._inputs.setdefault(customer_id, inputs)
+        return inputs
 
     def sizes(self) -> dict[str, int]:
         """How many states, index entries and aliases are held (for status and tests)."""

@@ -49,6 +49,9 @@ def _billing(b: _Builder, p: _Person, rng: random.Random) -> None:
             disputed = b.when(at, timedelta(days=5))
             add("charge.dispute.created", disputed, id=f"dp_{invoice}", invoice=invoice,
                 amount=amount, reason="Fraudulent")  # fmt: skip
+            if rng.random() < 0.5:  # half are settled; the rest keep their hold
+                closed = b.when(disputed, timedelta(days=10))
+                add("charge.dispute.closed", closed, id=f"dp_{invoice}", status="won")
 
 
 def _product(b: _Builder, p: _Person, rng: random.Random) -> None:

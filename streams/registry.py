@@ -4,7 +4,10 @@
 ``signalfold sources register FILE`` publishes the contract's YAML under the
 source name (latest record per source wins). Ingest workers tail the topic
 (:class:`ContractTail`) and swap the contract in between batches, without a
-restart and without losing state (ingest has none). Every process that parses
+restart and without losing state (ingest has none). Reading a registration
+only parses it; its declared types are installed in the process
+(:func:`install_contracts`) when the contract is handed to a worker, so a
+re-declaration that adds optional fields widens the type. Every process that parses
 signals registers the declared types of the active contracts at start
 (:func:`install_declared_types`), and re-reads the registry the first time it
 meets a signal type it does not know, so a type registered after it started
@@ -20,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime
 
 from confluent_kafka import Message, TopicPartition
@@ -41,6 +45,7 @@ __all__ = [
     "ContractTail",
     "active_contracts",
     "decode_registration",
+    "install_contracts",
     "install_declared_types",
     "publish_contract",
     "read_registered",
@@ -89,6 +94,24 @@ def decode_registration(message: Message) -> SourceContract | None:
     except (ValueError, KeyError, TypeError, ConfigError) as exc:
         log.warning("registry record at offset %s skipped: %s", message.offset(), exc)
         return None
+
+
+def install_contracts(contracts: Iterable[SourceContract]) -> list[SourceContract]:
+    """Install each contract's declared types in this process; the ones that could be.
+
+    A contract whose declared type conflicts with the installed one (same
+    version, or another source) is left out with an error in the log naming
+    the reason: mapping with it would produce signals no process can parse.
+    """
+    accepted = []
+    for contract in contracts:
+        try:
+            register_declared_types([contract])
+        except ConfigError as exc:
+            log.error("contract %s v%d not installed: %s", contract.name, contract.version, exc)
+            continue
+        accepted.append(contract)
+    return accepted
 
 
 def read_registered(
@@ -155,16 +178,16 @@ def install_declared_types(settings: Settings, *, retry_after: float = 2.0) -> N
             if time.monotonic() - last[0] >= retry_after:
                 last[0] = time.monotonic()
                 try:
-                    register_declared_types(read_registered(client, topics).values())
+                    install_contracts(read_registered(client, topics).values())
                 except SignalfoldError as exc:
                     log.warning("contract registry unreadable: %s", exc)
             return PAYLOAD_MODELS.get(signal_type)
 
+    install_contracts(files.values())
     try:
-        register_declared_types(read_registered(client, topics).values())
+        install_contracts(read_registered(client, topics).values())
     except SignalfoldError as exc:  # no registry yet: the files are enough to start
         log.warning("contract registry unreadable at start: %s", exc)
-    register_declared_types(files.values())
     set_missing_type_hook(refresh)
 
 
@@ -182,18 +205,18 @@ class ContractTail:
         self._reader.assign([TopicPartition(topics.contracts, p, 0) for p in meta.partitions])
 
     def poll(self) -> list[SourceContract]:
-        """Contracts registered since the last call (possibly none)."""
+        """Contracts registered since the last call (possibly none), installed."""
         out = []
         for message in self._reader.consume(num_messages=500, timeout=0):
             if message.error() is None and not is_fence(message):
                 contract = decode_registration(message)
                 if contract is not None:
                     out.append(contract)
-        return out
+        return install_contracts(out)
 
     def catch_up(self) -> list[SourceContract]:
-        """Every registered contract, read to the end now."""
-        return list(read_registered(self._client, self._topics).values())
+        """Every registered contract, read to the end now, installed."""
+        return install_contracts(read_registered(self._client, self._topics).values())
 
     def close(self) -> None:
         self._reader.close()

@@ -68,6 +68,10 @@ class Topics:
         """
         return {self.identity_changes, self.identity_commands, self.contracts}
 
+    def kept(self) -> set[str]:
+        """Logs replayed from the start by rebuilds: kept forever (no time retention)."""
+        return {self.identity_changes, self.identity_commands, self.canonical, self.resolved}
+
     def compacted(self) -> set[str]:
         return {self.identity_index, self.customer_state, self.contracts}
 
@@ -85,6 +89,17 @@ class Topics:
         ]
 
 
+def _config(
+    name: str, compacted: set[str] | frozenset[str], kept: set[str] | frozenset[str]
+) -> dict[str, str]:
+    if name in compacted:
+        return {"cleanup.policy": "compact"}
+    if name in kept:
+        # Rebuilds replay these from offset 0: a retention limit would lose state.
+        return {"retention.ms": "-1", "retention.bytes": "-1"}
+    return {}
+
+
 def ensure_topics(
     client_config: dict[str, str | int],
     names: list[str],
@@ -92,6 +107,7 @@ def ensure_topics(
     replication: int = 1,
     compacted: set[str] | frozenset[str] = frozenset(),
     ordered: set[str] | frozenset[str] = frozenset(),
+    kept: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     """Create the topics that do not exist yet; existing ones are left alone.
 
@@ -104,7 +120,7 @@ def ensure_topics(
             name,
             num_partitions=1 if name in ordered else partitions,
             replication_factor=replication,
-            config={"cleanup.policy": "compact"} if name in compacted else {},
+            config=_config(name, compacted, kept),
         )
         for name in names
         if name not in existing

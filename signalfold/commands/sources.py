@@ -73,10 +73,11 @@ def _registered_or_file(against: str, name: str, settings: Settings) -> Any:
 
 
 def _test(args: argparse.Namespace, settings: Settings) -> int:
-    from signalfold.schemas.contract import load_contract
+    from signalfold.schemas.contract import load_contract, register_declared_types
     from signalfold.streams.ingest import MappingError, map_event
 
     contract = load_contract(args.file)
+    register_declared_types([contract])  # this process maps with it
     types: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     lines = Path(args.sample).read_bytes().splitlines()
@@ -112,13 +113,14 @@ def _read_all(settings: Settings, topic: str) -> list[Any]:
 
 def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.identity.graph import IdentityGraph
-    from signalfold.schemas.contract import load_contract
+    from signalfold.schemas.contract import load_contract, register_declared_types
     from signalfold.streams.ingest.dryrun import dry_run, flags_by_customer
     from signalfold.streams.policy import load_policy
     from signalfold.streams.stages.resolve import apply_change_message
     from signalfold.streams.topics import Topics
 
     contract = load_contract(args.file)
+    register_declared_types([contract])  # this process maps with it
     topics = Topics(settings.topic_prefix)
     if not args.from_topic:
         raise ConfigError("sources dry-run: expected --from-topic (the only input for now)")

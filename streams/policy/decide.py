@@ -8,6 +8,7 @@ a sort of the few matching flags, and one result model.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from signalfold.schemas.decision import Channel, Outcome, Purpose, SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag
@@ -15,7 +16,7 @@ from signalfold.streams.policy.evaluate import SEVERITY_RANK, EventRefs, FlagCon
 from signalfold.streams.policy.kinds import RULE_KINDS
 from signalfold.streams.policy.model import Policy, UnknownCustomerRules
 
-__all__ = ["decide"]
+__all__ = ["covers", "decide", "known_fields"]
 
 _DEFAULT_UNKNOWN = UnknownCustomerRules()
 
@@ -66,19 +67,49 @@ def decide(
             product_id=product_id,
             category=category,
         )
-    deny: list[Flag] = []
-    defer: list[Flag] = []
     flags = state.flags
     if policy is not None and policy.ask_rules():
         flags = flags + _ask_flags(state, policy, now)
-    for flag in flags:
-        if channel not in flag.channels or purpose not in flag.purposes:
-            continue
-        if flag.until is not None and flag.until <= now:
-            continue
-        if _out_of_scope(flag, product_id, category):
-            continue
-        (deny if flag.effect == "deny" else defer).append(flag)
+    live = [
+        flag
+        for flag in flags
+        if covers(flag, channel, purpose, product_id, category)
+        and (flag.until is None or flag.until > now)
+    ]
+    return SuppressionDecision.model_validate(
+        known_fields(
+            state.customer_id, state.version, live, channel, purpose, now, product_id, category
+        )
+    )
+
+
+def covers(
+    flag: Flag, channel: str, purpose: str, product_id: str | None, category: str | None
+) -> bool:
+    """Whether ``flag`` speaks to this (channel, purpose, product/category), whatever the time."""
+    return (
+        channel in flag.channels
+        and purpose in flag.purposes
+        and not _out_of_scope(flag, product_id, category)
+    )
+
+
+def known_fields(
+    customer_id: str,
+    version: int,
+    live: list[Flag],
+    channel: str,
+    purpose: str,
+    now: datetime,
+    product_id: str | None,
+    category: str | None,
+) -> dict[str, Any]:
+    """The fields of a known customer's decision from its live covering flags (in state order).
+
+    Shared with the serving fast path (``_fast``), so both build the very same decision.
+    """
+    deny = [flag for flag in live if flag.effect == "deny"]
+    defer = [flag for flag in live if flag.effect != "deny"]
     if deny:
         outcome, applied = "deny", deny
     elif defer:
@@ -86,22 +117,20 @@ def decide(
     else:
         outcome, applied = "allow", []
     ordered = sorted(deny, key=_order) + sorted(defer, key=_order)
-    return SuppressionDecision.model_validate(
-        {
-            "outcome": outcome,
-            "allowed": outcome == "allow",
-            "channel": channel,
-            "purpose": purpose,
-            "until": _latest_until(applied),
-            "reasons": [_reason(flag) for flag in ordered],
-            "customer_id": state.customer_id,
-            "state_version": state.version,
-            "known": True,
-            "evaluated_at": now,
-            "product_id": product_id,
-            "category": category,
-        }
-    )
+    return {
+        "outcome": outcome,
+        "allowed": outcome == "allow",
+        "channel": channel,
+        "purpose": purpose,
+        "until": _latest_until(applied),
+        "reasons": [_reason(flag) for flag in ordered],
+        "customer_id": customer_id,
+        "state_version": version,
+        "known": True,
+        "evaluated_at": now,
+        "product_id": product_id,
+        "category": category,
+    }
 
 
 def _out_of_scope(flag: Flag, product_id: str | None, category: str | None) -> bool:

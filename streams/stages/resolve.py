@@ -31,7 +31,7 @@ from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.normalize import normalize_identifier
 from signalfold.identity.operations import CommandOutcome
 from signalfold.identity.probabilistic import possible_match_changes
-from signalfold.schemas import IdentityChange, IdentityCommand, Resolved, Signal
+from signalfold.schemas import IdentityChange, IdentityCommand, IndexEntry, Resolved, Signal
 from signalfold.schemas.state import IdentityRef
 from signalfold.streams.runner import Output
 from signalfold.streams.topics import Topics
@@ -104,6 +104,8 @@ class ResolveStage:
             prepare(signals)  # one scoring call for the micro-batch, not one per record
         for signal in signals:
             result = self.graph.resolve(signal)
+            if not result.changes:
+                out += self._resend_effects(signal)
             firsts.setdefault(result.record_id, signal.signal_id)
             for change in result.changes:
                 out.append(Output(t.identity_changes, change.customer_id.encode(), _json(change)))
@@ -119,6 +121,35 @@ class ResolveStage:
                 identities=self._identities(signal),
             )
             out.append(Output(t.resolved, result.customer_id.encode(), _json(resolved)))
+
+    def _resend_effects(self, signal: Signal) -> list[Output]:
+        """Re-send the index entries and merge controls a signal caused earlier.
+
+        A batch replayed after a crash finds its changes already in the graph (they
+        were in ``identity.changes``), but the other records of that batch may never
+        have been acknowledged. Both are idempotent downstream, so sending them again
+        is safe; not sending them could leave a merge unmoved.
+        """
+        t, out = self._topics, []
+        for change in self.graph.changes_of_signal(signal.signal_id):
+            survivor = self.graph.canonical_id(change.customer_id)
+            keys = list(change.identifiers)
+            if change.kind == "merged":
+                keys += self.graph.keys_of(survivor)  # the absorbed keys moved to it
+                for absorbed in change.absorbed_ids:
+                    merge = Resolved(kind="merge", customer_id=absorbed, into=survivor)
+                    out.append(Output(t.resolved, absorbed.encode(), _json(merge)))
+                    keys.append(f"customer:{absorbed}")
+            for key in dict.fromkeys(keys):
+                current = self.graph.lookup(key)
+                if current is None:
+                    continue
+                id_type, _, value = key.partition(":")
+                entry = IndexEntry(
+                    key=key, customer_id=current, identifier_type=id_type, value=value
+                )
+                out.append(Output(t.identity_index, key.encode(), _json(entry)))
+        return out
 
     def _possible_matches(self, firsts: dict[str, str]) -> list[Output]:
         """Publish pairs between the review and match thresholds; they never merge."""

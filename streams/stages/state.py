@@ -145,7 +145,7 @@ class StateStage:
 
     def _apply(self, part: _Partition, message: Message, emit: list[Output] | None) -> str | None:
         """Fold one record; returns the customer whose state changed, if any."""
-        record = Resolved.model_validate_json(message.value() or b"")
+        record = Resolved.from_internal_json(message.value() or b"")
         cid = record.customer_id
         if record.kind == "signal" and record.signal is not None:
             survivor = part.forwards.get(cid)
@@ -195,6 +195,22 @@ class StateStage:
                 part.aggregates, part.forwards, record, timeline_size=self._timeline_size
             )
         if record.kind == "transfer" and record.transfer is not None:
+            survivor = part.forwards.get(cid)
+            if survivor is not None:
+                # The target was itself absorbed meanwhile (a merge chain): pass it on,
+                # or the flags it carries would come back under a dead id.
+                if emit is not None:
+                    onward = Resolved(
+                        kind="transfer", customer_id=survivor, transfer=record.transfer
+                    )
+                    emit.append(
+                        Output(
+                            self._topics.resolved,
+                            survivor.encode(),
+                            onward.model_dump_json().encode(),
+                        )
+                    )
+                return None
             incoming = CustomerAggregate.from_transfer(record.transfer)
             agg = part.aggregates.get(cid)
             if agg is None:
@@ -208,8 +224,10 @@ class StateStage:
     def _publish(
         self, part: _Partition, cid: str, state: CustomerState, now: datetime, out: list[Output]
     ) -> None:
-        t = self._topics
-        out.append(Output(t.customer_state, cid.encode(), state.model_dump_json().encode()))
+        t, agg = self._topics, part.aggregates.get(cid)
+        # The aggregate assembles the JSON from the sections it kept (same bytes, less work).
+        value = agg.state_json(state) if agg is not None else state.model_dump_json().encode()
+        out.append(Output(t.customer_state, cid.encode(), value))
         _track_expiry(part, cid, state.flags)
         before = part.flags.get(cid, {})
         after = {_flag_key(f): f for f in state.flags}

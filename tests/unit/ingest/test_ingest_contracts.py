@@ -10,7 +10,12 @@ import pytest
 from ingest_helpers import MAX, NOW, contract_file
 
 from signalfold.errors import ConfigError
-from signalfold.schemas.contract import load_contract, load_contracts, parse_path
+from signalfold.schemas.contract import (
+    load_contract,
+    load_contracts,
+    parse_path,
+    register_declared_types,
+)
 from signalfold.schemas.payloads import payload_model_for
 from signalfold.streams.ingest import map_event
 
@@ -158,6 +163,8 @@ def test_declared_type_is_registered_and_mapped(tmp_path: Path) -> None:
     )
     path = contract_file(tmp_path, name="chat", text=text)
     contract = load_contract(path)
+    assert payload_model_for("chat.handoff.requested") is None  # parsing installs nothing
+    register_declared_types([contract])
     assert payload_model_for("chat.handoff.requested") is not None
     raw = {
         "id": "c1",

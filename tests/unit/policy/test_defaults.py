@@ -200,14 +200,20 @@ def test_ai_agent_must_hand_off_while_a_complaint_ticket_is_open():
 
 def test_payment_dispute_denies_marketing_and_sales_until_resolved():
     disputed = signal(
-        "billing.payment.disputed", {"amount": 40, "reason": "fraud"}, source="stripe"
+        "billing.payment.disputed",
+        {"dispute_id": "dp_1", "amount_minor": 4000, "reason": "fraudulent"},
+        source="stripe",
     )
     state = state_of(disputed, now=NOW)
     assert ask(state, "email", "marketing").outcome == "deny"
     assert ask(state, "phone", "sales").outcome == "deny"
     assert ask(state, "email", "transactional").allowed
     resolved = signal(
-        "billing.payment.dispute_resolved", {}, at=NOW, event_id="e2", source="stripe"
+        "billing.payment.dispute_resolved",
+        {"dispute_id": "dp_1", "status": "won"},
+        at=NOW,
+        event_id="e2",
+        source="stripe",
     )
     assert ask(state_of(disputed, resolved, now=NOW)).allowed
 
