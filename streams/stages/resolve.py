@@ -1,7 +1,8 @@
 """Resolve: canonical signals → customers, through the identity graph.
 
-One process owns the graph: the stage's consumer group is expected to have one
-active member (others wait as standbys and take over on failure). On
+One process owns the graph: run exactly one resolve worker (a second member of
+the group would be handed some partitions and build a conflicting graph;
+failover is a restart, which rebuilds from the log). On
 assignment the graph is rebuilt from ``identity.changes`` — its own log — so a
 new owner assigns exactly the ids the old one did. Re-processing the signals
 after the last commit emits no new changes (the graph is idempotent) and the
