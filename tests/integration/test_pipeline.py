@@ -210,7 +210,7 @@ def test_same_event_twice_changes_nothing(settings: Settings, view: TopicView) -
     first = view.wait_for(lambda v: _state(v, settings, cid), what="state")
     t = Topics(settings.topic_prefix)
     feed.send("marketing", "dup", event)
-    feed.send("marketing", "dup2", marketing("dup-2", "email_click", "dup@example.com", T0))
+    feed.send("marketing", "dup", marketing("dup-2", "email_click", "dup@example.com", T0))
     feed.flush()
     # The sentinel (a different event) proves the duplicate was processed before it.
     last = view.wait_for(
