@@ -170,24 +170,19 @@ def _register(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.commands._source_counts import source_counts
     from signalfold.streams.registry import active_contracts
     from signalfold.streams.topics import Topics
 
-    topics = Topics(settings.topic_prefix)
     contracts = active_contracts(settings)
-    mapped: Counter[str] = Counter()
-    dead: Counter[str] = Counter()
-    for message in _read_all(settings, topics.canonical):
-        mapped[json.loads(message.value())["source"]] += 1
-    for message in _read_all(settings, topics.dlq):
-        dead[json.loads(message.value())["source"]] += 1
+    counts = source_counts(settings.kafka_client_config(), Topics(settings.topic_prefix))
     print(f"{'source':<16}{'version':>8}  {'owner':<22}{'received':>10}{'mapped':>9}{'dead':>7}")
-    for name in sorted(set(contracts) | set(dead)):
+    for name in sorted(set(contracts) | counts.sources()):
         contract = contracts.get(name)
         version = str(contract.version) if contract else "-"
         owner = contract.owner if contract else "(no contract)"
-        received = mapped[name] + dead[name]
-        print(f"{name:<16}{version:>8}  {owner:<22}{received:>10}{mapped[name]:>9}{dead[name]:>7}")
+        received, mapped, dead = counts.received[name], counts.mapped[name], counts.dead[name]
+        print(f"{name:<16}{version:>8}  {owner:<22}{received:>10}{mapped:>9}{dead:>7}")
     return 0
 
 
@@ -220,5 +215,11 @@ def register(sub: Any) -> None:
     p.add_argument("file")
     p.set_defaults(func=_broker_errors(_register))
 
-    p = cmds.add_parser("list", help="sources with owners, versions and counts")
+    p = cmds.add_parser(
+        "list",
+        help="sources with owners, versions and counts",
+        description="received: records on the raw topic; mapped: distinct signal ids of the "
+        "source on signals.canonical; dead: distinct raw records (topic, partition, offset) "
+        "whose latest dead letter is not replayed yet (0 after a successful `dlq replay`).",
+    )
     p.set_defaults(func=_broker_errors(_list))

@@ -123,9 +123,10 @@ def test_register_picks_up_live_and_replay_recovers_dead_letters(
             assert ids == {"n1", "n2", "n3"}
             assert view.count(feed.topics.canonical) == 3
 
-            # 6. The list shows owner, version and counts.
+            # 6. The list shows owner, version and counts: 3 raw records, 3 distinct
+            # signals, no dead letter left unreplayed.
             code, out = run_cli(monkeypatch, capsys, settings, "sources", "list")
             row = next(line for line in out.splitlines() if line.startswith("legacy_crm"))
-            assert row.split() == ["legacy_crm", "2", "crm-migration", "5", "3", "2"]
+            assert row.split() == ["legacy_crm", "2", "crm-migration", "3", "3", "0"]
         finally:
             view.close()

@@ -1,0 +1,111 @@
+"""Per-source counts for ``signalfold sources list``, read from the topics themselves.
+
+- received: records on the source's raw topic (``<prefix>signals.raw.<source>``),
+  counted by reading it to a fence (Tansu's high watermark is not trusted);
+- mapped: distinct signal ids of the source on ``signals.canonical`` (ingest
+  redeliveries and replays of an event that already mapped count once);
+- dead-lettered: distinct raw records (topic, partition, offset) of the source
+  whose latest dead letter has not been replayed yet (``dlq replay`` commits
+  its progress as a consumer group: a letter before that offset was replayed,
+  and one that failed again left a newer letter behind). So a fixed and
+  replayed source shows 0, and one bad event redelivered twice shows 1.
+
+Reading the raw topics writes one fence record per partition to each of
+them; consumers skip fences.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from signalfold.schemas.dlq import DeadLetter
+from signalfold.streams.kafka import consumer, read_to_end
+from signalfold.streams.topics import Topics
+
+__all__ = ["SourceCounts", "source_counts"]
+
+Client = dict[str, str | int]
+Coordinates = tuple[str, int | None, int | None]
+
+
+@dataclass
+class SourceCounts:
+    """Received, mapped and dead-lettered counts by source (see the module docstring)."""
+
+    received: Counter[str] = field(default_factory=Counter)
+    mapped: Counter[str] = field(default_factory=Counter)
+    dead: Counter[str] = field(default_factory=Counter)
+
+    def sources(self) -> set[str]:
+        """Every source seen on any of the topics."""
+        return set(self.received) | set(self.mapped) | set(self.dead)
+
+
+def _committed(client: Client, group: str, topic: str, parts: list[int]) -> dict[int, int]:
+    """The offsets ``group`` committed on ``topic`` (partitions without one are absent)."""
+    reader = consumer(client, group)
+    try:
+        done = reader.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+    finally:
+        reader.close()
+    return {tp.partition: tp.offset for tp in done if tp.offset >= 0}
+
+
+def _outstanding(client: Client, topics: Topics, parts: list[int]) -> Counter[str]:
+    """Dead-lettered raw records, by source, whose latest letter is not replayed yet."""
+    latest: dict[Coordinates, tuple[tuple[Any, int], int, int, str]] = {}
+
+    def handle(message: Any) -> None:
+        letter = DeadLetter.model_validate_json(message.value() or b"")
+        where: Coordinates = (letter.topic, letter.partition, letter.offset)
+        if letter.offset is None:  # no raw coordinates: the letter itself is the record
+            where = (topics.dlq, message.partition(), message.offset())
+        entry = ((letter.at, message.offset()), message.partition(), message.offset())
+        if where not in latest or entry[0] > latest[where][0]:
+            latest[where] = (*entry, letter.source)
+
+    read_to_end(client, topics.dlq, handle)
+    group = f"{topics.prefix}signalfold-dlq-replay"
+    replayed = _committed(client, group, topics.dlq, parts)
+    by_source: dict[str, dict[int, int]] = {}
+    out: Counter[str] = Counter()
+    for _at, partition, offset, source in latest.values():
+        if source not in by_source:
+            by_source[source] = _committed(client, f"{group}.{source}", topics.dlq, parts)
+        done = max(replayed.get(partition, 0), by_source[source].get(partition, 0))
+        if offset >= done:
+            out[source] += 1
+    return out
+
+
+def source_counts(client: Client, topics: Topics) -> SourceCounts:
+    """Read the raw topics, ``signals.canonical`` and ``signals.dlq`` and count per source."""
+    meta = consumer(client, None)
+    try:
+        existing = meta.list_topics(timeout=10).topics
+    finally:
+        meta.close()
+    counts = SourceCounts()
+    raw_prefix = topics.raw("")
+    for topic in sorted(t for t in existing if t.startswith(raw_prefix)):
+        counts.received[topic.removeprefix(raw_prefix)] = read_to_end(
+            client, topic, lambda _m: None
+        )
+    if topics.canonical in existing:
+        ids: dict[str, set[str]] = {}
+
+        def seen(message: Any) -> None:
+            body = json.loads(message.value())
+            ids.setdefault(body["source"], set()).add(body["signal_id"])
+
+        read_to_end(client, topics.canonical, seen)
+        counts.mapped.update({source: len(found) for source, found in ids.items()})
+    if topics.dlq in existing:
+        parts = sorted(existing[topics.dlq].partitions)
+        counts.dead.update(_outstanding(client, topics, parts))
+    return counts
