@@ -1,15 +1,17 @@
 """Synthetic raw events for the demo and the tests, shaped like each source sends them.
 
 A few hundred people appear in several sources with the variations real
-systems produce: email case and stray spaces, local (``07700 900123``) versus
-international (``+44 7700 900123``) phones, and "bridge" people known only by
+systems produce: email case and stray spaces, local (``07911 100123``) versus
+international (``+44 7911 100123``) phones, and "bridge" people known only by
 phone in support and only by email in marketing until a sales record carries
 both. Tickets open (some high priority) and close later, CSAT follows, orders
 are placed and some returned as defective, a few people unsubscribe.
 
 Deterministic: the same ``seed`` and ``start`` give the same bytes. With no
 ``start`` the events end near the current hour. Emails use reserved example
-domains and phones the Ofcom drama range, so nothing here is a real person.
+domains. Phones must pass validation to identify anyone (numbers in Ofcom's
+drama range are rejected as placeholders, as they would be in production), so
+the demo uses numbers from an allocated mobile range: synthetic, not people.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _people(count: int, rng: random.Random) -> list[_Person]:
                 given=g,
                 family=f,
                 email=f"{g}.{f}{i}@{rng.choice(_DOMAINS)}".lower(),
-                phone_local=f"07700 {900000 + i:06d}",
+                phone_local=f"07911 {100000 + i:06d}",
                 crm_id=f"003{rng.getrandbits(60):015X}"[:18],
                 support_id=10_000 + i * 7,
                 bridge=rng.random() < 0.12,

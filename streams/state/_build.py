@@ -7,7 +7,7 @@ shape can evolve separately; this is the only place that knows both.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
@@ -33,7 +33,6 @@ __all__ = [
     "build_tickets",
     "build_timeline",
     "build_touches",
-    "recent_builders",
 ]
 
 
@@ -189,18 +188,3 @@ def build_recent(recent: dict[str, RegisterMap], types: Iterable[str] | None) ->
         for t in wanted
         if recent[t]
     }
-
-
-def recent_builders(
-    recent: dict[str, RegisterMap], types: Iterable[str] | None
-) -> dict[str, Callable[[], list[dict[str, Any]]]]:
-    """Like :func:`build_recent`, but each type's entries are built only when called."""
-    wanted = sorted(recent) if types is None else sorted(t for t in types if t in recent)
-
-    def entries(regs: RegisterMap) -> Callable[[], list[dict[str, Any]]]:
-        return lambda: [
-            {"signal_id": r.signal_id, "occurred_at": r.at, **r.value}
-            for r in sorted(regs.values(), key=_VERSION, reverse=True)
-        ]
-
-    return {t: entries(recent[t]) for t in wanted if recent[t]}

@@ -27,7 +27,6 @@ from signalfold.schemas.state import CustomerState, IdentityRef
 from signalfold.streams.policy.evaluate import EventRef, EventRefs, evaluate_flags
 from signalfold.streams.state import _build
 from signalfold.streams.state._fold import FIRST_WINS, NAMESPACES, recent_payload, writes_for
-from signalfold.streams.state._published import Sections
 from signalfold.streams.state._registers import (
     Register,
     RegisterMap,
@@ -44,15 +43,6 @@ __all__ = ["TRANSFER_FORMAT", "CustomerAggregate"]
 
 TRANSFER_FORMAT = 1
 _IdentityKey = tuple[str, str, str, str]
-# The published section each register namespace feeds.
-_SECTION_OF = {
-    "profile": "profile",
-    "touch": "last_touch",
-    "consent": "consent",
-    "opportunity": "opportunities",
-    **{ns: "tickets" for ns in NAMESPACES if ns.startswith("ticket.")},
-    **{ns: "orders" for ns in NAMESPACES if ns.startswith("order.")},
-}
 
 
 class CustomerAggregate:
@@ -71,7 +61,6 @@ class CustomerAggregate:
         self.identities: set[_IdentityKey] = set()
         self.registers: dict[str, RegisterMap] = {ns: {} for ns in NAMESPACES}
         self.timeline: RegisterMap = {}
-        self._sections = Sections()
 
     @property
     def version(self) -> int:
@@ -81,20 +70,14 @@ class CustomerAggregate:
     def apply(self, signal: Signal, identities: Iterable[IdentityRef] = ()) -> bool:
         """Fold one signal (and the identities it resolved to); ``False`` if nothing changed."""
         changed = self._add_identities((i.type, i.value, i.source, i.record_id) for i in identities)
-        dirty = self._sections.dirty
-        if changed:
-            dirty.add("identities")
         if signal.signal_id in self.seen:
             return changed
         self.seen[signal.signal_id] = signal.type
-        dirty.add("counters")
-        dirty.add("timeline")
         payload = signal.typed_payload().model_dump(mode="json")
         at = signal.occurred_at.astimezone(UTC)
         for namespace, key, value in writes_for(signal, payload):
             reg = Register(at, signal.signal_id, value)
-            if join_into(self.registers[namespace], key, reg, first_wins=namespace in FIRST_WINS):
-                dirty.add(_SECTION_OF.get(namespace, namespace))
+            join_into(self.registers[namespace], key, reg, first_wins=namespace in FIRST_WINS)
         entry = {
             "type": signal.type,
             "source": signal.source,
@@ -109,7 +92,6 @@ class CustomerAggregate:
             at, signal.signal_id, kept
         )
         _trim(self.recent[signal.type], self.recent_size)
-        self._sections.touch_recent(signal.type)
         return True
 
     def merge(self, other: CustomerAggregate) -> None:
@@ -118,7 +100,6 @@ class CustomerAggregate:
         ``other.customer_id`` and its aliases become aliases of this customer;
         everything else is the join of both states.
         """
-        self._sections.everything()
         for signal_id, signal_type in other.seen.items():
             self.seen.setdefault(signal_id, signal_type)
         self._add_identities(other.identities)
@@ -142,31 +123,27 @@ class CustomerAggregate:
         policy reads (``None``: every type); the aggregate keeps them all, so a
         reloaded policy that reads a new type still sees its history.
         """
-        cache, regs = self._sections, self.registers
-        cache.aliases(self.aliases)
-        cache.section(
-            "identities",
-            lambda: [
-                IdentityRef(type=t, value=v, source=s, record_id=r)
-                for t, v, s, r in sorted(self.identities)
-            ],
+        return CustomerState.model_validate(
+            dict(
+                customer_id=self.customer_id,
+                version=self.version,
+                updated_at=now,
+                aliases=sorted(self.aliases),
+                identities=[
+                    {"type": t, "value": v, "source": s, "record_id": r}
+                    for t, v, s, r in sorted(self.identities)
+                ],
+                profile=_build.build_profile(self.registers["profile"]),
+                last_touch=_build.build_touches(self.registers["touch"]),
+                tickets=_build.build_tickets(self.registers),
+                orders=_build.build_orders(self.registers),
+                consent=_build.build_consent(self.registers["consent"]),
+                counters=_build.build_counters(self.seen),
+                timeline=_build.build_timeline(self.timeline),
+                opportunities=_build.build_opportunities(self.registers["opportunity"]),
+                recent=_build.build_recent(self.recent, recent_types),
+            )
         )
-        cache.section("profile", lambda: _build.build_profile(regs["profile"]))
-        cache.section("last_touch", lambda: _build.build_touches(regs["touch"]))
-        cache.section("tickets", lambda: _build.build_tickets(regs))
-        cache.section("orders", lambda: _build.build_orders(regs))
-        cache.section("consent", lambda: _build.build_consent(regs["consent"]))
-        cache.section("counters", lambda: _build.build_counters(self.seen))
-        if "timeline" in cache.dirty or cache.needs("timeline"):
-            cache.timeline(_build.build_timeline(self.timeline))
-        cache.section("opportunities", lambda: _build.build_opportunities(regs["opportunity"]))
-        cache.recent(_build.recent_builders(self.recent, recent_types))
-        return cache.state(self.customer_id, self.version, now)
-
-    def state_json(self, state: CustomerState) -> bytes:
-        """``state.model_dump_json().encode()``, assembled from cached fragments when
-        ``state`` is the last one :meth:`to_state` built (only its flags set since)."""
-        return self._sections.state_json(state)
 
     def to_state(self, policy: Policy, now: datetime) -> CustomerState:
         """The published ``CustomerState`` with the policy's flags evaluated at ``now``.

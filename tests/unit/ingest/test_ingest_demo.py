@@ -50,7 +50,7 @@ def test_people_vary_across_sources(mapped: list) -> None:
     emails = [i.value for _, s in mapped for i in s.identifiers if i.type == "email"]
     phones = [i.value for _, s in mapped for i in s.identifiers if i.type == "phone"]
     assert any(e != e.strip() for e in emails) and any(e != e.lower() for e in emails)
-    assert any(p.startswith("07700") for p in phones) and any(p.startswith("+44") for p in phones)
+    assert any(p.startswith("07911") for p in phones) and any(p.startswith("+44") for p in phones)
     support_phone_only = {
         s.record_key
         for _, s in mapped
