@@ -224,10 +224,8 @@ class StateStage:
     def _publish(
         self, part: _Partition, cid: str, state: CustomerState, now: datetime, out: list[Output]
     ) -> None:
-        t, agg = self._topics, part.aggregates.get(cid)
-        # The aggregate assembles the JSON from the sections it kept (same bytes, less work).
-        value = agg.state_json(state) if agg is not None else state.model_dump_json().encode()
-        out.append(Output(t.customer_state, cid.encode(), value))
+        t = self._topics
+        out.append(Output(t.customer_state, cid.encode(), state.model_dump_json().encode()))
         _track_expiry(part, cid, state.flags)
         before = part.flags.get(cid, {})
         after = {_flag_key(f): f for f in state.flags}
