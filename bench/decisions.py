@@ -1,9 +1,10 @@
 """Decision benchmarks: single check over HTTP at a fixed rate, batch of 10,000, local mode.
 
 1. HTTP single check: a serving app (``create_app`` with the shipped policy, a
-   key file and the decision log, as ``signalfold serve`` builds it) runs in a
-   child process under uvicorn on loopback; this process is an open-loop load
-   generator (raw asyncio HTTP/1.1 over keep-alive connections) sending
+   key file and the decision log, as ``signalfold serve`` builds and runs it:
+   uvloop + httptools, behind ``FastFront``) runs in a child process on
+   loopback; this process is an open-loop load generator (raw asyncio
+   HTTP/1.1 over keep-alive connections) sending
    ``--rate`` requests/s for ``--seconds``. Latency is measured from each
    request's *scheduled* send time, so a stalled server cannot hide queueing.
 2. Batch: ``POST /v1/suppression/check`` with 10,000 mixed identifiers (email,
@@ -14,7 +15,9 @@
 Customers are folded from signals through ``CustomerAggregate`` and the
 shipped policy, so states carry real flags (a third have an open ticket).
 
-Usage: ``python -m bench.decisions [--customers 20000] [--rate 2000] [--seconds 10]``.
+Usage: ``python -m bench.decisions [--customers 20000] [--rate 2000] [--seconds 10]
+[--parts single,batch,local]``. The single check also reports the server's CPU
+time per request (from ``/proc``), which the machine's other load barely moves.
 Prints one JSON line; docs/benchmarks.md records the figures with date and command.
 """
 
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -85,6 +89,7 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any) -> None:
     import uvicorn
 
     from signalfold.settings import Settings
+    from signalfold.sinks._fast_check import FastFront
     from signalfold.sinks.api import create_app
     from signalfold.sinks.auth import hash_key
     from signalfold.sinks.decision_log import open_decision_log
@@ -105,7 +110,12 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any) -> None:
         decision_log=open_decision_log(Path(data_dir)),
     )
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **SERVER_OPTIONS
+        FastFront(app),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **SERVER_OPTIONS,
     )
     server = uvicorn.Server(config)
     ready.set()
@@ -161,7 +171,7 @@ async def _open_loop(port: int, rate: int, seconds: float, customers: int) -> di
     }
 
 
-def _batch(port: int, customers: int, runs: int) -> dict[str, Any]:
+def _batch(port: int, customers: int, runs: int, pid: int) -> dict[str, Any]:
     import httpx
 
     kinds = [
@@ -179,17 +189,23 @@ def _batch(port: int, customers: int, runs: int) -> dict[str, Any]:
     times = []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         headers = {"X-API-Key": KEY, "content-type": "application/json"}
-        for _ in range(runs + 1):
+        cpu = None
+        for run in range(runs + 1):
+            if run == 1:  # the first call warms up
+                time.sleep(0.5)  # its decision-log rows are written
+                cpu = _cpu_seconds(pid)
             t0 = time.perf_counter()
             r = http.post("/v1/suppression/check", content=body, headers=headers)
             times.append(time.perf_counter() - t0)
             assert r.status_code == 200, r.text[:300]
         counts = r.json()["counts"]
-    times = sorted(times[1:])  # the first call warms up
+        time.sleep(0.5)
+    times = sorted(times[1:])
     return {
         "checks": 10_000,
         "median_ms": round(statistics.median(times) * 1000, 1),
         "best_ms": round(times[0] * 1000, 1),
+        "server_cpu_us_per_decision": _per(pid, cpu, 10_000 * runs),
         "counts": counts,
     }
 
@@ -220,45 +236,73 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batch-runs", type=int, default=10)
+    parser.add_argument(
+        "--parts",
+        default="single,batch,local",
+        help="comma-separated subset of single, batch, local",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     from signalfold.streams.broker import free_port
 
-    port = free_port()
-    ctx = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory() as data_dir:
-        ready = ctx.Event()
-        server = ctx.Process(target=_serve, args=(port, args.customers, data_dir, ready))
-        server.start()
-        try:
-            ready.wait(300)
-            time.sleep(1.0)
-            import httpx
+    out: dict[str, Any] = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "customers": args.customers,
+        "rate": args.rate,
+    }
+    if parts & {"single", "batch"}:
+        port = free_port()
+        ctx = multiprocessing.get_context("spawn")
+        with tempfile.TemporaryDirectory() as data_dir:
+            ready = ctx.Event()
+            server = ctx.Process(target=_serve, args=(port, args.customers, data_dir, ready))
+            server.start()
+            try:
+                ready.wait(300)
+                time.sleep(1.0)
+                import httpx
 
-            for _ in range(100):  # wait until it listens, then warm up
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            asyncio.run(_open_loop(port, args.rate // 4, 2, args.customers))
-            single = asyncio.run(_open_loop(port, args.rate, args.seconds, args.customers))
-            batch = _batch(port, args.customers, args.batch_runs)
-        finally:
-            server.terminate()
-            server.join(10)
-    local = _local(args.customers, 20_000)
-    print(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).date().isoformat(),
-                "customers": args.customers,
-                "rate": args.rate,
-                "http_single": single,
-                "http_batch_10k": batch,
-                "local_check": local,
-            }
-        )
-    )
+                for _ in range(100):  # wait until it listens, then warm up
+                    try:
+                        httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                if "single" in parts:
+                    asyncio.run(_open_loop(port, args.rate // 4, 2, args.customers))
+                    cpu = _cpu_seconds(server.pid)
+                    out["http_single"] = single = asyncio.run(
+                        _open_loop(port, args.rate, args.seconds, args.customers)
+                    )
+                    single["server_cpu_us_per_request"] = _per(server.pid, cpu, single["requests"])
+                if "batch" in parts:
+                    out["http_batch_10k"] = _batch(
+                        port, args.customers, args.batch_runs, server.pid
+                    )
+            finally:
+                server.terminate()
+                server.join(10)
+    if "local" in parts:
+        out["local_check"] = _local(args.customers, 20_000)
+    print(json.dumps(out))
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of process ``pid`` so far; ``None`` off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _per(pid: int, before: float | None, count: int) -> float | None:
+    """Server CPU µs per item since ``before`` (includes its decision-log writes so far)."""
+    after = _cpu_seconds(pid)
+    if before is None or after is None or not count:
+        return None
+    return round((after - before) / count * 1e6, 1)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ __all__ = [
     "Decider",
     "answer_check",
     "fast_answer",
+    "fast_answer_item",
     "find_state",
     "identifier_key",
     "single_identifier",
@@ -57,8 +58,26 @@ def _invalid(field: str, exc: InvalidIdentifier) -> BadIdentifier:
 
 
 def identifier_key(type_: str, value: str, region: str, field: str | None = None) -> str:
-    """The index key (``<type>:<normalised value>``) of an identifier, or ``BadIdentifier``."""
-    field = field or type_
+    """The index key (``<type>:<normalised value>``) of an identifier, or ``BadIdentifier``.
+
+    Valid keys are remembered (normalising is pure; a send list asks about the
+    same people again and again); errors are not, they name the ``field``.
+    """
+    known = _KEYS.get((type_, value, region))
+    if known is not None:
+        return known
+    key = _identifier_key(type_, value, region, field or type_)
+    if len(_KEYS) >= _MAX_KEYS:
+        _KEYS.clear()
+    _KEYS[(type_, value, region)] = key
+    return key
+
+
+_KEYS: dict[tuple[str, str, str], str] = {}
+_MAX_KEYS = 65_536
+
+
+def _identifier_key(type_: str, value: str, region: str, field: str) -> str:
     try:
         if type_ == "email":
             return f"email:{normalize_email(value)}"
@@ -113,22 +132,49 @@ def find_state(
     return None if customer_id is None else view.state(customer_id)
 
 
-def _customer_of(view: ServingView, check: Any, region: str) -> str | None:
+def _customer_of(
+    view: ServingView,
+    region: str,
+    email: str | None,
+    phone: str | None,
+    customer_id: str | None,
+    type_: str | None,
+    value: str | None,
+) -> str | None:
     """The current customer id a question names, ``None`` if unknown; or ``BadIdentifier``."""
-    email = getattr(check, "email", None)
-    phone = getattr(check, "phone", None)
-    customer_id = getattr(check, "customer_id", None)
-    type_ = getattr(check, "type", None)
-    value = getattr(check, "value", None)
-    if email and phone is None and customer_id is None and type_ is None and value is None:
-        field, value = "email", email  # the common question, without ``single_identifier``
-    else:
+    # The common shapes first, without ``single_identifier``'s bookkeeping (same answers).
+    field: str | None = None
+    if type_ is None and value is None:
+        if email is not None:
+            if email and phone is None and customer_id is None:
+                field, value = "email", email
+        elif phone is not None:
+            if phone and customer_id is None:
+                field, value = "phone", phone
+        elif customer_id:
+            field, value = "customer_id", customer_id
+    elif type_ and value and email is None and phone is None and customer_id is None:
+        field = type_
+    if field is None:
         given = {"email": email, "phone": phone, "customer_id": customer_id}
         field, value = single_identifier(given | {"type": type_, "value": value})
+    assert value is not None
     if field == "customer_id":
         return view.resolve(value)
     field_name = field if field in ("email", "phone") else "value"
     return view.lookup(identifier_key(field, value, region, field_name))
+
+
+def _customer_asked(view: ServingView, check: Any, region: str) -> str | None:
+    return _customer_of(
+        view,
+        region,
+        getattr(check, "email", None),
+        getattr(check, "phone", None),
+        getattr(check, "customer_id", None),
+        getattr(check, "type", None),
+        getattr(check, "value", None),
+    )
 
 
 def answer_check(
@@ -138,7 +184,7 @@ def answer_check(
 
     Raises ``BadIdentifier`` for a missing or invalid identifier.
     """
-    customer_id = _customer_of(view, check, region)
+    customer_id = _customer_asked(view, check, region)
     state = None if customer_id is None else view.state(customer_id)
     extra = {}
     for name in ("product_id", "category"):
@@ -154,7 +200,7 @@ def fast_answer(
 
     ``check`` is anything with the ``DecisionQuery`` attributes.
     """
-    customer_id = _customer_of(view, check, region)
+    customer_id = _customer_asked(view, check, region)
     return fast.answer(
         None if customer_id is None else view.inputs(customer_id),
         channel=check.channel,
@@ -162,4 +208,22 @@ def fast_answer(
         now=now,
         product_id=getattr(check, "product_id", None),
         category=getattr(check, "category", None),
+    )
+
+
+def fast_answer_item(
+    view: ServingView, fast: FastDecider, item: dict[str, Any], now: datetime, region: str
+) -> Answer:
+    """``fast_answer`` for one already-checked question of a batch body (a plain dict)."""
+    get = item.get
+    customer_id = _customer_of(
+        view, region, get("email"), get("phone"), get("customer_id"), get("type"), get("value")
+    )
+    return fast.answer(
+        None if customer_id is None else view.inputs(customer_id),
+        channel=item["channel"],
+        purpose=item["purpose"],
+        now=now,
+        product_id=get("product_id"),
+        category=get("category"),
     )

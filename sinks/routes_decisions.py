@@ -19,17 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, NamedTuple
-from urllib.parse import parse_qsl
+from typing import Annotated, Any
 
-import pydantic_core
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
-from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
 
 from signalfold.schemas import SuppressionDecision
+from signalfold.sinks._fast_check import FastChecks, FastPathRoute, batch_json
 from signalfold.sinks._resolve import BadIdentifier, Decider, answer_check, fast_answer
 from signalfold.sinks.auth import require
 from signalfold.sinks.decision_log import DecisionLog
@@ -41,7 +37,7 @@ from signalfold.sinks.decision_models import (
     DecisionQuery,
 )
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy._fast import CHANNELS, PURPOSES, as_fast_decider
+from signalfold.streams.policy._fast import as_fast_decider
 
 __all__ = ["decision_router"]
 
@@ -52,33 +48,6 @@ def _unprocessable(exc: BadIdentifier) -> HTTPException:
     return HTTPException(
         422, detail=[{"type": "invalid_identifier", "loc": loc, **err.model_dump()}]
     )
-
-
-_FIELD_ORDER = tuple(DecisionQuery.model_fields)
-_QUERY_FIELDS = frozenset(_FIELD_ORDER)
-
-
-class _Query(NamedTuple):
-    """A plain single check's parameters, as ``DecisionQuery`` would hold them."""
-
-    channel: str
-    purpose: str
-    email: str | None = None
-    phone: str | None = None
-    customer_id: str | None = None
-    type: str | None = None
-    value: str | None = None
-    product_id: str | None = None
-    category: str | None = None
-
-
-class _FastPathRoute(APIRoute):
-    """An ``APIRoute`` whose endpoint may answer first through its ``fast_path``."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast_path = getattr(self.endpoint, "fast_path", None)
-        if fast_path is None or not await fast_path(scope, receive, send):
-            await super().handle(scope, receive, send)
 
 
 def decision_router(
@@ -92,7 +61,6 @@ def decision_router(
     router = APIRouter(tags=["suppression"])
 
     fast = as_fast_decider(decide)
-    scope_check = require("decisions:read")
 
     def record(surface: str, answers: list[tuple[Any, Any]], at: datetime) -> None:
         if log is not None and answers:
@@ -106,31 +74,6 @@ def decision_router(
 
     def as_json(decision: Any) -> bytes:
         return decision.json if fast is not None else decision.model_dump_json().encode()
-
-    async def check_fast(scope: Scope, receive: Receive, send: Send) -> bool:
-        """Answer a plain single check; ``False`` (nothing sent) leaves it to the route."""
-        if scope["method"] != "GET" or fast is None:
-            return False
-        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        params = dict(pairs)
-        if (
-            len(params) != len(pairs)
-            or not params.keys() <= _QUERY_FIELDS
-            or "" in params.values()
-            or params.get("channel") not in CHANNELS
-            or params.get("purpose") not in PURPOSES
-        ):
-            return False
-        request = Request(scope, receive)
-        try:  # the route's own key check, called directly
-            surface = scope_check(request, request.headers.get("x-api-key") or None)
-            now = clock()
-            decision = fast_answer(view, fast, _Query(**params), now, region)
-        except (HTTPException, BadIdentifier):
-            return False
-        record(surface, [({f: params[f] for f in _FIELD_ORDER if f in params}, decision)], now)
-        await Response(decision.json, media_type="application/json")(scope, receive, send)
-        return True
 
     # async: a check is a few microseconds of CPU; a threadpool hop would cost more.
     async def check(
@@ -146,16 +89,6 @@ def decision_router(
         record(surface, [(query, decision)], now)
         return Response(as_json(decision), media_type="application/json")
 
-    check.fast_path = check_fast  # type: ignore[attr-defined]
-    router.add_api_route(
-        "/v1/suppression/check",
-        check,
-        methods=["GET"],
-        response_model=SuppressionDecision,
-        route_class_override=_FastPathRoute,
-    )
-
-    @router.post("/v1/suppression/check", response_model=DecisionBatchResponse)
     def check_batch(
         body: DecisionBatchRequest,
         surface: Annotated[str, Depends(require("decisions:read"))],
@@ -182,11 +115,23 @@ def decision_router(
         record(surface, answers, now)
         # ``DecisionBatchResponse`` JSON, written directly: validating 10,000 decisions into
         # the envelope and serialising them again cost more than answering them.
-        payload = b'{"results":[%b],"counts":%b}' % (
-            b",".join(parts),
-            pydantic_core.to_json(dict(counts)),
+        return Response(batch_json(parts, dict(counts)), media_type="application/json")
+
+    if fast is not None:
+        checks = FastChecks(view, fast, clock, region, record)
+        check.fast_path = checks.single  # type: ignore[attr-defined]
+        check_batch.fast_path = checks.batch  # type: ignore[attr-defined]
+    for endpoint, method, model in (
+        (check, "GET", SuppressionDecision),
+        (check_batch, "POST", DecisionBatchResponse),
+    ):
+        router.add_api_route(
+            "/v1/suppression/check",
+            endpoint,
+            methods=[method],
+            response_model=model,
+            route_class_override=FastPathRoute,
         )
-        return Response(payload, media_type="application/json")
 
     @router.get(
         "/v1/suppression/explain",

@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from signalfold.settings import Settings
+from signalfold.sinks._fast_check import FastFront
 from signalfold.sinks._resolve import Decider
 from signalfold.sinks.api import create_app
 from signalfold.sinks.decision_log import DecisionLog, open_decision_log
@@ -145,7 +146,7 @@ class _Server(uvicorn.Server):
 
 def _server(serving: Serving, on_started: Callable[[_Server], None]) -> _Server:
     config = uvicorn.Config(
-        serving.app,
+        FastFront(serving.app),
         host=serving.settings.api_host,
         port=serving.settings.api_port,
         log_level=serving.settings.log_level.lower(),

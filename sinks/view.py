@@ -80,6 +80,8 @@ class ServingView:
         id before it repeats rather than looping.
         """
         with self._lock:
+            if customer_id not in self._aliases:
+                return customer_id
             current = customer_id
             seen = {current}
             while (nxt := self._aliases.get(current)) is not None and nxt not in seen:
@@ -91,7 +93,9 @@ class ServingView:
         """Customer id for an identifier key ``<type>:<normalised value>``, alias-resolved."""
         with self._lock:
             customer_id = self._index.get(key)
-        return None if customer_id is None else self.resolve(customer_id)
+            if customer_id is None or customer_id not in self._aliases:
+                return customer_id
+        return self.resolve(customer_id)
 
     def members(self, customer_id: str) -> list[str]:
         """``customer_id`` and every id merged into it, directly or through a chain."""

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import pydantic_core
 from pydantic import BaseModel, Field
 
-from signalfold.schemas.decision import SuppressionDecision
+from signalfold.schemas.decision import Channel, Purpose, SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag, ProfileValue
 from signalfold.streams.policy.ask import QuietHoursParams, _zone, quiet_window
 from signalfold.streams.policy.decide import _DEFAULT_UNKNOWN, covers, decide, known_fields
@@ -34,8 +34,8 @@ from signalfold.streams.policy.model import Policy, UnknownCustomerRules
 
 __all__ = ["Answer", "DecisionInputs", "FastDecider", "as_fast_decider"]
 
-CHANNELS = frozenset({"email", "sms", "push", "phone", "ads", "ai_agent"})
-PURPOSES = frozenset({"marketing", "sales", "service", "transactional"})
+CHANNELS: frozenset[str] = frozenset(get_args(Channel))
+PURPOSES: frozenset[str] = frozenset(get_args(Purpose))
 _SENTINEL = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 _new = object.__new__
 _set = object.__setattr__
@@ -58,26 +58,32 @@ class Answer:
     an ``Answer`` is logged without building a ``SuppressionDecision``.
     """
 
-    __slots__ = (
-        "_template",
-        "channel",
-        "customer_id",
-        "json",
-        "now",
-        "outcome",
-        "purpose",
-        "state_version",
-    )
+    __slots__ = ("_template", "json", "now")
 
     def __init__(self, template: SuppressionDecision, json: bytes, now: datetime) -> None:
         self._template = template
         self.json = json
         self.now = now
-        self.outcome = template.outcome
-        self.channel = template.channel
-        self.purpose = template.purpose
-        self.customer_id = template.customer_id
-        self.state_version = template.state_version
+
+    @property
+    def outcome(self) -> str:
+        return self._template.outcome
+
+    @property
+    def channel(self) -> str:
+        return self._template.channel
+
+    @property
+    def purpose(self) -> str:
+        return self._template.purpose
+
+    @property
+    def customer_id(self) -> str | None:
+        return self._template.customer_id
+
+    @property
+    def state_version(self) -> int | None:
+        return self._template.state_version
 
     def decision(self) -> SuppressionDecision:
         """The ``SuppressionDecision`` (equal to what ``decide`` returns for the same question)."""
@@ -175,9 +181,11 @@ class FastDecider:
     ) -> Answer:
         """The decision for ``inputs`` (``None``: an unknown customer), as ``decide`` makes it."""
         if (
-            channel not in CHANNELS
+            type(channel) is not str
+            or channel not in CHANNELS
+            or type(purpose) is not str
             or purpose not in PURPOSES
-            or now.utcoffset() is None
+            or (now is not self._now[0] and now.utcoffset() is None)
             or not (product_id is None or type(product_id) is str)
             or not (category is None or type(category) is str)
         ):  # what pydantic would refuse: let ``decide`` raise its own error
