@@ -23,12 +23,14 @@ from fastapi import FastAPI
 
 from signalfold.settings import Settings
 from signalfold.sinks._fast_check import FastFront
+from signalfold.sinks._policy_reload import PolicyReloader
 from signalfold.sinks._resolve import Decider
 from signalfold.sinks.api import create_app
 from signalfold.sinks.decision_log import DecisionLog, open_decision_log
 from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.store import Store, open_store
 from signalfold.sinks.view import ServingView
+from signalfold.streams.policy._fast import FastDecider
 from signalfold.streams.topics import Topics, ensure_topics
 
 __all__ = ["SERVER_OPTIONS", "ServeHandle", "Serving", "build", "serve"]
@@ -50,9 +52,18 @@ class Serving:
     materializer: Materializer
     app: FastAPI
     decision_log: DecisionLog
+    reloader: PolicyReloader | None = None
+
+    def start(self) -> None:
+        """Start consuming, and following edits of the policy file."""
+        self.materializer.start()
+        if self.reloader is not None:
+            self.reloader.start()
 
     def close(self) -> None:
         """Stop the consumer (flushing what it read), then close the store and the log."""
+        if self.reloader is not None:
+            self.reloader.stop()
         self.materializer.stop()
         self.store.close()
         self.decision_log.close()
@@ -69,11 +80,17 @@ def build(
     ``decide`` defaults to the policy's ``decide`` with ``settings.policy_file``
     (the shipped policy when unset): its unknown-customer and ask-time rules.
     """
+    reloading: FastDecider | None = None
     if decide is None:
         from signalfold.streams.policy import decide as policy_decide
         from signalfold.streams.policy import load_policy
 
-        decide = functools.partial(policy_decide, policy=load_policy(settings.policy_file))
+        policy = load_policy(settings.policy_file)
+        try:
+            # The fast decider answers from cached inputs and takes live policy edits.
+            decide = reloading = FastDecider(policy)
+        except ValueError:  # an ask-time rule kind it does not serve: plain decide
+            decide = functools.partial(policy_decide, policy=policy)
     topics = Topics(prefix=settings.topic_prefix)
     ensure_topics(
         settings.kafka_client_config(),
@@ -103,7 +120,8 @@ def build(
         decision_log=decision_log,
         **extra,
     )
-    return Serving(settings, store, view, materializer, app, decision_log)
+    reloader = PolicyReloader(reloading) if reloading is not None else None
+    return Serving(settings, store, view, materializer, app, decision_log, reloader)
 
 
 class _Server(uvicorn.Server):
@@ -160,7 +178,7 @@ def _server(serving: Serving, on_started: Callable[[_Server], None]) -> _Server:
 def serve(settings: Settings, *, ready_event: threading.Event | None = None) -> None:
     """Run a replica until SIGINT/SIGTERM; ``ready_event`` is set once HTTP listens."""
     serving = build(settings)
-    serving.materializer.start()
+    serving.start()
     try:
         server = _server(serving, lambda _s: ready_event.set() if ready_event else None)
         server.run()
@@ -193,7 +211,7 @@ class ServeHandle:
 
     def start(self, timeout: float = 20.0) -> ServeHandle:
         """Start consuming and serving; returns once HTTP listens."""
-        self.serving.materializer.start()
+        self.serving.start()
         self._thread.start()
         if not self._started.wait(timeout):
             self.stop()

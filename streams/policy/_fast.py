@@ -156,15 +156,27 @@ class FastDecider:
     """
 
     def __init__(self, policy: Policy | None = None, unknown: UnknownCustomerRules | None = None):
+        self._fixed_unknown = unknown
+        self._now: tuple[datetime, bytes] = (_SENTINEL, pydantic_core.to_json(_SENTINEL))
+        self.reload(policy)
+
+    def reload(self, policy: Policy | None) -> None:
+        """Answer with ``policy`` from now on (a live edit of the policy file).
+
+        Cached per-customer answers depend only on the state's flags, which the
+        state workers re-evaluate themselves; what this replica evaluates at ask
+        time — unknown-customer rules, quiet hours — is swapped here.
+        """
         if policy is not None and any(r.kind != "quiet_hours" for r in policy.ask_rules()):
             raise ValueError("FastDecider serves quiet_hours as its only ask-time rule kind")
-        self.policy = policy
-        self.unknown = unknown or (policy.unknown_customer if policy else _DEFAULT_UNKNOWN)
         self._quiet = [
             (rule, rule.params) for rule in (policy.ask_rules() if policy is not None else ())
         ]
+        self.unknown = self._fixed_unknown or (
+            policy.unknown_customer if policy else _DEFAULT_UNKNOWN
+        )
+        self.policy = policy
         self._unknown_entries: dict[tuple[str, str, str | None, str | None], _Entry] = {}
-        self._now: tuple[datetime, bytes] = (_SENTINEL, pydantic_core.to_json(_SENTINEL))
 
     def __call__(self, state: CustomerState | None, **question: Any) -> SuppressionDecision:
         return decide(state, unknown=self.unknown, policy=self.policy, **question)
