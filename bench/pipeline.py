@@ -31,7 +31,7 @@ from confluent_kafka import TopicPartition
 from signalfold.bootstrap import STAGES, create_topics
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker, free_port
-from signalfold.streams.kafka import consumer, producer
+from signalfold.streams.kafka import consumer, is_fence, producer
 from signalfold.streams.topics import Topics
 
 
@@ -87,7 +87,7 @@ def _count_signals(settings: Settings, topics: Topics, target: int, timeout: flo
     try:
         while time.monotonic() < deadline:
             for m in reader.consume(5000, 0.1):
-                if m.error() or m.value() is None:
+                if m.error() or m.value() is None or is_fence(m):
                     continue
                 counters = json.loads(m.value())["counters"]
                 count = sum(counters.values())

@@ -6,9 +6,12 @@ header are internal read-to-end markers and are skipped. Each consumed batch
 is applied to the view under one lock and flushed to DuckDB before the next
 poll, so a write is visible within one poll timeout (~100 ms).
 
-``caught_up`` turns true once every partition reached the end offset seen at
-start. Tansu's high watermark can point one batch short of the true end, so
-readiness is advisory: "has replayed what existed at start, or nearly".
+``caught_up`` turns true once every partition has been read up to a fence
+record this replica wrote at start: everything that existed then has been
+applied. The high watermark is not trusted for that (Tansu's can point one
+batch short of the true end), so a replica never reports ready — and never
+answers "unknown customer" for someone whose state sits in the last batch —
+before it has really replayed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
@@ -24,8 +28,9 @@ from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
+from signalfold.streams.kafka import FENCE_HEADER, is_fence
 from signalfold.streams.kafka import consumer as make_consumer
-from signalfold.streams.kafka import is_fence
+from signalfold.streams.kafka import producer as make_producer
 from signalfold.streams.topics import Topics
 
 __all__ = ["Materializer"]
@@ -73,6 +78,7 @@ class Materializer:
         self._caught_up = threading.Event()
         self._thread: threading.Thread | None = None
         self._targets: dict[tuple[str, int], int] = {}
+        self._fence = b""
         self._positions: dict[tuple[str, int], int] = {}
         self.applied = 0
         self.skipped = 0
@@ -114,19 +120,32 @@ class Materializer:
             if topic is None or topic.error is not None:
                 raise TopicMissing(
                     f"topic {name!r} does not exist on the broker; start the pipeline "
-                    "(or create topics with `signalfold topics create`) before `serve`"
+                    "(or create topics with `signalfold topics`) before `serve`"
                 )
             for partition in sorted(topic.partitions):
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=10
-                )
-                if high > low:
-                    self._targets[(name, partition)] = high
                 assignment.append(TopicPartition(name, partition, OFFSET_BEGINNING))
+        self._write_fences(assignment)
         consumer.assign(assignment)
-        if not self._targets:
-            self._caught_up.set()
         log.info("serving from %d partitions of %d topics", len(assignment), len(self._names))
+
+    def _write_fences(self, assignment: list[TopicPartition]) -> None:
+        """Mark the current end of every partition; readiness waits to read them all."""
+        self._fence = uuid.uuid4().hex.encode()
+        prod = make_producer(self._client_config)
+        for tp in assignment:
+            prod.produce(
+                tp.topic,
+                key=b"",
+                value=b"",
+                partition=tp.partition,
+                headers=[(FENCE_HEADER, self._fence)],
+            )
+        if prod.flush(10) != 0:
+            raise TopicMissing(
+                "could not write readiness fences to the serving topics; check the broker "
+                "(SIGNALFOLD_KAFKA_BOOTSTRAP) and that this client may produce to them"
+            )
+        self._targets = {(tp.topic, tp.partition): 0 for tp in assignment}
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop consuming, flush what was read and join the thread."""
@@ -164,6 +183,8 @@ class Materializer:
             topic = msg.topic()
             self._positions[(topic, msg.partition())] = msg.offset() + 1
             if is_fence(msg):
+                if dict(msg.headers() or []).get(FENCE_HEADER) == self._fence:
+                    self._targets.pop((topic, msg.partition()), None)
                 continue
             try:
                 self._route(msg, topic, states, index, aliases)
@@ -218,6 +239,6 @@ class Materializer:
     def _check_caught_up(self) -> None:
         if self._caught_up.is_set():
             return
-        if all(self._positions.get(tp, 0) >= end for tp, end in self._targets.items()):
+        if not self._targets:  # every partition read up to this replica's fence
             log.info("caught up: %d messages applied", self.applied)
             self._caught_up.set()
