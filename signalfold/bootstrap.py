@@ -149,4 +149,5 @@ def build_runner(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage
         batch_size=settings.batch_size,
         linger_ms=settings.batch_linger_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
+        dlq_topic=Topics(settings.topic_prefix).dlq,
     )

@@ -13,21 +13,25 @@ per stage, partition-owned state rebuilt from Kafka — on the faster client.
 
 from __future__ import annotations
 
+import base64
 import logging
 import signal
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from pydantic import ValidationError
 
+from signalfold.errors import SignalfoldError
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.kafka import is_fence
 from signalfold.streams.kafka import producer as make_producer
 
-__all__ = ["Output", "Stage", "StageRunner"]
+__all__ = ["Output", "Stage", "StageError", "StageRunner", "describe"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,27 @@ class Output:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]] | None = field(default=None)
+
+
+class StageError(SignalfoldError):
+    """A stage could not finish a batch; it was not committed and comes back on restart."""
+
+
+def describe(exc: BaseException) -> str:
+    """An error for a log line or a dead letter, without the values it was given.
+
+    pydantic's messages quote the input (identifiers, names); only the field
+    paths and what was wrong are kept. signalfold's own errors redact already.
+    """
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        return f"{type(exc).__name__} ({'; '.join(parts[:5])})"
+    if isinstance(exc, SignalfoldError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
 
 
 class Stage(Protocol):
@@ -68,7 +93,9 @@ class StageRunner:
         batch_size: int = 2000,
         linger_ms: int = 5,
         session_timeout_ms: int = 6000,
+        dlq_topic: str | None = None,
     ) -> None:
+        self._dlq_topic = dlq_topic
         self.stage = stage
         self._client = client
         self._group = group
@@ -122,6 +149,54 @@ class StageRunner:
             consumer.close()
             log.info("%s: stopped after %d records", self.stage.name, self.processed)
 
+    def _process(self, messages: list[Message]) -> list[Output]:
+        """The stage's outputs; a record it cannot handle goes to the DLQ, not a crash loop.
+
+        When a batch fails, its records are handled one by one (stage effects are
+        idempotent, so what the failed attempt already applied is not applied
+        twice) and each record that still fails becomes a dead letter with the
+        error's type and fields — never its values, which may be identifiers.
+        """
+        try:
+            return self.stage.process(messages)
+        except Exception as batch_error:
+            if self._dlq_topic is None:
+                raise StageError(f"{self.stage.name}: {describe(batch_error)}") from None
+        outputs: list[Output] = []
+        for message in messages:
+            try:
+                outputs += self.stage.process([message])
+            except Exception as exc:
+                where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+                log.error("%s: dead-lettered %s: %s", self.stage.name, where, describe(exc))
+                outputs.append(self._dead_letter(message, exc))
+        return outputs
+
+    def _dead_letter(self, message: Message, exc: Exception) -> Output:
+        from signalfold.schemas.dlq import DeadLetter
+
+        letter = DeadLetter(
+            source=f"internal:{self.stage.name}",
+            contract_version=None,
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            key=(message.key() or b"").decode("utf-8", errors="backslashreplace") or None,
+            reason=(
+                f"stage `{self.stage.name}` could not handle a record of {message.topic()}: "
+                f"{describe(exc)}; it was set aside so the stage keeps running — fix the "
+                "producer of this record, or report it with this dead letter"
+            ),
+            field=None,
+            expected="a record this stage can handle",
+            found=type(exc).__name__,
+            error_kind="invalid_value",
+            original=base64.b64encode(message.value() or b"").decode(),
+            at=datetime.now(UTC),
+        )
+        assert self._dlq_topic is not None
+        return Output(self._dlq_topic, message.key(), letter.model_dump_json().encode())
+
     def _handle(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         messages = []
         for message in batch:
@@ -138,7 +213,7 @@ class StageRunner:
             if err is not None:
                 failures.append(err.str())
 
-        for out in self.stage.process(messages):
+        for out in self._process(messages):
             while True:
                 try:
                     producer.produce(
@@ -154,7 +229,7 @@ class StageRunner:
         remaining = producer.flush(30)
         if remaining or failures:
             # Not committing makes the batch come back after a restart: nothing is lost.
-            raise RuntimeError(
+            raise StageError(
                 f"{self.stage.name}: {remaining} records unacknowledged, "
                 f"{len(failures)} failed ({failures[:1]}); restarting from the last commit"
             )

@@ -140,6 +140,8 @@ def replay(
                 letter = DeadLetter.model_validate_json(message.value() or b"")
                 if source is not None and letter.source != source:
                     continue
+                if letter.source.startswith("internal:"):
+                    continue  # a stage's poison record, not a source event: no contract maps it
                 result.read += 1
                 value = replay_letter(letter, contracts, now=now, max_bytes=max_bytes)
                 if on_letter is not None:

@@ -1,0 +1,73 @@
+"""A record a stage cannot handle is dead-lettered; the rest of the batch goes on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from signalfold.streams.runner import Output, StageRunner, describe
+
+
+class Record:
+    def __init__(self, offset: int, value: bytes) -> None:
+        self._offset, self._value = offset, value
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def topic(self) -> str:
+        return "signals.resolved"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class Person(BaseModel):
+    email: str
+    age: int
+
+
+class ParsingStage:
+    """Parses every record; a bad one raises a ValidationError quoting its input."""
+
+    name = "state"
+
+    def __init__(self) -> None:
+        self.handled: list[int] = []
+
+    def process(self, messages: Sequence[Record]) -> list[Output]:
+        out = []
+        for m in messages:
+            Person.model_validate_json(m.value())
+            self.handled.append(m.offset())
+            out.append(Output("customer.state", b"k", m.value()))
+        return out
+
+
+def test_poison_record_is_dead_lettered_without_its_values() -> None:
+    stage = ParsingStage()
+    runner = StageRunner(stage, {}, group="g", dlq_topic="signals.dlq")  # type: ignore[arg-type]
+    good = b'{"email": "a@example.com", "age": 3}'
+    poison = b'{"email": "secret.person@example.com", "age": "old"}'
+    out = runner._process([Record(1, good), Record(2, poison), Record(3, good)])  # type: ignore[list-item]
+    assert [o.topic for o in out] == ["customer.state", "signals.dlq", "customer.state"]
+    letter = json.loads(out[1].value or b"")
+    assert letter["source"] == "internal:state" and letter["offset"] == 2
+    assert "age" in letter["reason"] and "secret.person" not in letter["reason"]
+    assert stage.handled.count(3) == 1
+
+
+def test_describe_keeps_fields_and_drops_values() -> None:
+    try:
+        Person.model_validate_json(b'{"email": "x@example.com", "age": "old"}')
+    except Exception as exc:
+        text = describe(exc)
+    assert "age" in text and "x@example.com" not in text
