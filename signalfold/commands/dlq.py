@@ -6,28 +6,10 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from signalfold.errors import SignalfoldError
+from signalfold.commands._errors import broker_errors
 from signalfold.settings import Settings
 
 __all__ = ["register"]
-
-
-def _broker_errors(func: Any) -> Any:
-    """A command whose broker is unreachable says so, instead of a traceback."""
-
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        from confluent_kafka import KafkaException
-
-        try:
-            return int(func(args, settings))
-        except KafkaException as exc:
-            where = settings.kafka_client_config()["bootstrap.servers"]
-            raise SignalfoldError(
-                f"broker at {where}: {exc.args[0].str() if exc.args else exc}; start the "
-                "pipeline (`signalfold run`) or set SIGNALFOLD_KAFKA_BOOTSTRAP"
-            ) from None
-
-    return run
 
 
 def _inspect(args: argparse.Namespace, settings: Settings) -> int:
@@ -81,11 +63,11 @@ def register(sub: Any) -> None:
 
     p = cmds.add_parser("inspect", help="dead letters grouped by cause")
     p.add_argument("--source", help="only this source")
-    p.set_defaults(func=_broker_errors(_inspect))
+    p.set_defaults(func=broker_errors(_inspect))
 
     p = cmds.add_parser(
         "replay",
         help="re-map dead letters not replayed yet through the current contracts",
     )
     p.add_argument("--source", help="only this source (tracked separately)")
-    p.set_defaults(func=_broker_errors(_replay))
+    p.set_defaults(func=broker_errors(_replay))

@@ -13,28 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from signalfold.errors import ConfigError, SignalfoldError
+from signalfold.commands._errors import broker_errors
+from signalfold.errors import ConfigError
 from signalfold.settings import Settings
 
 __all__ = ["register"]
-
-
-def _broker_errors(func: Any) -> Any:
-    """A command whose broker is unreachable says so, instead of a traceback."""
-
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        from confluent_kafka import KafkaException
-
-        try:
-            return int(func(args, settings))
-        except KafkaException as exc:
-            where = settings.kafka_client_config()["bootstrap.servers"]
-            raise SignalfoldError(
-                f"broker at {where}: {exc.args[0].str() if exc.args else exc}; start the "
-                "pipeline (`signalfold run`) or set SIGNALFOLD_KAFKA_BOOTSTRAP"
-            ) from None
-
-    return run
 
 
 def _now() -> datetime:
@@ -198,22 +181,22 @@ def register(sub: Any) -> None:
         help="refuse breaking changes against the registered contract (or a file) "
         "unless the version is bumped",
     )
-    p.set_defaults(func=_broker_errors(_validate))
+    p.set_defaults(func=broker_errors(_validate))
 
     p = cmds.add_parser("test", help="map sample events (JSON lines); non-zero exit on errors")
     p.add_argument("file")
     p.add_argument("sample")
-    p.set_defaults(func=_broker_errors(_test))
+    p.set_defaults(func=broker_errors(_test))
 
     p = cmds.add_parser("dry-run", help="what the contract would change, publishing nothing")
     p.add_argument("file")
     p.add_argument("--from-topic", action="store_true", help="read the source's raw topic")
     p.add_argument("--limit", type=int, default=0, help="at most this many events (0: all)")
-    p.set_defaults(func=_broker_errors(_dry_run))
+    p.set_defaults(func=broker_errors(_dry_run))
 
     p = cmds.add_parser("register", help="create the topic and publish the contract live")
     p.add_argument("file")
-    p.set_defaults(func=_broker_errors(_register))
+    p.set_defaults(func=broker_errors(_register))
 
     p = cmds.add_parser(
         "list",
@@ -222,4 +205,4 @@ def register(sub: Any) -> None:
         "source on signals.canonical; dead: distinct raw records (topic, partition, offset) "
         "whose latest dead letter is not replayed yet (0 after a successful `dlq replay`).",
     )
-    p.set_defaults(func=_broker_errors(_list))
+    p.set_defaults(func=broker_errors(_list))

@@ -1,0 +1,33 @@
+"""What commands that talk to the broker share: a clear error when it is unreachable."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+
+from signalfold.errors import SignalfoldError
+from signalfold.settings import Settings
+
+__all__ = ["broker_errors"]
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def broker_errors(func: Command) -> Command:
+    """A command whose broker is unreachable says so, instead of a traceback."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from confluent_kafka import KafkaException
+
+        try:
+            return int(func(args, settings))
+        except KafkaException as exc:
+            where = settings.kafka_client_config()["bootstrap.servers"]
+            raise SignalfoldError(
+                f"broker at {where}: {exc.args[0].str() if exc.args else exc}; start the "
+                "pipeline (`signalfold run`) or set SIGNALFOLD_KAFKA_BOOTSTRAP"
+            ) from None
+
+    return run
