@@ -2,11 +2,17 @@
 
 1. HTTP single check: a serving app (``create_app`` with the shipped policy, a
    key file and the decision log, as ``signalfold serve`` builds and runs it:
-   uvloop + httptools, behind ``FastFront``) runs in a child process on
-   loopback; this process is an open-loop load generator (raw asyncio
-   HTTP/1.1 over keep-alive connections) sending
-   ``--rate`` requests/s for ``--seconds``. Latency is measured from each
-   request's *scheduled* send time, so a stalled server cannot hide queueing.
+   uvloop + httptools, behind ``FastFront``) runs in ``--servers`` child
+   processes sharing one port (``SO_REUSEPORT``, as replicas would) on
+   loopback. The load comes from ``wrk`` when it is on PATH (``apt-get
+   install wrk``; ``bench/wrk_check.lua`` gives ``--connections`` keep-alive
+   connections one shared schedule of ``--rate`` requests/s; latency is from
+   each request's actual send, so a server that falls behind shows a lower
+   achieved rate and only part of its queueing: wrk's coordinated-omission
+   caveat). Otherwise this
+   process is an open-loop Python generator (raw asyncio HTTP/1.1) whose
+   latency is from each request's *scheduled* send time, but which costs
+   most of a core at 2,000 requests/s.
 2. Batch: ``POST /v1/suppression/check`` with 10,000 mixed identifiers (email,
    phone, customer id, crm id, unknown), body pre-encoded; round trip per call.
 3. Local mode: ``LocalDecisions.check`` on an in-process view (the same call a
@@ -16,8 +22,9 @@ Customers are folded from signals through ``CustomerAggregate`` and the
 shipped policy, so states carry real flags (a third have an open ticket).
 
 Usage: ``python -m bench.decisions [--customers 20000] [--rate 2000] [--seconds 10]
-[--parts single,batch,local]``. The single check also reports the server's CPU
-time per request (from ``/proc``), which the machine's other load barely moves.
+[--servers 1] [--connections 20] [--no-wrk] [--parts single,batch,local]``. The
+single check also reports the servers' CPU time per request (from ``/proc``),
+which the machine's other load barely moves.
 Prints one JSON line; docs/benchmarks.md records the figures with date and command.
 """
 
@@ -28,7 +35,10 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
+import socket
 import statistics
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -82,7 +92,7 @@ def _view(customers: int) -> Any:
     return view
 
 
-def _serve(port: int, customers: int, data_dir: str, ready: Any) -> None:
+def _serve(port: int, customers: int, data_dir: str, ready: Any, replica: int = 0) -> None:
     import functools
 
     import duckdb
@@ -93,11 +103,11 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any) -> None:
     from signalfold.sinks.api import create_app
     from signalfold.sinks.auth import hash_key
     from signalfold.sinks.decision_log import open_decision_log
-    from signalfold.sinks.serve import SERVER_OPTIONS
+    from signalfold.sinks.serve import SERVER_OPTIONS, tune_gc
     from signalfold.sinks.store import Store
     from signalfold.streams.policy import decide, load_policy
 
-    keys = Path(data_dir) / "keys.yaml"
+    keys = Path(data_dir) / f"keys-{replica}.yaml"
     keys.write_text(f"keys:\n  - {{name: bench, role: marketing_bot, hash: {hash_key(KEY)}}}\n")
     store = Store(duckdb.connect(":memory:"))
     store.setup()
@@ -107,19 +117,17 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any) -> None:
         Settings(api_keys_file=keys),
         clock=lambda: NOW,
         decide=functools.partial(decide, policy=load_policy()),
-        decision_log=open_decision_log(Path(data_dir)),
+        decision_log=open_decision_log(Path(data_dir), name=f"decisions-{replica}"),
     )
-    config = uvicorn.Config(
-        FastFront(app),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        **SERVER_OPTIONS,
-    )
+    tune_gc()  # as ``serve`` does once it has built the replica
+    config = uvicorn.Config(FastFront(app), log_level="warning", access_log=False, **SERVER_OPTIONS)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # replicas share the port
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(config)
     ready.set()
-    server.run()
+    server.run(sockets=[sock])
 
 
 async def _open_loop(port: int, rate: int, seconds: float, customers: int) -> dict[str, Any]:
@@ -171,7 +179,28 @@ async def _open_loop(port: int, rate: int, seconds: float, customers: int) -> di
     }
 
 
-def _batch(port: int, customers: int, runs: int, pid: int) -> dict[str, Any]:
+def _wrk(port: int, rate: int, seconds: float, customers: int, connections: int) -> dict[str, Any]:
+    """``wrk`` with ``bench/wrk_check.lua``: ``connections`` connections, one ``rate`` schedule."""
+    script = Path(__file__).with_name("wrk_check.lua")
+    cmd = [
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+        "-s", str(script), f"http://127.0.0.1:{port}",
+        "--", str(customers), KEY, str(rate),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    stats = json.loads(out.strip().splitlines()[-1])
+    elapsed = stats["duration_us"] / 1e6
+    return {
+        "generator": f"wrk, {connections} connections on one {rate}/s schedule",
+        "requests": stats["requests"],
+        "achieved_rps": round(stats["requests"] / elapsed),
+        "errors": stats["errors"],
+        **{f"{k}_ms": round(stats[f"{k}_us"] / 1000, 2) for k in ("p50", "p90", "p99", "p999")},
+        "max_ms": round(stats["max_us"] / 1000, 2),
+    }
+
+
+def _batch(port: int, customers: int, runs: int, pids: list[int]) -> dict[str, Any]:
     import httpx
 
     kinds = [
@@ -193,7 +222,7 @@ def _batch(port: int, customers: int, runs: int, pid: int) -> dict[str, Any]:
         for run in range(runs + 1):
             if run == 1:  # the first call warms up
                 time.sleep(0.5)  # its decision-log rows are written
-                cpu = _cpu_seconds(pid)
+                cpu = _cpu_seconds(*pids)
             t0 = time.perf_counter()
             r = http.post("/v1/suppression/check", content=body, headers=headers)
             times.append(time.perf_counter() - t0)
@@ -205,7 +234,7 @@ def _batch(port: int, customers: int, runs: int, pid: int) -> dict[str, Any]:
         "checks": 10_000,
         "median_ms": round(statistics.median(times) * 1000, 1),
         "best_ms": round(times[0] * 1000, 1),
-        "server_cpu_us_per_decision": _per(pid, cpu, 10_000 * runs),
+        "server_cpu_us_per_decision": _per(pids, cpu, 10_000 * runs),
         "counts": counts,
     }
 
@@ -236,6 +265,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batch-runs", type=int, default=10)
+    parser.add_argument("--servers", type=int, default=1, help="serving processes on one port")
+    parser.add_argument("--connections", type=int, default=20, help="wrk connections")
+    parser.add_argument(
+        "--no-wrk", action="store_true", help="the Python generator even if wrk is installed"
+    )
     parser.add_argument(
         "--parts",
         default="single,batch,local",
@@ -249,16 +283,25 @@ def main() -> None:
         "date": datetime.now(UTC).date().isoformat(),
         "customers": args.customers,
         "rate": args.rate,
+        "servers": args.servers,
     }
+    use_wrk = not args.no_wrk and shutil.which("wrk") is not None
     if parts & {"single", "batch"}:
         port = free_port()
         ctx = multiprocessing.get_context("spawn")
         with tempfile.TemporaryDirectory() as data_dir:
-            ready = ctx.Event()
-            server = ctx.Process(target=_serve, args=(port, args.customers, data_dir, ready))
-            server.start()
+            servers = []
+            for replica in range(args.servers):
+                ready = ctx.Event()
+                server = ctx.Process(
+                    target=_serve, args=(port, args.customers, data_dir, ready, replica)
+                )
+                server.start()
+                servers.append((server, ready))
+            pids = [s.pid for s, _ in servers]
             try:
-                ready.wait(300)
+                for _, ready in servers:
+                    ready.wait(300)
                 time.sleep(1.0)
                 import httpx
 
@@ -269,37 +312,49 @@ def main() -> None:
                     except httpx.TransportError:
                         time.sleep(0.1)
                 if "single" in parts:
-                    asyncio.run(_open_loop(port, args.rate // 4, 2, args.customers))
-                    cpu = _cpu_seconds(server.pid)
-                    out["http_single"] = single = asyncio.run(
-                        _open_loop(port, args.rate, args.seconds, args.customers)
-                    )
-                    single["server_cpu_us_per_request"] = _per(server.pid, cpu, single["requests"])
+                    if use_wrk:
+                        _wrk(port, args.rate // 4, 2, args.customers, args.connections)
+                        cpu = _cpu_seconds(*pids)
+                        single = _wrk(
+                            port, args.rate, args.seconds, args.customers, args.connections
+                        )
+                    else:
+                        asyncio.run(_open_loop(port, args.rate // 4, 2, args.customers))
+                        cpu = _cpu_seconds(*pids)
+                        single = asyncio.run(
+                            _open_loop(port, args.rate, args.seconds, args.customers)
+                        )
+                        single["generator"] = "python open loop, 64 connections"
+                    single["server_cpu_us_per_request"] = _per(pids, cpu, single["requests"])
+                    out["http_single"] = single
                 if "batch" in parts:
-                    out["http_batch_10k"] = _batch(
-                        port, args.customers, args.batch_runs, server.pid
-                    )
+                    out["http_batch_10k"] = _batch(port, args.customers, args.batch_runs, pids)
             finally:
-                server.terminate()
-                server.join(10)
+                for server, _ in servers:
+                    server.terminate()
+                for server, _ in servers:
+                    server.join(10)
     if "local" in parts:
         out["local_check"] = _local(args.customers, 20_000)
     print(json.dumps(out))
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) of process ``pid`` so far; ``None`` off Linux."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(*pids: int) -> float | None:
+    """CPU time (user + system) of processes ``pids`` so far; ``None`` off Linux."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def _per(pid: int, before: float | None, count: int) -> float | None:
+def _per(pids: list[int], before: float | None, count: int) -> float | None:
     """Server CPU µs per item since ``before`` (includes its decision-log writes so far)."""
-    after = _cpu_seconds(pid)
+    after = _cpu_seconds(*pids)
     if before is None or after is None or not count:
         return None
     return round((after - before) / count * 1e6, 1)

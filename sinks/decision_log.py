@@ -2,9 +2,14 @@
 
 Each check made through the API (single or batch) becomes one row: the surface
 (the API key's name), the customer, the request, the full decision with its
-reasons, and the state version it came from. Rows are buffered by request
-threads and written in batches through Arrow by a background thread, so a
-batch of 10,000 checks costs the request a list append, not 10,000 inserts.
+reasons, and the state version it came from. A request thread buffers one
+tuple per call (no per-row object, no serialisation); the background thread
+numbers the rows, serialises them and writes them in batches through Arrow, so
+a check costs the request a list append, not an insert.
+
+``log_id`` (a per-process random prefix and a counter) is unique by
+construction, so the table carries no primary key: its index cost more per
+insert than the row, and no writer ever repeats an id.
 
 The log lives in its own DuckDB file next to the serving store
 (``decisions-<port>.duckdb``) and is *kept* across restarts: the serving
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
+import orjson
 import pyarrow as pa
 from pydantic import BaseModel
 
@@ -36,7 +42,7 @@ __all__ = ["DecisionLog", "DecisionLogSink", "LogRecord", "open_decision_log"]
 _TS = pa.timestamp("us", tz="UTC")
 DDL = """
 CREATE TABLE IF NOT EXISTS decision_log (
-    log_id VARCHAR PRIMARY KEY,
+    log_id VARCHAR NOT NULL,
     logged_at TIMESTAMPTZ NOT NULL,
     surface VARCHAR NOT NULL,
     customer_id VARCHAR,
@@ -74,7 +80,7 @@ class DecisionLogSink(BatchingSink[LogRecord]):
         requests = [
             r.request.model_dump_json(exclude_none=True)
             if isinstance(r.request, BaseModel)
-            else json.dumps(r.request)
+            else orjson.dumps(r.request).decode()  # 3x json.dumps' speed, GIL held
             for r in batch
         ]
         table = pa.table(
@@ -94,10 +100,10 @@ class DecisionLogSink(BatchingSink[LogRecord]):
         name = f"log_batch_{secrets.token_hex(8)}"
         self._cur.register(name, table)
         try:
+            # VARCHAR → JSON is DuckDB's implicit cast; the text is valid JSON by construction.
             self._cur.execute(
                 f"INSERT INTO decision_log SELECT log_id, logged_at, surface, customer_id, "
-                f"channel, purpose, outcome, state_version, request::JSON, decision::JSON "
-                f"FROM {name} ON CONFLICT (log_id) DO NOTHING"
+                f"channel, purpose, outcome, state_version, request, decision FROM {name}"
             )
         finally:
             self._cur.unregister(name)
@@ -119,7 +125,8 @@ class DecisionLog:
         self._sink = DecisionLogSink(conn.cursor())
         self._sink.setup()
         self._interval = flush_interval
-        self._pending: list[LogRecord] = []
+        # (surface, at, answers) per ``record`` call; rows are made when flushed.
+        self._pending: list[tuple[str, datetime, Sequence[tuple[Any, Any]]]] = []
         self._buffer_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._ids = itertools.count()
@@ -140,25 +147,29 @@ class DecisionLog:
         answers: Sequence[tuple[BaseModel | dict[str, Any], SuppressionDecision]],
         at: datetime,
     ) -> None:
-        """Buffer the answers given to ``surface`` at ``at``."""
-        records = [
-            LogRecord(f"{self._prefix}-{next(self._ids):012d}", at, surface, request, decision)
-            for request, decision in answers
-        ]
+        """Buffer the answers given to ``surface`` at ``at`` (the caller must not change them)."""
         with self._buffer_lock:
-            self._pending.extend(records)
+            self._pending.append((surface, at, answers))
 
     def flush(self) -> int:
         """Write everything buffered now; returns how many rows were written."""
-        with self._buffer_lock:
-            batch, self._pending = self._pending, []
-        if not batch:
-            return 0
+        # The write lock first: what one flush took is written before another flush (or a
+        # query) goes on, so rows are numbered and land in the order they were buffered.
         with self._write_lock:
-            for record in batch:
-                self._sink.add(record)
-            self._sink.flush()
-        return len(batch)
+            with self._buffer_lock:
+                calls, self._pending = self._pending, []
+            if not calls:
+                return 0
+            written = 0
+            ids, prefix, sink = self._ids, self._prefix, self._sink
+            for surface, at, answers in calls:
+                for request, decision in answers:
+                    sink.add(
+                        LogRecord(f"{prefix}-{next(ids):012d}", at, surface, request, decision)
+                    )
+                written += len(answers)
+            sink.flush()
+        return written
 
     def query(
         self,

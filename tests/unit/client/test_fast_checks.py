@@ -274,3 +274,27 @@ def test_a_newer_state_replaces_the_cached_decisions() -> None:
     assert (answer.outcome, answer.state_version) == ("deny", 2)
     view.apply(states=[("c3", None)])
     assert view.inputs("c3") is None
+
+
+def test_a_replaced_key_checker_is_asked_again(tmp_path: Path) -> None:
+    """The fast path remembers admitted keys only for the checker that admitted them."""
+    from signalfold.sinks.auth import KeyFileChecker
+
+    app, _log = _app(tmp_path, functools.partial(decide, policy=POLICY), "fast")
+    front = FastFront(app)
+    url = Q + "customer_id=c1&channel=email&purpose=marketing"
+    assert _send(front, "GET", url, headers=KEY).status_code == 200
+    assert _send(front, "GET", url, headers=KEY).status_code == 200  # from the fast front
+    assert _send(front, "GET", url, headers={"X-API-Key": "sf_wrong"}).status_code == 401
+    app.state.key_checker = KeyFileChecker([])  # every key revoked
+    assert _send(front, "GET", url, headers=KEY).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "a=1&b=2", "a=1&&b=", "a&b=c=d", "=x&a=", "a=%41+b&c=1", "a=\xe9&b=1", "&a=1&"],
+)
+def test_query_pairs_split_as_parse_qsl(query: str) -> None:
+    from urllib.parse import parse_qsl
+
+    assert _fast_check._query_pairs(query) == parse_qsl(query, keep_blank_values=True)
