@@ -51,7 +51,9 @@ from datetime import UTC, datetime
 from signalfold.identity._links import Link
 from signalfold.identity._planner import Planner
 from signalfold.identity._state import GraphState
+from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.matching import Matcher, NoMatcher
+from signalfold.identity.normalize import normalize_identifier
 from signalfold.identity.operations import CommandOutcome, plan_command
 from signalfold.identity.resolution import (
     ChangeBuilder,
@@ -61,6 +63,7 @@ from signalfold.identity.resolution import (
 from signalfold.identity.rules import MatchRules
 from signalfold.schemas.identity import IdentityChange, IdentityCommand, IndexEntry
 from signalfold.schemas.signal import Signal
+from signalfold.schemas.state import IdentityRef
 
 __all__ = ["IdentityGraph", "Resolution", "customer_id_for"]
 
@@ -171,6 +174,52 @@ class IdentityGraph:
     def changes_of_signal(self, signal_id: str) -> list[IdentityChange]:
         """The changes a signal caused, in order (to re-send after a partial delivery)."""
         return [self._state.log[i] for i in self._state.by_signal.get(signal_id, [])]
+
+    def replayed_effects(self, signal_id: str) -> tuple[list[tuple[str, str]], list[IndexEntry]]:
+        """The merges and current index entries a signal caused earlier.
+
+        A batch replayed after a crash finds its changes already in the graph (they
+        were in ``identity.changes``), but the other records of that batch may never
+        have been acknowledged; both are idempotent downstream, so re-sending them
+        is safe, and not re-sending could leave a merge unmoved.
+        """
+        merges: list[tuple[str, str]] = []
+        keys: list[str] = []
+        for change in self.changes_of_signal(signal_id):
+            survivor = self.canonical_id(change.customer_id)
+            keys += change.identifiers
+            if change.kind == "merged":
+                keys += self.keys_of(survivor)  # the absorbed keys moved to it
+                merges += [(absorbed, survivor) for absorbed in change.absorbed_ids]
+                keys += [f"customer:{absorbed}" for absorbed in change.absorbed_ids]
+        index = []
+        for key in dict.fromkeys(keys):
+            current = self.lookup(key)
+            if current is not None:
+                id_type, _, value = key.partition(":")
+                index.append(
+                    IndexEntry(key=key, customer_id=current, identifier_type=id_type, value=value)
+                )
+        return merges, index
+
+    def identity_refs(self, signal: Signal) -> tuple[IdentityRef, ...]:
+        """The signal's valid identifiers, normalised as the graph reads them (for state)."""
+        refs = []
+        region = self.region_for(signal.source)
+        for identifier in signal.identifiers:
+            try:
+                norm = normalize_identifier(identifier, region=region)
+            except InvalidIdentifier:
+                continue
+            refs.append(
+                IdentityRef(
+                    type=norm.type,
+                    value=norm.value,
+                    source=signal.source,
+                    record_id=signal.record_id,
+                )
+            )
+        return tuple(refs)
 
     def explain(self, customer_id: str) -> list[IdentityChange]:
         """The changes that built this customer and those it absorbed, in order."""

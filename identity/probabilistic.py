@@ -16,12 +16,16 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from signalfold.identity.matching import BatchMatcher, Review
 from signalfold.schemas.identity import IdentityChange
 from signalfold.schemas.signal import Signal
 
-__all__ = ["build_matcher", "possible_match_changes", "restore_rows"]
+if TYPE_CHECKING:
+    from signalfold.identity.graph import IdentityGraph
+
+__all__ = ["build_matcher", "possible_match_changes", "restore_rows", "take_possible_matches"]
 
 
 def build_matcher(
@@ -71,6 +75,32 @@ def possible_match_changes(
                 at=at,
             )
         )
+    return changes
+
+
+def take_possible_matches(
+    graph: IdentityGraph, signal_of_record: dict[str, str], *, at: datetime
+) -> list[IdentityChange]:
+    """The matcher's pending reviews as ``possible_match`` changes, applied to ``graph``.
+
+    Customers are looked up now, at the end of the micro-batch, so a review names
+    the customer that holds the record after every merge of the batch.
+    """
+    matcher = graph.matcher
+    take = getattr(matcher, "take_reviews", None)
+    if take is None:
+        return []
+    reviews = take()
+    held = {p.record_id: c for p in reviews if (c := graph.customer_of_record(p.record_id))}
+    changes = possible_match_changes(
+        reviews,
+        customer_of_record=held,
+        signal_of_record=signal_of_record,
+        prior_weight=matcher.prior_weight,  # type: ignore[attr-defined]
+        at=at,
+    )
+    for change in changes:
+        graph.apply(change)
     return changes
 
 

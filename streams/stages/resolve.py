@@ -27,13 +27,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.graph import IdentityGraph
-from signalfold.identity.normalize import normalize_identifier
 from signalfold.identity.operations import CommandOutcome
-from signalfold.identity.probabilistic import possible_match_changes
+from signalfold.identity.probabilistic import take_possible_matches
 from signalfold.schemas import IdentityChange, IdentityCommand, IndexEntry, Resolved, Signal
-from signalfold.schemas.state import IdentityRef
 from signalfold.streams.runner import Output
 from signalfold.streams.topics import Topics
 
@@ -99,91 +96,53 @@ class ResolveStage:
     ) -> None:
         if not signals:
             return
-        t = self._topics
         prepare = getattr(self.graph.matcher, "prepare", None)
         if prepare is not None:
             prepare(signals)  # one scoring call for the micro-batch, not one per record
         for signal in signals:
             result = self.graph.resolve(signal)
-            if not result.changes:
-                out += self._resend_effects(signal)
             firsts.setdefault(result.record_id, signal.signal_id)
-            for change in result.changes:
-                out.append(Output(t.identity_changes, change.customer_id.encode(), _json(change)))
-            for entry in result.index:
-                out.append(Output(t.identity_index, entry.key.encode(), _json(entry)))
-            for absorbed, survivor in result.merges:
-                merge = Resolved(kind="merge", customer_id=absorbed, into=survivor)
-                out.append(Output(t.resolved, absorbed.encode(), _json(merge)))
-            resolved = Resolved(
-                kind="signal",
-                customer_id=result.customer_id,
-                signal=signal,
-                identities=self._identities(signal),
-            )
-            out.append(Output(t.resolved, result.customer_id.encode(), _json(resolved)))
+            if result.changes:
+                out += self._publish(result.changes, result.index, result.merges)
+            else:
+                # A replay after a crash: re-send what may not have been acknowledged.
+                merges, index = self.graph.replayed_effects(signal.signal_id)
+                out += self._publish((), index, merges)
+            out.append(self._signal(result.customer_id, signal))
 
-    def _resend_effects(self, signal: Signal) -> list[Output]:
-        """Re-send the index entries and merge controls a signal caused earlier.
-
-        A batch replayed after a crash finds its changes already in the graph (they
-        were in ``identity.changes``), but the other records of that batch may never
-        have been acknowledged. Both are idempotent downstream, so sending them again
-        is safe; not sending them could leave a merge unmoved.
-        """
-        t, out = self._topics, []
-        for change in self.graph.changes_of_signal(signal.signal_id):
-            survivor = self.graph.canonical_id(change.customer_id)
-            keys = list(change.identifiers)
-            if change.kind == "merged":
-                keys += self.graph.keys_of(survivor)  # the absorbed keys moved to it
-                for absorbed in change.absorbed_ids:
-                    merge = Resolved(kind="merge", customer_id=absorbed, into=survivor)
-                    out.append(Output(t.resolved, absorbed.encode(), _json(merge)))
-                    keys.append(f"customer:{absorbed}")
-            for key in dict.fromkeys(keys):
-                current = self.graph.lookup(key)
-                if current is None:
-                    continue
-                id_type, _, value = key.partition(":")
-                entry = IndexEntry(
-                    key=key, customer_id=current, identifier_type=id_type, value=value
-                )
-                out.append(Output(t.identity_index, key.encode(), _json(entry)))
+    def _publish(
+        self,
+        changes: Sequence[IdentityChange],
+        index: Sequence[IndexEntry],
+        merges: Sequence[tuple[str, str]],
+    ) -> list[Output]:
+        """Identity changes, index entries and merge controls, in that order."""
+        t = self._topics
+        out = [Output(t.identity_changes, c.customer_id.encode(), _json(c)) for c in changes]
+        out += [Output(t.identity_index, e.key.encode(), _json(e)) for e in index]
+        for absorbed, survivor in merges:
+            merge = Resolved(kind="merge", customer_id=absorbed, into=survivor)
+            out.append(Output(t.resolved, absorbed.encode(), _json(merge)))
         return out
+
+    def _signal(self, customer_id: str, signal: Signal) -> Output:
+        resolved = Resolved(
+            kind="signal",
+            customer_id=customer_id,
+            signal=signal,
+            identities=self.graph.identity_refs(signal),
+        )
+        return Output(self._topics.resolved, customer_id.encode(), _json(resolved))
 
     def _possible_matches(self, firsts: dict[str, str]) -> list[Output]:
         """Publish pairs between the review and match thresholds; they never merge."""
-        matcher = self.graph.matcher
-        take = getattr(matcher, "take_reviews", None)
-        if take is None:
-            return []
-        reviews = take()
-        now_held = {
-            p.record_id: c for p in reviews if (c := self.graph.customer_of_record(p.record_id))
-        }
-        changes = possible_match_changes(
-            reviews,
-            customer_of_record=now_held,
-            signal_of_record=firsts,
-            prior_weight=matcher.prior_weight,  # type: ignore[attr-defined]
-            at=self._clock(),
-        )
-        for change in changes:
-            self.graph.apply(change)
-        topic = self._topics.identity_changes
-        return [Output(topic, c.customer_id.encode(), _json(c)) for c in changes]
+        changes = take_possible_matches(self.graph, firsts, at=self._clock())
+        return self._publish(changes, (), ())
 
     def _command(self, outcome: CommandOutcome) -> list[Output]:
         """Publish a command's changes, merges and, per customer it produced, a rebuild."""
-        t, out = self._topics, []
-        for change in outcome.changes:
-            out.append(Output(t.identity_changes, change.customer_id.encode(), _json(change)))
-        for entry in outcome.index:
-            out.append(Output(t.identity_index, entry.key.encode(), _json(entry)))
-        for absorbed, survivor in outcome.merges:
-            merge = Resolved(kind="merge", customer_id=absorbed, into=survivor)
-            out.append(Output(t.resolved, absorbed.encode(), _json(merge)))
+        t = self._topics
+        out = self._publish(outcome.changes, outcome.index, outcome.merges)
         if outcome.rebuild:
             wanted = {r for records, _ in outcome.rebuild.values() for r in records}
             signals = self._replay(wanted)
@@ -198,34 +157,8 @@ class ResolveStage:
                 )
                 out.append(Output(t.resolved, cid.encode(), _json(control)))
                 mine = set(records)
-                for signal in signals:
-                    if signal.record_id in mine:
-                        resolved = Resolved(
-                            kind="signal",
-                            customer_id=cid,
-                            signal=signal,
-                            identities=self._identities(signal),
-                        )
-                        out.append(Output(t.resolved, cid.encode(), _json(resolved)))
+                out += [self._signal(cid, s) for s in signals if s.record_id in mine]
         return out
-
-    def _identities(self, signal: Signal) -> tuple[IdentityRef, ...]:
-        refs = []
-        region = self.graph.region_for(signal.source)
-        for identifier in signal.identifiers:
-            try:
-                norm = normalize_identifier(identifier, region=region)
-            except InvalidIdentifier:
-                continue
-            refs.append(
-                IdentityRef(
-                    type=norm.type,
-                    value=norm.value,
-                    source=signal.source,
-                    record_id=signal.record_id,
-                )
-            )
-        return tuple(refs)
 
 
 def _json(model: Any) -> bytes:
