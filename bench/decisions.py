@@ -2,7 +2,7 @@
 
 1. HTTP single check: a serving app (``create_app`` with the shipped policy, a
    key file and the decision log, as ``signalfold serve`` builds and runs it:
-   uvloop + httptools, behind ``FastFront``) runs in ``--servers`` child
+   ``server_config``: uvloop, ``FastHttpProtocol``, ``FastFront``) runs in ``--servers`` child
    processes sharing one port (``SO_REUSEPORT``, as replicas would) on
    loopback. The load comes from ``wrk`` when it is on PATH (``apt-get
    install wrk``; ``bench/wrk_check.lua`` gives ``--connections`` keep-alive
@@ -99,11 +99,10 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any, replica: int = 
     import uvicorn
 
     from signalfold.settings import Settings
-    from signalfold.sinks._fast_check import FastFront
     from signalfold.sinks.api import create_app
     from signalfold.sinks.auth import hash_key
     from signalfold.sinks.decision_log import open_decision_log
-    from signalfold.sinks.serve import SERVER_OPTIONS, tune_gc
+    from signalfold.sinks.serve import server_config, tune_gc
     from signalfold.sinks.store import Store
     from signalfold.streams.policy import decide, load_policy
 
@@ -120,7 +119,7 @@ def _serve(port: int, customers: int, data_dir: str, ready: Any, replica: int = 
         decision_log=open_decision_log(Path(data_dir), name=f"decisions-{replica}"),
     )
     tune_gc()  # as ``serve`` does once it has built the replica
-    config = uvicorn.Config(FastFront(app), log_level="warning", access_log=False, **SERVER_OPTIONS)
+    config = server_config(app, log_level="warning")  # as ``signalfold serve`` runs it
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # replicas share the port

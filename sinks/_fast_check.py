@@ -38,6 +38,7 @@ __all__ = ["FastChecks", "FastFront", "FastPathRoute", "batch_json", "logged_req
 FIELD_ORDER = tuple(DecisionQuery.model_fields)
 _FIELDS = frozenset(FIELD_ORDER)
 FastPath = Callable[[Scope, Receive, Send], Any]
+AnswerNow = Callable[[bytes, list[tuple[bytes, bytes]], Any], bytes | None]
 
 
 class FastPathRoute(APIRoute):
@@ -45,6 +46,8 @@ class FastPathRoute(APIRoute):
 
     ``fast_path(scope, receive, send)`` returns ``None`` once it answered, or the
     ``receive`` the route must read the request from (the body replayed if read).
+    An ``answer_now(query_string, headers, app)`` attribute, if any, answers
+    the same requests synchronously (``FastFront.answer_now``).
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,8 +55,9 @@ class FastPathRoute(APIRoute):
         if fast_path is not None and not scope.get(_TRIED):
             learn = scope.get(_LEARN)
             if learn is not None:
+                answer_now = getattr(self.endpoint, "answer_now", None)
                 for method in self.methods:
-                    learn(method, self.path, fast_path)
+                    learn(method, self.path, fast_path, answer_now)
             receive = await fast_path(scope, receive, send)
             if receive is None:
                 return
@@ -74,14 +78,30 @@ class FastFront:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._paths: dict[tuple[str, str], FastPath] = {}
+        self._now: dict[tuple[str, str], AnswerNow] = {}
 
     def routes(self) -> set[tuple[str, str]]:
         """The (method, path) pairs answered here so far (for tests)."""
         return set(self._paths)
 
-    def _learn(self, method: str, path: str, fast_path: FastPath) -> None:
+    def answer_now(
+        self, method: str, path: str, query_string: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes | None:
+        """A 200 JSON body for a request a learned route answers synchronously; else ``None``.
+
+        ``FastHttpProtocol`` asks this while it parses a request; ``None`` (not
+        learned, not plain, a key not admitted yet) sends it the ASGI way.
+        """
+        answer = self._now.get((method, path))
+        return None if answer is None else answer(query_string, headers, self.app)
+
+    def _learn(
+        self, method: str, path: str, fast_path: FastPath, answer_now: AnswerNow | None = None
+    ) -> None:
         if not getattr(self.app, "user_middleware", ()):
             self._paths[(method, path)] = fast_path
+            if answer_now is not None:
+                self._now[(method, path)] = answer_now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -173,29 +193,34 @@ class FastChecks:
         self._admitted[presented] = name
         return name
 
+    def answer_now(
+        self, query_string: bytes, headers: list[tuple[bytes, bytes]], app: Any
+    ) -> bytes | None:
+        """The JSON body for a plain single check from a key admitted before; else ``None``.
+
+        Synchronous, for ``FastHttpProtocol``: it answers while the request is
+        parsed, with no ASGI scope, task or ``Request``. A key seen for the
+        first time, or anything not plain, gets ``None`` and goes the ASGI way.
+        """
+        params = _plain_params(query_string)
+        if params is None or app.state.key_checker is not self._checker:
+            return None
+        surface = self._admitted.get(_key_headers(headers))
+        return None if surface is None else self._answer_single(surface, params)
+
     async def single(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         if scope["method"] != "GET":
             return receive
-        pairs = _query_pairs(scope["query_string"].decode("latin-1"))
-        params = dict(pairs)
-        if (
-            len(params) != len(pairs)
-            or not params.keys() <= _FIELDS
-            or "" in params.values()
-            or params.get("channel") not in CHANNELS
-            or params.get("purpose") not in PURPOSES
-        ):
+        params = _plain_params(scope["query_string"])
+        if params is None:
             return receive
         surface = self._surface(scope, receive)
         if surface is None:
             return receive
-        now = self._clock()
-        try:
-            decision = fast_answer(self._view, self._fast, _Query(**params), now, self._region)
-        except BadIdentifier:
+        body = self._answer_single(surface, params)
+        if body is None:
             return receive
-        self._record(surface, [(logged_request(params), decision)], now)
-        body = decision.json  # as ``Response(body, media_type="application/json")`` sends it
+        # as ``Response(body, media_type="application/json")`` sends it
         await send(
             {
                 "type": "http.response.start",
@@ -205,6 +230,16 @@ class FastChecks:
         )
         await send({"type": "http.response.body", "body": body})
         return None
+
+    def _answer_single(self, surface: str, params: dict[str, str]) -> bytes | None:
+        """The decision's JSON, logged under ``surface``; ``None`` for a bad identifier."""
+        now = self._clock()
+        try:
+            decision = fast_answer(self._view, self._fast, _Query(**params), now, self._region)
+        except BadIdentifier:
+            return None  # the route answers 422 with its own text
+        self._record(surface, [(logged_request(params), decision)], now)
+        return decision.json
 
     async def batch(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         if scope["method"] != "POST":
@@ -260,6 +295,21 @@ def _key_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, byte
         elif name == b"authorization" and authorization is None:
             authorization = value
     return api_key, authorization
+
+
+def _plain_params(query_string: bytes) -> dict[str, str] | None:
+    """A single check's parameters if plain (known, once each, non-empty, valid enums)."""
+    pairs = _query_pairs(query_string.decode("latin-1"))
+    params = dict(pairs)
+    if (
+        len(params) != len(pairs)
+        or not params.keys() <= _FIELDS
+        or "" in params.values()
+        or params.get("channel") not in CHANNELS
+        or params.get("purpose") not in PURPOSES
+    ):
+        return None
+    return params
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:

@@ -120,6 +120,7 @@ def decision_router(
     if fast is not None:
         checks = FastChecks(view, fast, clock, region, record)
         check.fast_path = checks.single  # type: ignore[attr-defined]
+        check.answer_now = checks.answer_now  # type: ignore[attr-defined]
         check_batch.fast_path = checks.batch  # type: ignore[attr-defined]
     for endpoint, method, model in (
         (check, "GET", SuppressionDecision),
