@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     default_region: str = Field(default="GB", description="Region for phones without +CC.")
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_replica: int | None = Field(
+        default=None,
+        ge=0,
+        description="This process's index among `serve` processes sharing api_port "
+        "(SO_REUSEPORT; Linux); unset: the port is this process's alone.",
+    )
+    serve_processes: int = Field(
+        default=1, ge=1, description="`serve` processes `signalfold run` starts on api_port."
+    )
     api_keys_file: Path | None = Field(
         default=None, description="YAML of scoped API keys (hashed); unset: open API, dev only."
     )

@@ -180,7 +180,11 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
         create_topics(settings)
         for stage in STAGES:
             procs[stage] = _spawn(["worker", "--stage", stage], env, logs / f"{stage}.log")
-        procs["serve"] = _spawn(["serve"], env, logs / "serve.log")
+        replicas = settings.serve_processes  # more than one: they share the port
+        for replica in range(replicas):
+            name = "serve" if replicas == 1 else f"serve-{replica}"
+            extra = {} if replicas == 1 else {"SIGNALFOLD_API_REPLICA": str(replica)}
+            procs[name] = _spawn(["serve"], env | extra, logs / f"{name}.log")
         base = f"http://{settings.api_host}:{settings.api_port}"
         _wait_ready(base, procs, timeout=60)
         denied = allowed = None

@@ -2,19 +2,24 @@
 
 Each check made through the API (single or batch) becomes one row: the surface
 (the API key's name), the customer, the request, the full decision with its
-reasons, and the state version it came from. A request thread buffers one
-tuple per call (no per-row object, no serialisation); the background thread
-numbers the rows, serialises them and writes them in batches through Arrow, so
-a check costs the request a list append, not an insert.
+reasons, and the state version it came from. A request buffers one tuple per
+call (no per-row object, no serialisation); a background thread numbers the
+rows and serialises each once, as the ``LoggedDecision`` JSON.
+
+Where the rows go:
+
+- A serving replica (``publisher`` given) publishes them to the
+  ``decisions.log`` topic, kept forever, like every log in Kafka. Every
+  replica's materializer reads that topic into its own ``DecisionLogTable``,
+  so any replica answers "who was told what" for the answers of all of
+  them, and the table is rebuilt from Kafka at every start like the rest of
+  the serving store. A query first waits until this replica's own rows are
+  back from the topic (it sees its own writes).
+- Without a publisher (tests, a notebook) rows go straight into the table.
 
 ``log_id`` (a per-process random prefix and a counter) is unique by
 construction, so the table carries no primary key: its index cost more per
 insert than the row, and no writer ever repeats an id.
-
-The log lives in its own DuckDB file next to the serving store
-(``decisions-<port>.duckdb``) and is *kept* across restarts: the serving
-store is thrown away and rebuilt from Kafka at every start, but what the API
-told a caller cannot be rebuilt from anything.
 """
 
 from __future__ import annotations
@@ -25,21 +30,18 @@ import secrets
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Protocol
 
 import duckdb
 import orjson
 import pyarrow as pa
 from pydantic import BaseModel
 
-from signalfold.schemas import SuppressionDecision
-from signalfold.sinks.base import BatchingSink
 from signalfold.sinks.decision_models import LoggedDecision
+from signalfold.streams.policy._fast import Answer
 
-__all__ = ["DecisionLog", "DecisionLogSink", "LogRecord", "open_decision_log"]
+__all__ = ["DecisionLog", "DecisionLogTable", "LogPublisher"]
 
-_TS = pa.timestamp("us", tz="UTC")
 DDL = """
 CREATE TABLE IF NOT EXISTS decision_log (
     log_id VARCHAR NOT NULL,
@@ -54,77 +56,110 @@ CREATE TABLE IF NOT EXISTS decision_log (
     decision JSON NOT NULL
 )
 """
+# DuckDB takes the fields out of each row's JSON itself (no Python per field).
+_INSERT = """
+INSERT INTO decision_log
+SELECT j->>'log_id', CAST(j->>'logged_at' AS TIMESTAMPTZ), j->>'surface', j->>'customer_id',
+       j->>'channel', j->>'purpose', j->>'outcome', CAST(j->>'state_version' AS BIGINT),
+       j->'request', j->'decision'
+FROM (SELECT CAST(decode(raw) AS JSON) AS j FROM {name})
+"""
 
 
-class LogRecord(NamedTuple):
-    """One answer as buffered: serialised only when the batch is written."""
+class LogPublisher(Protocol):
+    """Where a replica's rows go: ``publish`` them, ``sync`` waits until they are readable."""
 
-    log_id: str
-    logged_at: datetime
-    surface: str
-    request: BaseModel | dict[str, Any]
-    decision: SuppressionDecision
+    def publish(self, rows: list[tuple[bytes | None, bytes]]) -> None: ...
+
+    def sync(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
 
 
-class DecisionLogSink(BatchingSink[LogRecord]):
-    """``LogRecord`` → table ``decision_log`` (one Arrow insert per batch)."""
+class DecisionLogTable:
+    """Table ``decision_log``: rows in ``LoggedDecision`` JSON go in, ``LoggedDecision``s out.
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, max_batch: int = 10_000) -> None:
-        super().__init__(max_batch)
-        self._cur = cursor
+    ``insert`` runs on one writer thread; ``query`` on any (own cursor each).
+    """
 
-    def setup(self) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self._cur = conn.cursor()
         self._cur.execute(DDL)
+        self.rows = 0
 
-    def write(self, batch: list[LogRecord]) -> None:
-        requests = [
-            r.request.model_dump_json(exclude_none=True)
-            if isinstance(r.request, BaseModel)
-            else orjson.dumps(r.request).decode()  # 3x json.dumps' speed, GIL held
-            for r in batch
-        ]
-        table = pa.table(
-            {
-                "log_id": [r.log_id for r in batch],
-                "logged_at": pa.array([r.logged_at for r in batch], _TS),
-                "surface": [r.surface for r in batch],
-                "customer_id": [r.decision.customer_id for r in batch],
-                "channel": [r.decision.channel for r in batch],
-                "purpose": [r.decision.purpose for r in batch],
-                "outcome": [r.decision.outcome for r in batch],
-                "state_version": pa.array([r.decision.state_version for r in batch], pa.int64()),
-                "request": requests,
-                "decision": [r.decision.model_dump_json() for r in batch],
-            }
-        )
+    def insert(self, values: Sequence[bytes]) -> None:
+        """Append rows, each one ``LoggedDecision`` as JSON bytes (one Arrow insert)."""
+        if not values:
+            return
         name = f"log_batch_{secrets.token_hex(8)}"
-        self._cur.register(name, table)
+        self._cur.register(name, pa.table({"raw": pa.array(values, pa.binary())}))
         try:
-            # VARCHAR → JSON is DuckDB's implicit cast; the text is valid JSON by construction.
-            self._cur.execute(
-                f"INSERT INTO decision_log SELECT log_id, logged_at, surface, customer_id, "
-                f"channel, purpose, outcome, state_version, request, decision FROM {name}"
-            )
+            self._cur.execute(_INSERT.format(name=name))
         finally:
             self._cur.unregister(name)
+        self.rows += len(values)
+
+    def query(
+        self, *, customer_ids: Sequence[str] = (), surface: str | None = None, limit: int = 100
+    ) -> list[LoggedDecision]:
+        """Logged answers, newest first, about ``customer_ids`` and/or to ``surface``."""
+        where, params = [], []
+        if customer_ids:
+            where.append(f"customer_id IN ({', '.join('?' * len(customer_ids))})")
+            params.extend(customer_ids)
+        if surface is not None:
+            where.append("surface = ?")
+            params.append(surface)
+        sql = (
+            "SELECT log_id, logged_at, surface, customer_id, channel, purpose, outcome, "
+            "state_version, request, decision FROM decision_log "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY logged_at DESC, log_id DESC LIMIT ?"
+        )
+        params.append(limit)
+        with self._conn.cursor() as cur:
+            rows = cur.execute(sql, params).fetchall()
+        return [
+            LoggedDecision(
+                log_id=r[0],
+                logged_at=r[1],
+                surface=r[2],
+                customer_id=r[3],
+                channel=r[4],
+                purpose=r[5],
+                outcome=r[6],
+                state_version=r[7],
+                request=json.loads(r[8]),
+                decision=json.loads(r[9]),
+            )
+            for r in rows
+        ]
 
 
 class DecisionLog:
-    """Thread-safe front of the sink: ``record`` from request threads, writes in the background.
+    """Thread-safe front: ``record`` from request threads; rows leave in the background.
 
     Example::
 
-        log = DecisionLog(duckdb.connect(":memory:")).start()
+        log = DecisionLog(DecisionLogTable(duckdb.connect(":memory:"))).start()
         log.record("newsletter-bot", [(query, decision)], now)
-        log.query(customer_id="cus_1")   # flushes first, so it sees its own writes
+        log.query(customer_ids=["cus_1"])   # flushes first, so it sees its own writes
         log.close()
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, *, flush_interval: float = 0.25) -> None:
-        self._conn = conn
-        self._sink = DecisionLogSink(conn.cursor())
-        self._sink.setup()
-        self._interval = flush_interval
+    def __init__(
+        self,
+        table: DecisionLogTable | duckdb.DuckDBPyConnection,
+        *,
+        publisher: LogPublisher | None = None,
+        flush_interval: float = 0.25,
+        sync_timeout: float = 5.0,
+    ) -> None:
+        self._owned = None if isinstance(table, DecisionLogTable) else table  # closed with us
+        self.table = table if isinstance(table, DecisionLogTable) else DecisionLogTable(table)
+        self._publisher = publisher
+        self._interval, self._sync_timeout = flush_interval, sync_timeout
         # (surface, at, answers) per ``record`` call; rows are made when flushed.
         self._pending: list[tuple[str, datetime, Sequence[tuple[Any, Any]]]] = []
         self._buffer_lock = threading.Lock()
@@ -144,32 +179,60 @@ class DecisionLog:
     def record(
         self,
         surface: str,
-        answers: Sequence[tuple[BaseModel | dict[str, Any], SuppressionDecision]],
+        answers: Sequence[tuple[BaseModel | dict[str, Any], Any]],
         at: datetime,
     ) -> None:
-        """Buffer the answers given to ``surface`` at ``at`` (the caller must not change them)."""
+        """Buffer the answers given to ``surface`` at ``at`` (the caller must not change them).
+
+        Each answer is a (request, decision) pair: a ``SuppressionDecision`` or
+        the fast path's ``Answer``.
+        """
         with self._buffer_lock:
             self._pending.append((surface, at, answers))
 
     def flush(self) -> int:
-        """Write everything buffered now; returns how many rows were written."""
+        """Write (or publish) everything buffered now; returns how many rows."""
         # The write lock first: what one flush took is written before another flush (or a
-        # query) goes on, so rows are numbered and land in the order they were buffered.
+        # query) goes on, so rows are numbered and leave in the order they were buffered.
         with self._write_lock:
             with self._buffer_lock:
                 calls, self._pending = self._pending, []
-            if not calls:
-                return 0
-            written = 0
-            ids, prefix, sink = self._ids, self._prefix, self._sink
-            for surface, at, answers in calls:
-                for request, decision in answers:
-                    sink.add(
-                        LogRecord(f"{prefix}-{next(ids):012d}", at, surface, request, decision)
-                    )
-                written += len(answers)
-            sink.flush()
-        return written
+            rows = self._rows(calls)
+            if rows:
+                if self._publisher is not None:
+                    self._publisher.publish(rows)
+                else:
+                    self.table.insert([value for _, value in rows])
+        return len(rows)
+
+    def _rows(
+        self, calls: list[tuple[str, datetime, Sequence[tuple[Any, Any]]]]
+    ) -> list[tuple[bytes | None, bytes]]:
+        """(key: customer id, value: ``LoggedDecision`` JSON) per answer, numbered in order."""
+        rows: list[tuple[bytes | None, bytes]] = []
+        ids, prefix, dumps = self._ids, self._prefix, orjson.dumps
+        for surface, at, answers in calls:
+            for request, decision in answers:
+                if isinstance(request, BaseModel):
+                    request = request.model_dump(mode="json", exclude_none=True)
+                raw = decision.json if type(decision) is Answer else decision.model_dump_json()
+                customer_id = decision.customer_id
+                value = dumps(
+                    {
+                        "log_id": f"{prefix}-{next(ids):012d}",
+                        "logged_at": at,
+                        "surface": surface,
+                        "customer_id": customer_id,
+                        "channel": decision.channel,
+                        "purpose": decision.purpose,
+                        "outcome": decision.outcome,
+                        "state_version": decision.state_version,
+                        "request": request,
+                        "decision": orjson.Fragment(raw),
+                    }
+                )
+                rows.append((customer_id.encode() if customer_id else None, value))
+        return rows
 
     def query(
         self,
@@ -178,55 +241,31 @@ class DecisionLog:
         surface: str | None = None,
         limit: int = 100,
     ) -> list[LoggedDecision]:
-        """Logged answers, newest first, about ``customer_ids`` and/or to ``surface``."""
+        """Logged answers, newest first, about ``customer_ids`` and/or to ``surface``.
+
+        This replica's own answers so far are included (it waits for them up
+        to ``sync_timeout``); other replicas' as soon as their rows arrive.
+        """
         self.flush()
-        where, params = [], []
-        if customer_ids:
-            where.append(f"customer_id IN ({', '.join('?' * len(customer_ids))})")
-            params.extend(customer_ids)
-        if surface is not None:
-            where.append("surface = ?")
-            params.append(surface)
-        sql = (
-            "SELECT log_id, logged_at, surface, customer_id, channel, purpose, outcome, "
-            "state_version, request, decision FROM decision_log "
-            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-            "ORDER BY logged_at DESC, log_id DESC LIMIT ?"
-        )
-        params.append(limit)
-        with self._write_lock, self._conn.cursor() as cur:
-            rows = cur.execute(sql, params).fetchall()
-        return [
-            LoggedDecision(
-                log_id=r[0],
-                logged_at=r[1],
-                surface=r[2],
-                customer_id=r[3],
-                channel=r[4],
-                purpose=r[5],
-                outcome=r[6],
-                state_version=r[7],
-                request=json.loads(r[8]),
-                decision=json.loads(r[9]),
-            )
-            for r in rows
-        ]
+        if self._publisher is not None:
+            self._publisher.sync(self._sync_timeout)
+        return self.table.query(customer_ids=customer_ids, surface=surface, limit=limit)
 
     def close(self) -> None:
-        """Stop the writer, write what is left, close the connection."""
+        """Stop the writer and write what is left (the publisher delivers it).
+
+        A connection given to the constructor is closed too; a table's is its owner's.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
         self.flush()
-        self._conn.close()
+        if self._publisher is not None:
+            self._publisher.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.flush()
-
-
-def open_decision_log(data_dir: Path, name: str = "decisions") -> DecisionLog:
-    """The decision log in ``data_dir/<name>.duckdb``, kept across restarts."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return DecisionLog(duckdb.connect(str(data_dir / f"{name}.duckdb"))).start()

@@ -6,6 +6,10 @@ header are internal read-to-end markers and are skipped. Each consumed batch
 is applied to the view under one lock and flushed to DuckDB before the next
 poll, so a write is visible within one poll timeout (~100 ms).
 
+With a ``DecisionLogTable``, the ``decisions.log`` topic (every replica's
+answers) is read into it too; readiness does not wait for that audit trail,
+and ``wait_applied`` tells a query when this replica's own rows are in.
+
 ``caught_up`` turns true once every partition has been read up to a fence
 record this replica wrote at start: everything that existed then has been
 applied. The high watermark is not trusted for that (Tansu's can point one
@@ -25,6 +29,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from signalfold.sinks._tables import change_row, signal_row
+from signalfold.sinks.decision_log import DecisionLogTable
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
@@ -61,6 +66,7 @@ class Materializer:
         *,
         batch_size: int = 2000,
         poll_timeout: float = 0.1,
+        decision_log: DecisionLogTable | None = None,
     ) -> None:
         self._client_config = client_config
         self._topics = topics
@@ -72,6 +78,9 @@ class Materializer:
         ]
         self._view = view
         self._store = store
+        self._log_table = decision_log
+        self._log_topic = topics.decisions_log if decision_log is not None else None
+        self._log_read = threading.Condition()  # notified when decision-log rows are in
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._stop = threading.Event()
@@ -115,7 +124,7 @@ class Materializer:
     def _assign(self, consumer: Consumer) -> None:
         metadata = consumer.list_topics(timeout=10)
         assignment: list[TopicPartition] = []
-        for name in self._names:
+        for name in self._names + ([self._log_topic] if self._log_topic else []):
             topic = metadata.topics.get(name)
             if topic is None or topic.error is not None:
                 raise TopicMissing(
@@ -124,7 +133,7 @@ class Materializer:
                 )
             for partition in sorted(topic.partitions):
                 assignment.append(TopicPartition(name, partition, OFFSET_BEGINNING))
-        self._write_fences(assignment)
+        self._write_fences([tp for tp in assignment if tp.topic != self._log_topic])
         consumer.assign(assignment)
         log.info("serving from %d partitions of %d topics", len(assignment), len(self._names))
 
@@ -171,6 +180,7 @@ class Materializer:
         states: list[tuple[str, bytes | None]] = []
         index: list[tuple[str, str | None]] = []
         aliases: list[tuple[str, str | None]] = []
+        logged: list[bytes] = []
         applied = skipped = 0
         for msg in messages:
             err = msg.error()
@@ -186,6 +196,11 @@ class Materializer:
                 if dict(msg.headers() or []).get(FENCE_HEADER) == self._fence:
                     self._targets.pop((topic, msg.partition()), None)
                 continue
+            if topic == self._log_topic:
+                if msg.value():
+                    logged.append(msg.value())
+                applied += 1
+                continue
             try:
                 self._route(msg, topic, states, index, aliases)
                 applied += 1
@@ -200,8 +215,26 @@ class Materializer:
                 )
         self._view.apply(states=states, index=index, aliases=aliases)
         self._store.flush()
+        if self._log_table is not None:
+            self._log_table.insert(logged)
+            with self._log_read:
+                self._log_read.notify_all()
         self.applied += applied
         self.skipped += skipped
+
+    def wait_applied(self, targets: dict[int, int], timeout: float) -> bool:
+        """Block until each ``decisions.log`` partition was read up to its target offset.
+
+        ``targets`` maps partition → the offset just after a row this replica
+        published; ``False`` if not reached within ``timeout`` seconds.
+        """
+        topic = self._log_topic
+
+        def reached() -> bool:
+            return all(self._positions.get((topic, p), 0) >= o for p, o in targets.items())
+
+        with self._log_read:
+            return self._log_read.wait_for(reached, timeout)
 
     def _route(
         self,

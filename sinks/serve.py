@@ -27,10 +27,11 @@ from fastapi import FastAPI
 from signalfold.settings import Settings
 from signalfold.sinks._fast_check import FastFront
 from signalfold.sinks._fast_http import fast_http_protocol
+from signalfold.sinks._log_publisher import KafkaLogPublisher
 from signalfold.sinks._policy_reload import PolicyReloader
 from signalfold.sinks._resolve import Decider
 from signalfold.sinks.api import create_app
-from signalfold.sinks.decision_log import DecisionLog, open_decision_log
+from signalfold.sinks.decision_log import DecisionLog, DecisionLogTable
 from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.store import Store, open_store
 from signalfold.sinks.view import ServingView
@@ -46,6 +47,7 @@ __all__ = [
     "build",
     "serve",
     "server_config",
+    "shared_socket",
     "tune_gc",
 ]
 
@@ -99,12 +101,12 @@ class Serving:
             self.reloader.start()
 
     def close(self) -> None:
-        """Stop the consumer (flushing what it read), then close the store and the log."""
+        """Deliver the log's last rows, stop the consumer (flushing what it read), close."""
         if self.reloader is not None:
             self.reloader.stop()
+        self.decision_log.close()
         self.materializer.stop()
         self.store.close()
-        self.decision_log.close()
 
 
 def build(
@@ -132,7 +134,13 @@ def build(
     topics = Topics(prefix=settings.topic_prefix)
     ensure_topics(
         settings.kafka_client_config(),
-        [topics.customer_state, topics.identity_index, topics.resolved, topics.identity_changes],
+        [
+            topics.customer_state,
+            topics.identity_index,
+            topics.resolved,
+            topics.identity_changes,
+            topics.decisions_log,
+        ],
         settings.partitions,
         settings.replication_factor,
         compacted=topics.compacted(),
@@ -142,12 +150,22 @@ def build(
     from signalfold.streams.registry import install_declared_types
 
     install_declared_types(settings)  # signals of contract-declared types parse here too
-    store = open_store(settings.data_dir, name=f"serve-{settings.api_port}")
+    replica = "" if settings.api_replica is None else f"-r{settings.api_replica}"
+    store = open_store(settings.data_dir, name=f"serve-{settings.api_port}{replica}")
     view = ServingView()
+    log_table = DecisionLogTable(store.connection)  # rebuilt from decisions.log at start
     materializer = Materializer(
-        settings.kafka_client_config(), topics, view, store, batch_size=settings.batch_size
+        settings.kafka_client_config(),
+        topics,
+        view,
+        store,
+        batch_size=settings.batch_size,
+        decision_log=log_table,
     )
-    decision_log = open_decision_log(settings.data_dir, name=f"decisions-{settings.api_port}")
+    publisher = KafkaLogPublisher(
+        settings.kafka_client_config(), topics.decisions_log, materializer.wait_applied
+    )
+    decision_log = DecisionLog(log_table, publisher=publisher).start()
     extra = {"clock": clock} if clock is not None else {}
     app = create_app(
         view,
@@ -229,16 +247,33 @@ def _server(serving: Serving, on_started: Callable[[_Server], None]) -> _Server:
 
 
 def serve(settings: Settings, *, ready_event: threading.Event | None = None) -> None:
-    """Run a replica until SIGINT/SIGTERM; ``ready_event`` is set once HTTP listens."""
+    """Run a replica until SIGINT/SIGTERM; ``ready_event`` is set once HTTP listens.
+
+    With ``settings.api_replica`` set, the port is bound with ``SO_REUSEPORT``:
+    several replicas on one host share it and the kernel spreads connections.
+    """
     serving = build(settings)
     tune_gc()
     serving.start()
     try:
         server = _server(serving, lambda _s: ready_event.set() if ready_event else None)
-        server.run()
+        sockets = None
+        if settings.api_replica is not None:
+            sockets = [shared_socket(settings.api_host, settings.api_port)]
+        server.run(sockets=sockets)
     finally:
         serving.close()
         log.info("serve stopped after applying %d messages", serving.materializer.applied)
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` that other processes may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 class ServeHandle:

@@ -83,6 +83,11 @@ class Store:
         self.signals = SignalSink(conn.cursor(), max_batch)
         self.identity_changes = IdentityChangeSink(conn.cursor(), max_batch)
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The store's DuckDB connection (for tables kept beside it: the decision log)."""
+        return self._conn
+
     def setup(self) -> None:
         """Create the tables (idempotent)."""
         self.signals.setup()

@@ -56,6 +56,11 @@ class Topics:
         return f"{self.prefix}suppression.changes"
 
     @property
+    def decisions_log(self) -> str:
+        """Every answer the API gave (key: customer id), from every serving replica."""
+        return f"{self.prefix}decisions.log"
+
+    @property
     def contracts(self) -> str:
         """Registered source contracts (key: source name; compacted, latest wins)."""
         return f"{self.prefix}signalfold.contracts"
@@ -69,8 +74,18 @@ class Topics:
         return {self.identity_changes, self.identity_commands, self.contracts}
 
     def kept(self) -> set[str]:
-        """Logs replayed from the start by rebuilds: kept forever (no time retention)."""
-        return {self.identity_changes, self.identity_commands, self.canonical, self.resolved}
+        """Logs replayed from the start by rebuilds: kept forever (no time retention).
+
+        ``decisions.log`` is the audit trail of what callers were told: it
+        cannot be recomputed from anything else.
+        """
+        return {
+            self.identity_changes,
+            self.identity_commands,
+            self.canonical,
+            self.resolved,
+            self.decisions_log,
+        }
 
     def compacted(self) -> set[str]:
         return {self.identity_index, self.customer_state, self.contracts}
@@ -86,6 +101,7 @@ class Topics:
             self.customer_state,
             self.suppression_changes,
             self.contracts,
+            self.decisions_log,
         ]
 
 

@@ -1,0 +1,115 @@
+"""The decision log lives in Kafka: every replica answers for all, and a restart keeps it.
+
+Two serving replicas on the same topics (real embedded broker, real HTTP):
+each answers checks; each one's log shows its own answers at once and the
+other's once they arrive; a replica started afterwards rebuilds the whole
+log from ``decisions.log`` before anything is asked again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from signalfold.settings import Settings
+from signalfold.sinks.serve import ServeHandle
+from signalfold.streams.broker import free_port
+
+SURFACE = "open-access"  # the surface name of the open (no key file) API
+
+
+def _check(base: str, email: str) -> None:
+    params = {"email": email, "channel": "email", "purpose": "marketing"}
+    response = httpx.get(f"{base}/v1/suppression/check", params=params, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def _asked(base: str) -> list[str]:
+    """The emails asked about, as each replica's log says, oldest first."""
+    response = httpx.get(
+        f"{base}/v1/decisions/log", params={"surface": SURFACE, "limit": 1000}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return [item["request"]["email"] for item in reversed(response.json()["items"])]
+
+
+def _eventually(probe, expected, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while (found := probe()) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
+def test_every_replica_shows_every_answer_and_a_new_one_rebuilds_the_log(
+    settings: Settings,
+) -> None:
+    one = settings.model_copy(update={"api_port": free_port(), "api_replica": None})
+    two = settings.model_copy(update={"api_port": free_port()})
+    with ServeHandle(one) as a, ServeHandle(two) as b:
+        assert a.serving.materializer.wait_caught_up(30)
+        assert b.serving.materializer.wait_caught_up(30)
+        _check(a.url, "first@example.com")
+        assert _asked(a.url) == ["first@example.com"]  # its own answer, at once
+        _check(b.url, "second@example.com")
+        _check(b.url, "third@example.com")
+        assert _asked(b.url)[-2:] == ["second@example.com", "third@example.com"]
+        everything = ["first@example.com", "second@example.com", "third@example.com"]
+        assert _eventually(lambda: _asked(a.url), everything) == everything
+        assert _eventually(lambda: _asked(b.url), everything) == everything
+
+    later = settings.model_copy(update={"api_port": free_port()})
+    with ServeHandle(later) as c:
+        assert c.serving.materializer.wait_caught_up(30)
+        assert _eventually(lambda: _asked(c.url), everything) == everything
+
+
+def test_serve_processes_share_one_port_and_one_log(settings: Settings) -> None:
+    """Two ``signalfold serve`` processes with ``SIGNALFOLD_API_REPLICA`` on one port."""
+    env = {
+        **os.environ,
+        "SIGNALFOLD_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+        "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
+        "SIGNALFOLD_PARTITIONS": str(settings.partitions),
+        "SIGNALFOLD_DATA_DIR": str(settings.data_dir),
+        "SIGNALFOLD_API_PORT": str(settings.api_port),
+        "SIGNALFOLD_LOG_LEVEL": "WARNING",
+    }
+    cli = [sys.executable, "-c", "import sys; from signalfold.cli import main; sys.exit(main())"]
+    procs = [
+        subprocess.Popen(
+            [*cli, "serve"],
+            env=env | {"SIGNALFOLD_API_REPLICA": str(replica)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for replica in (0, 1)
+    ]
+    base = f"http://127.0.0.1:{settings.api_port}"
+    try:
+        stores = [settings.data_dir / f"serve-{settings.api_port}-r{r}.duckdb" for r in (0, 1)]
+        assert _eventually(lambda: all(p.exists() for p in stores), True)
+        assert _eventually(lambda: _ready(base), True)
+        emails = [f"person{i}@example.com" for i in range(12)]
+        for email in emails:  # one new connection each: the kernel spreads them
+            _check(base, email)
+        # whichever replica answers the query knows every answer of both
+        assert _eventually(lambda: sorted(_asked(base)), sorted(emails)) == sorted(emails)
+        assert all(p.poll() is None for p in procs), "a replica failed to bind the shared port"
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        errors = [proc.communicate(timeout=20)[1] for proc in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert not any("Traceback" in e for e in errors), errors
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/v1/ready", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
