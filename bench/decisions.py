@@ -1,18 +1,21 @@
 """Decision benchmarks: single check over HTTP at a fixed rate, batch of 10,000, local mode.
 
-1. HTTP single check: a serving app (``create_app`` with the shipped policy, a
-   key file and the decision log, as ``signalfold serve`` builds and runs it:
-   ``server_config``: uvloop, ``FastHttpProtocol``, ``FastFront``) runs in ``--servers`` child
-   processes sharing one port (``SO_REUSEPORT``, as replicas would) on
-   loopback. The load comes from ``wrk`` when it is on PATH (``apt-get
-   install wrk``; ``bench/wrk_check.lua`` gives ``--connections`` keep-alive
-   connections one shared schedule of ``--rate`` requests/s; latency is from
-   each request's actual send, so a server that falls behind shows a lower
-   achieved rate and only part of its queueing: wrk's coordinated-omission
-   caveat). Otherwise this
-   process is an open-loop Python generator (raw asyncio HTTP/1.1) whose
-   latency is from each request's *scheduled* send time, but which costs
-   most of a core at 2,000 requests/s.
+1. HTTP single check: ``--servers`` real ``signalfold serve`` processes (the
+   ``serve`` function itself: uvloop, ``FastHttpProtocol``, ``FastFront``,
+   the materializer, the decision log published to ``decisions.log`` and
+   read back) on an embedded Tansu broker whose topics hold the folded
+   customers' states and identifier index. With more than one server they
+   share the port as replicas do (``SIGNALFOLD_API_REPLICA``,
+   ``SO_REUSEPORT``). The load comes from ``wrk`` when it is on PATH
+   (``apt-get install wrk``; ``bench/wrk_check.lua`` gives ``--connections``
+   keep-alive connections one shared schedule of ``--rate`` requests/s;
+   latency is from each request's actual send, so a server that falls behind
+   shows a lower achieved rate and only part of its queueing: wrk's
+   coordinated-omission caveat). Otherwise this process is an open-loop
+   Python generator (raw asyncio HTTP/1.1) whose latency is from each
+   request's *scheduled* send time, but which costs most of a core at 2,000
+   requests/s. Requests walk through the customers, so almost every check
+   asks about someone not asked about before (a send list's pattern).
 2. Batch: ``POST /v1/suppression/check`` with 10,000 mixed identifiers (email,
    phone, customer id, crm id, unknown), body pre-encoded; round trip per call.
 3. Local mode: ``LocalDecisions.check`` on an in-process view (the same call a
@@ -23,7 +26,8 @@ shipped policy, so states carry real flags (a third have an open ticket).
 
 Usage: ``python -m bench.decisions [--customers 20000] [--rate 2000] [--seconds 10]
 [--servers 1] [--connections 20] [--no-wrk] [--parts single,batch,local]``. The
-single check also reports the servers' CPU time per request (from ``/proc``),
+single check also reports the servers' CPU time per request (from ``/proc``:
+every thread, so the decision log's publishing and reading back are in it),
 which the machine's other load barely moves.
 Prints one JSON line; docs/benchmarks.md records the figures with date and command.
 """
@@ -36,7 +40,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -49,15 +52,13 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 KEY = "sf_bench_key"
 
 
-def _view(customers: int) -> Any:
-    """A ServingView with ``customers`` folded states and their identifier index."""
+def _folded(customers: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
+    """``customers`` folded states (id, ``customer.state`` JSON) and their index entries."""
     from signalfold.schemas.signal import Signal, make_signal_id
-    from signalfold.sinks.view import ServingView
     from signalfold.streams.policy import load_policy
     from signalfold.streams.state import CustomerAggregate
 
     policy = load_policy()
-    view = ServingView()
     states, index = [], []
     for i in range(customers):
         agg = CustomerAggregate(f"cus_{i}")
@@ -88,45 +89,59 @@ def _view(customers: int) -> Any:
         index.append((f"email:user{i}@example.com", agg.customer_id))
         index.append((f"phone:+4479{i:08d}", agg.customer_id))
         index.append((f"crm_contact_id:crm{i}", agg.customer_id))
+    return states, index
+
+
+def _view(customers: int) -> Any:
+    """A ServingView with ``customers`` folded states and their identifier index."""
+    from signalfold.sinks.view import ServingView
+
+    states, index = _folded(customers)
+    view = ServingView()
     view.apply(states=states, index=index)
     return view
 
 
-def _serve(port: int, customers: int, data_dir: str, ready: Any, replica: int = 0) -> None:
-    import functools
+def _publish(settings: Any, customers: int) -> None:
+    """Create the topics and publish the folded states and identifier index to them."""
+    from signalfold.bootstrap import create_topics
+    from signalfold.streams.kafka import producer
 
-    import duckdb
-    import uvicorn
+    topics = create_topics(settings)
+    states, index = _folded(customers)
+    prod = producer(settings.kafka_client_config(), **{"linger.ms": 20})
+    for customer_id, raw in states:
+        prod.produce(topics.customer_state, key=customer_id.encode(), value=raw)
+        prod.poll(0)
+    for key, customer_id in index:
+        value = json.dumps({"customer_id": customer_id}).encode()
+        prod.produce(topics.identity_index, key=key.encode(), value=value)
+        prod.poll(0)
+    assert prod.flush(60) == 0, "the broker did not take the customers"
 
+
+def _serve(settings_json: str) -> None:
+    """One ``signalfold serve`` replica (in a child process)."""
     from signalfold.settings import Settings
-    from signalfold.sinks.api import create_app
-    from signalfold.sinks.auth import hash_key
-    from signalfold.sinks.decision_log import open_decision_log
-    from signalfold.sinks.serve import server_config, tune_gc
-    from signalfold.sinks.store import Store
-    from signalfold.streams.policy import decide, load_policy
+    from signalfold.sinks.serve import serve
 
-    keys = Path(data_dir) / f"keys-{replica}.yaml"
-    keys.write_text(f"keys:\n  - {{name: bench, role: marketing_bot, hash: {hash_key(KEY)}}}\n")
-    store = Store(duckdb.connect(":memory:"))
-    store.setup()
-    app = create_app(
-        _view(customers),
-        store,
-        Settings(api_keys_file=keys),
-        clock=lambda: NOW,
-        decide=functools.partial(decide, policy=load_policy()),
-        decision_log=open_decision_log(Path(data_dir), name=f"decisions-{replica}"),
-    )
-    tune_gc()  # as ``serve`` does once it has built the replica
-    config = server_config(app, log_level="warning")  # as ``signalfold serve`` runs it
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # replicas share the port
-    sock.bind(("127.0.0.1", port))
-    server = uvicorn.Server(config)
-    ready.set()
-    server.run(sockets=[sock])
+    serve(Settings.model_validate_json(settings_json))
+
+
+def _wait_ready(port: int, servers: int, timeout: float = 300) -> None:
+    """Until ``/v1/ready`` says 200 on enough fresh connections to have met every replica."""
+    import httpx
+
+    deadline, streak = time.monotonic() + timeout, 0
+    while streak < 20 * servers:
+        assert time.monotonic() < deadline, "the servers did not get ready"
+        try:
+            ok = httpx.get(f"http://127.0.0.1:{port}/v1/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            ok = False
+        streak = streak + 1 if ok else 0
+        if not ok:
+            time.sleep(0.2)
 
 
 async def _open_loop(port: int, rate: int, seconds: float, customers: int) -> dict[str, Any]:
@@ -286,30 +301,35 @@ def main() -> None:
     }
     use_wrk = not args.no_wrk and shutil.which("wrk") is not None
     if parts & {"single", "batch"}:
+        from signalfold.settings import Settings
+        from signalfold.sinks.auth import hash_key
+        from signalfold.streams.broker import EmbeddedBroker
+
         port = free_port()
         ctx = multiprocessing.get_context("spawn")
-        with tempfile.TemporaryDirectory() as data_dir:
+        with tempfile.TemporaryDirectory() as data_dir, EmbeddedBroker() as broker:
+            keys = Path(data_dir) / "keys.yaml"
+            keys.write_text(
+                f"keys:\n  - {{name: bench, role: marketing_bot, hash: {hash_key(KEY)}}}\n"
+            )
+            settings = Settings(
+                kafka_bootstrap=broker.bootstrap,
+                data_dir=Path(data_dir),
+                api_port=port,
+                api_keys_file=keys,
+                log_level="WARNING",
+            )
+            _publish(settings, args.customers)
             servers = []
             for replica in range(args.servers):
-                ready = ctx.Event()
-                server = ctx.Process(
-                    target=_serve, args=(port, args.customers, data_dir, ready, replica)
-                )
+                shared = {"api_replica": replica} if args.servers > 1 else {}
+                replica_settings = settings.model_copy(update=shared).model_dump_json()
+                server = ctx.Process(target=_serve, args=(replica_settings,))
                 server.start()
-                servers.append((server, ready))
-            pids = [s.pid for s, _ in servers]
+                servers.append(server)
+            pids = [s.pid for s in servers]
             try:
-                for _, ready in servers:
-                    ready.wait(300)
-                time.sleep(1.0)
-                import httpx
-
-                for _ in range(100):  # wait until it listens, then warm up
-                    try:
-                        httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
-                        break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
+                _wait_ready(port, args.servers)
                 if "single" in parts:
                     if use_wrk:
                         _wrk(port, args.rate // 4, 2, args.customers, args.connections)
@@ -329,10 +349,10 @@ def main() -> None:
                 if "batch" in parts:
                     out["http_batch_10k"] = _batch(port, args.customers, args.batch_runs, pids)
             finally:
-                for server, _ in servers:
+                for server in servers:
                     server.terminate()
-                for server, _ in servers:
-                    server.join(10)
+                for server in servers:
+                    server.join(20)
     if "local" in parts:
         out["local_check"] = _local(args.customers, 20_000)
     print(json.dumps(out))

@@ -27,7 +27,7 @@ WaitApplied = Callable[[dict[int, int], float], bool]
 
 
 class KafkaLogPublisher:
-    """Rows → ``topic`` (key: customer id); ``wait_applied`` says when they are read back."""
+    """Chunks of rows → ``topic``; ``wait_applied`` says when they are read back."""
 
     def __init__(self, client: Config, topic: str, wait_applied: WaitApplied) -> None:
         self._producer = make_producer(client, **{"linger.ms": 20})
@@ -37,9 +37,10 @@ class KafkaLogPublisher:
         self._delivered: dict[int, int] = {}  # partition → next offset after our last row
         self.failed = 0
 
-    def publish(self, rows: list[tuple[bytes | None, bytes]]) -> None:
+    def publish(self, key: bytes, chunks: list[bytes]) -> None:
+        """Queue ``chunks`` (rows as JSON lines) under ``key`` (one replica: one partition)."""
         produce, topic, on_delivery = self._producer.produce, self._topic, self._on_delivery
-        for key, value in rows:
+        for value in chunks:
             while True:
                 try:
                     produce(topic, value=value, key=key, on_delivery=on_delivery)

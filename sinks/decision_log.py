@@ -9,7 +9,10 @@ rows and serialises each once, as the ``LoggedDecision`` JSON.
 Where the rows go:
 
 - A serving replica (``publisher`` given) publishes them to the
-  ``decisions.log`` topic, kept forever, like every log in Kafka. Every
+  ``decisions.log`` topic, kept forever, like every log in Kafka: each
+  message is a chunk of rows as newline-delimited JSON (at most
+  ``CHUNK_BYTES``), keyed by the replica's log-id prefix, so a replica's
+  rows stay in order on one partition and cost one message per chunk. Every
   replica's materializer reads that topic into its own ``DecisionLogTable``,
   so any replica answers "who was told what" for the answers of all of
   them, and the table is rebuilt from Kafka at every start like the rest of
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import secrets
+import tempfile
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,7 +39,6 @@ from typing import Any, Protocol
 
 import duckdb
 import orjson
-import pyarrow as pa
 from pydantic import BaseModel
 
 from signalfold.sinks.decision_models import LoggedDecision
@@ -56,20 +60,21 @@ CREATE TABLE IF NOT EXISTS decision_log (
     decision JSON NOT NULL
 )
 """
-# DuckDB takes the fields out of each row's JSON itself (no Python per field).
+# DuckDB parses the rows itself (no Python per row or field), from a scratch file:
+# its reader takes no in-memory buffer without fsspec.
 _INSERT = """
-INSERT INTO decision_log
-SELECT j->>'log_id', CAST(j->>'logged_at' AS TIMESTAMPTZ), j->>'surface', j->>'customer_id',
-       j->>'channel', j->>'purpose', j->>'outcome', CAST(j->>'state_version' AS BIGINT),
-       j->'request', j->'decision'
-FROM (SELECT CAST(decode(raw) AS JSON) AS j FROM {name})
+INSERT INTO decision_log SELECT * FROM read_json(?, format = 'newline_delimited', columns = {
+    log_id: 'VARCHAR', logged_at: 'TIMESTAMPTZ', surface: 'VARCHAR', customer_id: 'VARCHAR',
+    channel: 'VARCHAR', purpose: 'VARCHAR', outcome: 'VARCHAR', state_version: 'BIGINT',
+    request: 'JSON', decision: 'JSON'})
 """
+CHUNK_BYTES = 512 * 1024  # well under Kafka's default 1 MB message limit
 
 
 class LogPublisher(Protocol):
     """Where a replica's rows go: ``publish`` them, ``sync`` waits until they are readable."""
 
-    def publish(self, rows: list[tuple[bytes | None, bytes]]) -> None: ...
+    def publish(self, key: bytes, chunks: list[bytes]) -> None: ...
 
     def sync(self, timeout: float) -> bool: ...
 
@@ -77,7 +82,7 @@ class LogPublisher(Protocol):
 
 
 class DecisionLogTable:
-    """Table ``decision_log``: rows in ``LoggedDecision`` JSON go in, ``LoggedDecision``s out.
+    """Table ``decision_log``: chunks of ``LoggedDecision`` JSON lines in, ``LoggedDecision``s out.
 
     ``insert`` runs on one writer thread; ``query`` on any (own cursor each).
     """
@@ -88,17 +93,19 @@ class DecisionLogTable:
         self._cur.execute(DDL)
         self.rows = 0
 
-    def insert(self, values: Sequence[bytes]) -> None:
-        """Append rows, each one ``LoggedDecision`` as JSON bytes (one Arrow insert)."""
-        if not values:
+    def insert(self, chunks: Sequence[bytes]) -> None:
+        """Append the rows of ``chunks`` (each newline-delimited ``LoggedDecision`` JSON)."""
+        data = b"\n".join(chunk for chunk in chunks if chunk)
+        if not data:
             return
-        name = f"log_batch_{secrets.token_hex(8)}"
-        self._cur.register(name, pa.table({"raw": pa.array(values, pa.binary())}))
+        fd, name = tempfile.mkstemp(prefix="signalfold-log-", suffix=".jsonl")
         try:
-            self._cur.execute(_INSERT.format(name=name))
+            with os.fdopen(fd, "wb") as scratch:
+                scratch.write(data)
+            self._cur.execute(_INSERT, [name])
         finally:
-            self._cur.unregister(name)
-        self.rows += len(values)
+            os.unlink(name)
+        self.rows += data.count(b"\n") + 1
 
     def query(
         self, *, customer_ids: Sequence[str] = (), surface: str | None = None, limit: int = 100
@@ -199,30 +206,28 @@ class DecisionLog:
                 calls, self._pending = self._pending, []
             rows = self._rows(calls)
             if rows:
+                chunks = _chunks(rows)
                 if self._publisher is not None:
-                    self._publisher.publish(rows)
+                    self._publisher.publish(self._prefix.encode(), chunks)
                 else:
-                    self.table.insert([value for _, value in rows])
+                    self.table.insert(chunks)
         return len(rows)
 
-    def _rows(
-        self, calls: list[tuple[str, datetime, Sequence[tuple[Any, Any]]]]
-    ) -> list[tuple[bytes | None, bytes]]:
-        """(key: customer id, value: ``LoggedDecision`` JSON) per answer, numbered in order."""
-        rows: list[tuple[bytes | None, bytes]] = []
+    def _rows(self, calls: list[tuple[str, datetime, Sequence[tuple[Any, Any]]]]) -> list[bytes]:
+        """One ``LoggedDecision`` JSON per answer, numbered in order."""
+        rows: list[bytes] = []
         ids, prefix, dumps = self._ids, self._prefix, orjson.dumps
         for surface, at, answers in calls:
             for request, decision in answers:
                 if isinstance(request, BaseModel):
                     request = request.model_dump(mode="json", exclude_none=True)
                 raw = decision.json if type(decision) is Answer else decision.model_dump_json()
-                customer_id = decision.customer_id
                 value = dumps(
                     {
                         "log_id": f"{prefix}-{next(ids):012d}",
                         "logged_at": at,
                         "surface": surface,
-                        "customer_id": customer_id,
+                        "customer_id": decision.customer_id,
                         "channel": decision.channel,
                         "purpose": decision.purpose,
                         "outcome": decision.outcome,
@@ -231,7 +236,7 @@ class DecisionLog:
                         "decision": orjson.Fragment(raw),
                     }
                 )
-                rows.append((customer_id.encode() if customer_id else None, value))
+                rows.append(value)
         return rows
 
     def query(
@@ -269,3 +274,16 @@ class DecisionLog:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.flush()
+
+
+def _chunks(rows: list[bytes]) -> list[bytes]:
+    """Rows joined by newlines into chunks of at most ``CHUNK_BYTES`` (one row at least)."""
+    chunks: list[bytes] = []
+    start, size = 0, 0
+    for i, row in enumerate(rows):
+        if size and size + len(row) + 1 > CHUNK_BYTES:
+            chunks.append(b"\n".join(rows[start:i]))
+            start, size = i, 0
+        size += len(row) + 1
+    chunks.append(b"\n".join(rows[start:]))
+    return chunks

@@ -50,3 +50,37 @@ def test_records_are_written_in_batches_and_queried_by_customer_and_surface(tmp_
     reopened = DecisionLog(duckdb.connect(str(tmp_path / "log.duckdb")))
     assert len(reopened.query()) == 3, "the log survives a restart"
     reopened.close()
+
+
+def test_a_large_flush_is_split_into_chunks_that_keep_every_row_in_order(monkeypatch):
+    from signalfold.sinks import decision_log
+
+    monkeypatch.setattr(decision_log, "CHUNK_BYTES", 4096)
+    published: list[list[bytes]] = []
+
+    class Collecting:  # what a Kafka publisher would be handed
+        def publish(self, key: bytes, chunks: list[bytes]) -> None:
+            published.append(chunks)
+            log.table.insert(chunks)  # as the materializer reads them back
+
+        def sync(self, timeout: float) -> bool:
+            return True
+
+        def close(self) -> None:
+            pass
+
+    log = DecisionLog(duckdb.connect(":memory:"), publisher=Collecting())
+    answers = [
+        (
+            DecisionQuery(email=f"p{i}@example.com", channel="email", purpose="marketing"),
+            _decision(f"c{i}"),
+        )
+        for i in range(200)
+    ]
+    log.record("bot", answers, T0)
+    rows = log.query(surface="bot", limit=1000)
+    [chunks] = published
+    assert len(chunks) > 1 and all(len(c) <= 4096 for c in chunks)
+    assert sum(c.count(b"\n") + 1 for c in chunks) == 200
+    assert [r.request["email"] for r in reversed(rows)] == [f"p{i}@example.com" for i in range(200)]
+    log.close()
