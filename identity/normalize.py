@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_SPACE_RE = re.compile(r"\s")  # Unicode whitespace: exactly what ``str.isspace`` says
 _LOCAL_RE = re.compile(r"^[\w!#$%&'*+/=?^`{|}~.-]+$")
 _LABEL_RE = re.compile(r"^[^\W_](?:[^\W_]|-)*(?<!-)$")
 _ASCENDING = "01234567890"
@@ -98,14 +99,13 @@ def _email_outcome(raw: str, provider_rules: bool) -> str | _Rejection:
 
 def _normalize_email(raw: str, provider_rules: bool) -> str:
     value = _clean(raw).lower()
-    shown = redact("email", value)
 
     def bad(reason: str) -> InvalidIdentifier:
-        return InvalidIdentifier("email", reason, redacted=shown)
+        return InvalidIdentifier("email", reason, redacted=redact("email", value))
 
     if not value:
         raise bad("expected an address, found an empty string")
-    if any(ch.isspace() for ch in value):
+    if _SPACE_RE.search(value):  # ``str.isspace`` per character, in C
         raise bad("expected no whitespace inside the address, found some")
     if value.count("@") != 1:
         raise bad(f"expected exactly one '@', found {value.count('@')}")

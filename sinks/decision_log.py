@@ -68,6 +68,10 @@ INSERT INTO decision_log SELECT * FROM read_json(?, format = 'newline_delimited'
     channel: 'VARCHAR', purpose: 'VARCHAR', outcome: 'VARCHAR', state_version: 'BIGINT',
     request: 'JSON', decision: 'JSON'})
 """
+_ROW = (
+    b'%b%012d","customer_id":%b,"channel":%b,"purpose":%b,"outcome":%b,'
+    b'"state_version":%b,"request":%b,"decision":%b}'
+)
 CHUNK_BYTES = 512 * 1024  # well under Kafka's default 1 MB message limit
 
 
@@ -214,29 +218,42 @@ class DecisionLog:
         return len(rows)
 
     def _rows(self, calls: list[tuple[str, datetime, Sequence[tuple[Any, Any]]]]) -> list[bytes]:
-        """One ``LoggedDecision`` JSON per answer, numbered in order."""
+        """One ``LoggedDecision`` JSON per answer, numbered in order.
+
+        Written by formatting rather than through a dict: a batch of 10,000
+        answers is 10,000 rows, and this runs holding the GIL. Every string
+        that is not a fixed enum value goes through ``orjson.dumps``.
+        """
         rows: list[bytes] = []
-        ids, prefix, dumps = self._ids, self._prefix, orjson.dumps
+        ids, prefix, dumps = self._ids, self._prefix.encode(), orjson.dumps
         for surface, at, answers in calls:
+            head = b'{"logged_at":%b,"surface":%b,"log_id":"%b-' % (
+                dumps(at),
+                dumps(surface),
+                prefix,
+            )
             for request, decision in answers:
                 if isinstance(request, BaseModel):
                     request = request.model_dump(mode="json", exclude_none=True)
-                raw = decision.json if type(decision) is Answer else decision.model_dump_json()
-                value = dumps(
-                    {
-                        "log_id": f"{prefix}-{next(ids):012d}",
-                        "logged_at": at,
-                        "surface": surface,
-                        "customer_id": decision.customer_id,
-                        "channel": decision.channel,
-                        "purpose": decision.purpose,
-                        "outcome": decision.outcome,
-                        "state_version": decision.state_version,
-                        "request": request,
-                        "decision": orjson.Fragment(raw),
-                    }
+                if type(decision) is Answer:
+                    raw = decision.json
+                else:
+                    raw = decision.model_dump_json().encode()
+                version = decision.state_version
+                rows.append(
+                    _ROW
+                    % (
+                        head,
+                        next(ids),
+                        dumps(decision.customer_id),
+                        dumps(decision.channel),
+                        dumps(decision.purpose),
+                        dumps(decision.outcome),
+                        b"null" if version is None else b"%d" % version,
+                        dumps(request),
+                        raw,
+                    )
                 )
-                rows.append(value)
         return rows
 
     def query(

@@ -263,6 +263,7 @@ def serve(settings: Settings, *, ready_event: threading.Event | None = None) -> 
         server.run(sockets=sockets)
     finally:
         serving.close()
+        gc.unfreeze()  # frozen objects are never freed at exit: DuckDB's bindings report leaks
         log.info("serve stopped after applying %d messages", serving.materializer.applied)
 
 
