@@ -27,6 +27,7 @@ insert than the row, and no writer ever repeats an id.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -56,8 +57,8 @@ CREATE TABLE IF NOT EXISTS decision_log (
     purpose VARCHAR NOT NULL,
     outcome VARCHAR NOT NULL,
     state_version BIGINT,
-    request JSON NOT NULL,
-    decision JSON NOT NULL
+    request VARCHAR NOT NULL,  -- JSON text as published (DuckDB's JSON type parsed it twice)
+    decision VARCHAR NOT NULL
 )
 """
 # DuckDB parses the rows itself (no Python per row or field), from a scratch file:
@@ -66,7 +67,7 @@ _INSERT = """
 INSERT INTO decision_log SELECT * FROM read_json(?, format = 'newline_delimited', columns = {
     log_id: 'VARCHAR', logged_at: 'TIMESTAMPTZ', surface: 'VARCHAR', customer_id: 'VARCHAR',
     channel: 'VARCHAR', purpose: 'VARCHAR', outcome: 'VARCHAR', state_version: 'BIGINT',
-    request: 'JSON', decision: 'JSON'})
+    request: 'VARCHAR', decision: 'VARCHAR'})
 """
 _ROW = (
     b'%b%012d","customer_id":%b,"channel":%b,"purpose":%b,"outcome":%b,'
@@ -225,7 +226,7 @@ class DecisionLog:
         that is not a fixed enum value goes through ``orjson.dumps``.
         """
         rows: list[bytes] = []
-        ids, prefix, dumps = self._ids, self._prefix.encode(), orjson.dumps
+        ids, prefix, dumps, enum = self._ids, self._prefix.encode(), orjson.dumps, _enum_json
         for surface, at, answers in calls:
             head = b'{"logged_at":%b,"surface":%b,"log_id":"%b-' % (
                 dumps(at),
@@ -246,9 +247,9 @@ class DecisionLog:
                         head,
                         next(ids),
                         dumps(decision.customer_id),
-                        dumps(decision.channel),
-                        dumps(decision.purpose),
-                        dumps(decision.outcome),
+                        enum(decision.channel),
+                        enum(decision.purpose),
+                        enum(decision.outcome),
                         b"null" if version is None else b"%d" % version,
                         dumps(request),
                         raw,
@@ -291,6 +292,12 @@ class DecisionLog:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.flush()
+
+
+@functools.lru_cache(maxsize=256)
+def _enum_json(value: str) -> bytes:
+    """JSON of a channel, purpose or outcome (a handful of values, encoded once each)."""
+    return orjson.dumps(value)
 
 
 def _chunks(rows: list[bytes]) -> list[bytes]:

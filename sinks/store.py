@@ -193,6 +193,6 @@ def open_store(data_dir: Path, name: str = "serve") -> Store:
     path = data_dir / f"{name}.duckdb"
     for stale in (path, path.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
-    store = Store(duckdb.connect(str(path)))
+    store = Store(duckdb.connect(str(path), config={"threads": 1}))
     store.setup()
     return store
