@@ -165,7 +165,7 @@ def build(
     publisher = KafkaLogPublisher(
         settings.kafka_client_config(), topics.decisions_log, materializer.wait_applied
     )
-    decision_log = DecisionLog(log_table, publisher=publisher).start()
+    decision_log = DecisionLog(log_table, publisher=publisher, flush_interval=0.05).start()
     extra = {"clock": clock} if clock is not None else {}
     app = create_app(
         view,
