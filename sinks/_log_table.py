@@ -1,0 +1,104 @@
+"""Table ``decision_log`` of a serving replica's DuckDB store, filled from ``decisions.log``.
+
+Rows arrive as chunks of newline-delimited ``LoggedDecision`` JSON (what
+``DecisionLog`` publishes) and DuckDB parses them itself: no Python per row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+
+import duckdb
+
+from signalfold.sinks.decision_models import LoggedDecision
+
+__all__ = ["DDL", "DecisionLogTable"]
+
+DDL = """
+CREATE TABLE IF NOT EXISTS decision_log (
+    log_id VARCHAR NOT NULL,
+    logged_at TIMESTAMPTZ NOT NULL,
+    surface VARCHAR NOT NULL,
+    customer_id VARCHAR,
+    channel VARCHAR NOT NULL,
+    purpose VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL,
+    state_version BIGINT,
+    request VARCHAR NOT NULL,  -- JSON text as published (DuckDB's JSON type parsed it twice)
+    decision VARCHAR NOT NULL
+)
+"""
+# DuckDB parses the rows itself (no Python per row or field), from a scratch file:
+# its reader takes no in-memory buffer without fsspec.
+_INSERT = """
+INSERT INTO decision_log SELECT * FROM read_json(?, format = 'newline_delimited', columns = {
+    log_id: 'VARCHAR', logged_at: 'TIMESTAMPTZ', surface: 'VARCHAR', customer_id: 'VARCHAR',
+    channel: 'VARCHAR', purpose: 'VARCHAR', outcome: 'VARCHAR', state_version: 'BIGINT',
+    request: 'VARCHAR', decision: 'VARCHAR'})
+"""
+
+
+class DecisionLogTable:
+    """Table ``decision_log``: chunks of ``LoggedDecision`` JSON lines in, ``LoggedDecision``s out.
+
+    ``insert`` runs on one writer thread; ``query`` on any (own cursor each).
+    """
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self._cur = conn.cursor()
+        self._cur.execute(DDL)
+        self.rows = 0
+
+    def insert(self, chunks: Sequence[bytes]) -> None:
+        """Append the rows of ``chunks`` (each newline-delimited ``LoggedDecision`` JSON)."""
+        data = b"\n".join(chunk for chunk in chunks if chunk)
+        if not data:
+            return
+        fd, name = tempfile.mkstemp(prefix="signalfold-log-", suffix=".jsonl")
+        try:
+            with os.fdopen(fd, "wb") as scratch:
+                scratch.write(data)
+            self._cur.execute(_INSERT, [name])
+        finally:
+            os.unlink(name)
+        self.rows += data.count(b"\n") + 1
+
+    def query(
+        self, *, customer_ids: Sequence[str] = (), surface: str | None = None, limit: int = 100
+    ) -> list[LoggedDecision]:
+        """Logged answers, newest first, about ``customer_ids`` and/or to ``surface``."""
+        where, params = [], []
+        if customer_ids:
+            where.append(f"customer_id IN ({', '.join('?' * len(customer_ids))})")
+            params.extend(customer_ids)
+        if surface is not None:
+            where.append("surface = ?")
+            params.append(surface)
+        sql = (
+            "SELECT log_id, logged_at, surface, customer_id, channel, purpose, outcome, "
+            "state_version, request, decision FROM decision_log "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY logged_at DESC, log_id DESC LIMIT ?"
+        )
+        params.append(limit)
+        with self._conn.cursor() as cur:
+            rows = cur.execute(sql, params).fetchall()
+        return [
+            LoggedDecision(
+                log_id=r[0],
+                logged_at=r[1],
+                surface=r[2],
+                customer_id=r[3],
+                channel=r[4],
+                purpose=r[5],
+                outcome=r[6],
+                state_version=r[7],
+                request=json.loads(r[8]),
+                decision=json.loads(r[9]),
+            )
+            for r in rows
+        ]
