@@ -1,13 +1,30 @@
-"""Run the ``signalfold`` CLI in-process against one test's settings, capturing output."""
+"""Run the ``signalfold`` CLI against one test's settings: in-process, or as a subprocess."""
 
 from __future__ import annotations
+
+import sys
 
 import pytest
 
 from signalfold.cli import main
 from signalfold.settings import Settings
 
-__all__ = ["run_cli"]
+__all__ = ["CLI", "cli_env", "run_cli"]
+
+# ``signalfold`` as a child process of this interpreter (no console script needed).
+CLI = [sys.executable, "-c", "import sys; from signalfold.cli import main; sys.exit(main())"]
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The ``SIGNALFOLD_*`` variables that point a CLI process at ``settings``."""
+    return {
+        "SIGNALFOLD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
+        "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
+        "SIGNALFOLD_PARTITIONS": str(settings.partitions),
+        "SIGNALFOLD_DATA_DIR": str(settings.data_dir),
+        "SIGNALFOLD_API_PORT": str(settings.api_port),
+        "SIGNALFOLD_LOG_LEVEL": "WARNING",
+    }
 
 
 def run_cli(
@@ -17,14 +34,7 @@ def run_cli(
     *args: str,
 ) -> tuple[int, str]:
     """``signalfold *args`` with the environment pointing at ``settings``; (exit code, stdout)."""
-    env = {
-        "SIGNALFOLD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-        "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALFOLD_PARTITIONS": str(settings.partitions),
-        "SIGNALFOLD_DATA_DIR": str(settings.data_dir),
-        "SIGNALFOLD_LOG_LEVEL": "WARNING",
-    }
-    for name, value in env.items():
+    for name, value in cli_env(settings).items():
         monkeypatch.setenv(name, value)
     capsys.readouterr()
     code = main(list(args))

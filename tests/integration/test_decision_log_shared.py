@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import httpx
+from sources_cli import CLI, cli_env
 
 from signalfold.settings import Settings
 from signalfold.sinks.serve import ServeHandle
@@ -70,19 +70,10 @@ def test_every_replica_shows_every_answer_and_a_new_one_rebuilds_the_log(
 
 def test_serve_processes_share_one_port_and_one_log(settings: Settings) -> None:
     """Two ``signalfold serve`` processes with ``SIGNALFOLD_API_REPLICA`` on one port."""
-    env = {
-        **os.environ,
-        "SIGNALFOLD_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
-        "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALFOLD_PARTITIONS": str(settings.partitions),
-        "SIGNALFOLD_DATA_DIR": str(settings.data_dir),
-        "SIGNALFOLD_API_PORT": str(settings.api_port),
-        "SIGNALFOLD_LOG_LEVEL": "WARNING",
-    }
-    cli = [sys.executable, "-c", "import sys; from signalfold.cli import main; sys.exit(main())"]
+    env = {**os.environ, **cli_env(settings)}
     procs = [
         subprocess.Popen(
-            [*cli, "serve"],
+            [*CLI, "serve"],
             env=env | {"SIGNALFOLD_API_REPLICA": str(replica)},
             stderr=subprocess.PIPE,
             text=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from confluent_kafka import Producer
+from sources_cli import CLI, cli_env
 
 from signalfold.schemas import CustomerState, Flag, IdentityChange, IndexEntry, Resolved, Signal
 from signalfold.schemas.signal import make_signal_id
@@ -209,17 +209,8 @@ def test_follows_live_updates(running: tuple[ServeHandle, httpx.Client], feed: F
 
 
 def test_cli_serve_stops_cleanly_on_sigterm(settings: Settings, feed: Feed) -> None:
-    env = {
-        **os.environ,
-        "SIGNALFOLD_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
-        "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALFOLD_PARTITIONS": str(settings.partitions),
-        "SIGNALFOLD_DATA_DIR": str(settings.data_dir),
-        "SIGNALFOLD_API_PORT": str(settings.api_port),
-        "SIGNALFOLD_LOG_LEVEL": "WARNING",
-    }
-    cli = [sys.executable, "-c", "import sys; from signalfold.cli import main; sys.exit(main())"]
-    proc = subprocess.Popen([*cli, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, **cli_env(settings)}
+    proc = subprocess.Popen([*CLI, "serve"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{settings.api_port}/v1/health"
 
