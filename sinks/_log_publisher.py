@@ -3,7 +3,7 @@
 ``KafkaLogPublisher.publish`` hands rows to librdkafka (its own threads do
 the network); ``sync`` waits until every row delivered so far has been read
 back by this replica's materializer, so a query sees the replica's own
-answers. A row that cannot be delivered is counted and logged (never with
+answers. A chunk that cannot be delivered is counted and logged (never with
 its identifiers), not dropped silently.
 """
 
@@ -52,7 +52,7 @@ class KafkaLogPublisher:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self.failed += 1
-            log.error("a decision-log row was not delivered to %s: %s", self._topic, err)
+            log.error("a decision-log chunk was not delivered to %s: %s", self._topic, err)
             return
         partition, offset = msg.partition(), msg.offset()
         with self._lock:
@@ -70,5 +70,5 @@ class KafkaLogPublisher:
         """Deliver what is queued (up to 10 s), then let the producer go."""
         remaining = self._producer.flush(10)
         if remaining:
-            log.error("%d decision-log rows were not delivered at shutdown", remaining)
+            log.error("%d decision-log chunks were not delivered at shutdown", remaining)
         del self._producer  # its threads stop now, not whenever this object is collected

@@ -26,6 +26,7 @@ import threading
 import uuid
 from typing import Any
 
+import duckdb
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from signalfold.sinks._tables import change_row, signal_row
@@ -81,6 +82,7 @@ class Materializer:
         self._log_table = decision_log
         self._log_topic = topics.decisions_log if decision_log is not None else None
         self._log_read = threading.Condition()  # notified when decision-log rows are in
+        self._log_positions: dict[int, int] = {}  # partition → offset after rows inserted
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._stop = threading.Event()
@@ -181,6 +183,7 @@ class Materializer:
         index: list[tuple[str, str | None]] = []
         aliases: list[tuple[str, str | None]] = []
         logged: list[bytes] = []
+        log_ends: dict[int, int] = {}  # decisions.log partition → offset after its last read
         applied = skipped = 0
         for msg in messages:
             err = msg.error()
@@ -199,7 +202,7 @@ class Materializer:
             if topic == self._log_topic:
                 if msg.value():
                     logged.append(msg.value())
-                applied += 1
+                log_ends[msg.partition()] = msg.offset() + 1
                 continue
             try:
                 self._route(msg, topic, states, index, aliases)
@@ -215,12 +218,34 @@ class Materializer:
                 )
         self._view.apply(states=states, index=index, aliases=aliases)
         self._store.flush()
-        if self._log_table is not None:
-            self._log_table.insert(logged)
-            with self._log_read:
+        if self._log_table is not None and log_ends:
+            written, bad = self._insert_logged(logged)
+            applied, skipped = applied + written, skipped + bad
+            with self._log_read:  # a query waiting for its own rows may go on now
+                self._log_positions.update(log_ends)
                 self._log_read.notify_all()
         self.applied += applied
         self.skipped += skipped
+
+    def _insert_logged(self, chunks: list[bytes]) -> tuple[int, int]:
+        """Insert decision-log chunks; one that does not parse is skipped, not fatal.
+
+        Returns (chunks written, chunks skipped).
+        """
+        assert self._log_table is not None
+        try:
+            self._log_table.insert(chunks)
+            return len(chunks), 0
+        except duckdb.Error:
+            pass
+        bad = 0
+        for chunk in chunks:  # find the bad ones: the rest still land
+            try:
+                self._log_table.insert([chunk])
+            except duckdb.Error as exc:
+                bad += 1
+                log.warning("skipped a malformed decision-log chunk: %s", type(exc).__name__)
+        return len(chunks) - bad, bad
 
     def wait_applied(self, targets: dict[int, int], timeout: float) -> bool:
         """Block until each ``decisions.log`` partition was read up to its target offset.
@@ -228,10 +253,9 @@ class Materializer:
         ``targets`` maps partition → the offset just after a row this replica
         published; ``False`` if not reached within ``timeout`` seconds.
         """
-        topic = self._log_topic
 
         def reached() -> bool:
-            return all(self._positions.get((topic, p), 0) >= o for p, o in targets.items())
+            return all(self._log_positions.get(p, 0) >= o for p, o in targets.items())
 
         with self._log_read:
             return self._log_read.wait_for(reached, timeout)

@@ -104,3 +104,23 @@ def _ready(base: str) -> bool:
         return httpx.get(f"{base}/v1/ready", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_a_malformed_chunk_on_the_log_topic_is_skipped_not_fatal(settings: Settings) -> None:
+    from confluent_kafka import Producer
+
+    from signalfold.streams.topics import Topics
+
+    with ServeHandle(settings) as handle:
+        assert handle.serving.materializer.wait_caught_up(30)
+        producer = Producer({"bootstrap.servers": str(settings.kafka_bootstrap)})
+        topic = Topics(settings.topic_prefix).decisions_log
+        producer.produce(topic, key=b"someone-else", value=b'{"log_id": "x", not json')
+        assert producer.flush(10) == 0
+        _check(handle.url, "after@example.com")
+        assert _eventually(lambda: _asked(handle.url), ["after@example.com"]) == [
+            "after@example.com"
+        ]
+        materializer = handle.serving.materializer
+        assert _eventually(lambda: materializer.skipped, 1) == 1
+        assert materializer.alive
