@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from raw_events import RawFeed, sales
@@ -110,12 +111,17 @@ def test_a_record_without_shared_identifiers_links_by_match_weight(
     )
     assert customer(b"portal_user_id:P-1") == crm, "linked by traits alone"
     assert customer(b"portal_user_id:P-2") != crm
-    links = [
-        json.loads(m.value())
-        for m in view.records[t.identity_changes]
-        if json.loads(m.value())["record_id"] == "trade_portal:P-1"
-    ]
-    evidence = [e for change in links for e in change["evidence"] if e["rule"] == "splink"]
-    assert evidence and evidence[0]["match_weight"] > 0
+
+    def splink_evidence(v: TopicView) -> list[dict[str, Any]]:
+        links = [
+            json.loads(m.value())
+            for m in v.records[t.identity_changes]
+            if json.loads(m.value())["record_id"] == "trade_portal:P-1"
+        ]
+        return [e for change in links for e in change["evidence"] if e["rule"] == "splink"]
+
+    # identity.changes is read beside identity.index: the link may show in one first
+    evidence = view.wait_for(splink_evidence, what="the link's Splink evidence")
+    assert evidence[0]["match_weight"] > 0
     assert {"given_name", "family_name"} & set(evidence[0]["detail"]), evidence[0]["detail"]
     view.close()
