@@ -3,7 +3,7 @@
 ``KafkaLogPublisher.publish`` hands rows to librdkafka (its own threads do
 the network); ``sync`` waits until every row delivered so far has been read
 back by this replica's materializer, so a query sees the replica's own
-answers. A chunk that cannot be delivered is counted and logged (never with
+answers. A chunk that cannot be delivered is logged as an error (never with
 its identifiers), not dropped silently.
 """
 
@@ -35,7 +35,6 @@ class KafkaLogPublisher:
         self._wait_applied = wait_applied
         self._lock = threading.Lock()
         self._delivered: dict[int, int] = {}  # partition → next offset after our last row
-        self.failed = 0
 
     def publish(self, key: bytes, chunks: list[bytes]) -> None:
         """Queue ``chunks`` (rows as JSON lines) under ``key`` (one replica: one partition)."""
@@ -51,7 +50,6 @@ class KafkaLogPublisher:
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self.failed += 1
             log.error("a decision-log chunk was not delivered to %s: %s", self._topic, err)
             return
         partition, offset = msg.partition(), msg.offset()

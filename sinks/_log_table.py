@@ -51,7 +51,6 @@ class DecisionLogTable:
         self._conn = conn
         self._cur = conn.cursor()
         self._cur.execute(DDL)
-        self.rows = 0
 
     def insert(self, chunks: Sequence[bytes]) -> None:
         """Append the rows of ``chunks`` (each newline-delimited ``LoggedDecision`` JSON)."""
@@ -65,7 +64,6 @@ class DecisionLogTable:
             self._cur.execute(_INSERT, [name])
         finally:
             os.unlink(name)
-        self.rows += data.count(b"\n") + 1
 
     def query(
         self, *, customer_ids: Sequence[str] = (), surface: str | None = None, limit: int = 100

@@ -22,15 +22,7 @@ from signalfold.settings import Settings
 from signalfold.sinks._log_publisher import KafkaLogPublisher
 from signalfold.sinks._policy_reload import PolicyReloader
 from signalfold.sinks._resolve import Decider
-from signalfold.sinks._server import (
-    GC_THRESHOLDS,
-    SERVER_OPTIONS,
-    SWITCH_INTERVAL,
-    Server,
-    server_config,
-    shared_socket,
-    tune_gc,
-)
+from signalfold.sinks._server import Server, server_config, shared_socket, tune_gc
 from signalfold.sinks.api import create_app
 from signalfold.sinks.decision_log import DecisionLog, DecisionLogTable
 from signalfold.sinks.materializer import Materializer
@@ -39,18 +31,7 @@ from signalfold.sinks.view import ServingView
 from signalfold.streams.policy._fast import FastDecider
 from signalfold.streams.topics import Topics, ensure_topics
 
-__all__ = [
-    "GC_THRESHOLDS",
-    "SERVER_OPTIONS",
-    "SWITCH_INTERVAL",
-    "ServeHandle",
-    "Serving",
-    "build",
-    "serve",
-    "server_config",
-    "shared_socket",
-    "tune_gc",
-]
+__all__ = ["ServeHandle", "Serving", "build", "serve"]
 
 log = logging.getLogger(__name__)
 
