@@ -44,6 +44,9 @@ class ContractSource(Protocol):
 
 class IngestStage:
     name = "ingest"
+    # process([]) about once a second when idle: a registration is taken even while no
+    # event flows, so the next event of its source is mapped with it.
+    wants_idle_ticks = True
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ and `sources list` counts from the topics: raw records, distinct signals, open l
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,11 @@ def test_optional_field_goes_live_and_list_counts_from_the_topics(
 
             # 1. Same version, one optional field more: accepted, and the live worker uses it.
             assert "v1 (was v1)" in register("v1b", V1B)
+            ingest = pipeline.runners["ingest"].stage
+            deadline = time.monotonic() + 30  # taken between batches, idle or not
+            while "label_url" not in ingest.contracts["returns_desk"].model_dump_json():
+                assert time.monotonic() < deadline, "the live worker never took v1b"
+                time.sleep(0.05)
             feed.send("returns_desk", "S-3", _event(3, label={"url": "https://l/3"}))
             feed.send("returns_desk", "S-1", _event(1))  # the same event again: one signal
             feed.flush()
