@@ -17,7 +17,7 @@ from pydantic import (
 
 from signalfold.schemas.payloads import payload_model_for
 
-__all__ = ["TRUSTED", "Identifier", "Signal", "Traits", "Trust", "make_signal_id"]
+__all__ = ["TRUSTED", "Identifier", "Scope", "Signal", "Traits", "Trust", "make_signal_id"]
 
 TRUSTED_KEY = "signalfold.trusted"
 #: Validation context for records read from signalfold's own topics: payloads
@@ -25,6 +25,12 @@ TRUSTED_KEY = "signalfold.trusted"
 TRUSTED: dict[str, bool] = {TRUSTED_KEY: True}
 
 Trust = Literal["strong", "weak"]
+#: Who an identifier value belongs to, as the source knows it: ``personal`` (one
+#: person's own email or mobile), ``household`` (a home landline, a family
+#: mailbox: shared by people who live together), ``organisation`` (a role
+#: mailbox, a switchboard). ``None``: unknown, identity learns it from the names
+#: the value is seen with. Only personal-or-unknown values join records on their own.
+Scope = Literal["personal", "household", "organisation"]
 
 
 class Identifier(BaseModel):
@@ -39,6 +45,7 @@ class Identifier(BaseModel):
     type: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")
     value: str = Field(min_length=1, max_length=320)
     trust: Trust = "strong"
+    scope: Scope | None = None
 
 
 class Traits(BaseModel):
@@ -54,6 +61,7 @@ class Traits(BaseModel):
     address: str | None = None
     postcode: str | None = None
     city: str | None = None
+    region: str | None = None
     country: str | None = None
     timezone: str | None = None
     locale: str | None = None
