@@ -8,10 +8,10 @@ the YAML line and the field.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -75,8 +75,12 @@ def _check_paths(c: SourceContract) -> Problem | None:
             if isinstance(spec, EachSpec)
         ]
     for loc, spec in _fields(c):
-        if spec.path is None and spec.default is None:
-            return loc, "a `path` or a `default`", "neither"
+        parts = getattr(spec, "join", None)
+        if parts is not None:
+            paths += [((*loc, "join", i), part) for i, part in enumerate(parts)]
+        elif spec.path is None and spec.default is None:
+            joinable = "a `path`, a `join`" if loc[0] == "traits" else "a `path`"
+            return loc, f"{joinable} or a `default`", "neither"
         paths.append(((*loc, "path"), spec.path))
     for loc, text in paths:
         try:
@@ -90,6 +94,19 @@ def _check_paths(c: SourceContract) -> Problem | None:
     return None
 
 
+def _check_format(loc: tuple[Any, ...], fmt: str) -> Problem | None:
+    """``iso``, ``epoch_s``, ``epoch_ms`` or a ``strptime`` pattern that round-trips."""
+    if fmt in ("iso", "epoch_s", "epoch_ms"):
+        return None
+    sample = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+    try:
+        if "%" not in fmt or datetime.strptime(sample.strftime(fmt), fmt) is None:
+            raise ValueError
+    except ValueError:
+        return loc, "iso, epoch_s, epoch_ms or a strptime pattern", found(fmt)
+    return None
+
+
 def _check_time(ts: TimestampSpec) -> Problem | None:
     if ts.timezone is not None:
         try:
@@ -100,20 +117,34 @@ def _check_time(ts: TimestampSpec) -> Problem | None:
                 "an IANA zone like Europe/London",
                 found(ts.timezone),
             )
-    if ts.format in ("iso", "epoch_s", "epoch_ms"):
-        return None
-    sample = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
-    try:
-        if "%" not in ts.format or datetime.strptime(sample.strftime(ts.format), ts.format) is None:
-            raise ValueError
-    except ValueError:
-        return (
-            ("occurred_at", "format"),
-            "iso, epoch_s, epoch_ms or a strptime pattern",
-            found(ts.format),
-        )
+    failure = _check_format(("occurred_at", "format"), ts.format)
+    if failure or ts.format in ("iso", "epoch_s", "epoch_ms"):
+        return failure
     if "%z" not in ts.format and ts.timezone is None:
         return ("occurred_at", "timezone"), "a zone, as the pattern has no %z", "nothing"
+    return None
+
+
+def _is_date(name: str) -> bool:
+    return date in get_args(Traits.model_fields[name].annotation)
+
+
+def _check_traits(c: SourceContract) -> Problem | None:
+    for name, spec in c.traits.items():
+        loc: tuple[Any, ...] = ("traits", name)
+        if name not in Traits.model_fields:
+            return loc, f"a trait: {', '.join(Traits.model_fields)}", found(name)
+        if spec.join is not None and spec.path is not None:
+            return loc, "`path` or `join`, not both", "both"
+        if spec.sep is not None and spec.join is None:
+            return (*loc, "sep"), "`sep` only with `join`", found(spec.sep)
+        if spec.format is not None:
+            if not _is_date(name):
+                dates = ", ".join(n for n in Traits.model_fields if _is_date(n))
+                return (*loc, "format"), f"`format` only on a date trait ({dates})", found(name)
+            failure = _check_format((*loc, "format"), spec.format)
+            if failure:
+                return failure
     return None
 
 
@@ -163,9 +194,9 @@ def check_contract(c: SourceContract) -> Problem | None:
     problem = _check_paths(c) or _check_time(c.occurred_at) or _declare(c)
     if problem:
         return problem
-    for name in c.traits:
-        if name not in Traits.model_fields:
-            return ("traits", name), f"a trait: {', '.join(Traits.model_fields)}", found(name)
+    problem = _check_traits(c)
+    if problem:
+        return problem
     if not c.type.rules and (c.type.field is None or not c.type.map):
         return ("type",), "`field` with `map`, or `rules`", "neither"
     emitted = [(("type", "map", raw), t) for raw, t in c.type.map.items()]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from signalfold.schemas.signal import Trust
+from signalfold.schemas.signal import Scope, Trust
 
 __all__ = [
     "DeclaredType",
@@ -21,6 +21,7 @@ __all__ = [
     "PayloadField",
     "SourceContract",
     "TimestampSpec",
+    "TraitSpec",
     "Transform",
     "TypeRule",
     "TypeSpec",
@@ -97,6 +98,23 @@ class IdentifierSpec(FieldSpec):
 
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     trust: Trust = "strong"
+    scope: Scope | None = Field(
+        default=None,
+        description="Who the value belongs to, when the source knows: personal, household, "
+        "organisation. Unset: identity learns it from the names the value is seen with.",
+    )
+
+
+class TraitSpec(FieldSpec):
+    """A trait: one path, or ``join`` of several (empty parts skipped), with a ``format``
+    for date traits (``iso``, ``epoch_s``, ``epoch_ms`` or a ``strptime`` pattern).
+
+    Example: ``address: {join: [street_number, address_1, address_2], sep: " "}``.
+    """
+
+    join: tuple[str, ...] | None = Field(default=None, min_length=1)
+    sep: str | None = None
+    format: str | None = None
 
 
 class TimestampSpec(_Spec):
@@ -144,7 +162,7 @@ class SourceContract(_Spec):
     occurred_at: TimestampSpec
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     identifiers: tuple[IdentifierSpec, ...] = ()
-    traits: dict[str, FieldSpec] = Field(default_factory=dict)
+    traits: dict[str, TraitSpec] = Field(default_factory=dict)
     type: TypeSpec
     payloads: dict[str, dict[str, PayloadField]] = Field(default_factory=dict)
     declares: dict[str, DeclaredType] = Field(default_factory=dict)

@@ -10,8 +10,11 @@ shipped files in ``signalfold/defaults/contracts/``)::
     record_key: requester.id   # a path, or {path, transform, default, required}
     event_id: id
     occurred_at: {path: created, format: "%d/%m/%Y %H:%M:%S", timezone: Europe/London}
-    identifiers: [{type: support_user_id, path: requester.id, trust: strong}]
-    traits: {full_name: requester.name, given_name: {path: requester.name, transform: given_name}}
+    identifiers: [{type: support_user_id, path: requester.id, trust: strong},
+                  {type: email, path: requester.work_email, scope: personal}]
+    traits: {full_name: requester.name, given_name: {path: requester.name, transform: given_name},
+             birth_date: {path: requester.dob, format: "%Y%m%d"},
+             address: {join: [requester.street_number, requester.street], sep: " "}}
     type: {field: type, map: {ticket_created: support.ticket.opened},
            rules: [{when: {type: ticket_updated, ticket.status: [solved]}, type: ...}]}
     payloads: {support.ticket.opened: {ticket_id: ticket.id,
@@ -19,7 +22,12 @@ shipped files in ``signalfold/defaults/contracts/``)::
 
 Paths are dotted with array indexes (``order.lines[0].sku``); a missing path is
 ``None`` unless ``required: true``. A payload field may map an array of objects
-with ``{each: order.lines, fields: {product_id: sku}}``. Loading checks every
+with ``{each: order.lines, fields: {product_id: sku}}``. An identifier's
+``scope`` (personal, household, organisation) says who its value belongs to,
+when the source knows. A trait that does not fit (a bad date, a wrong type) is
+dropped with a field-level warning and the event still maps, unless the trait
+says ``required: true``; every other field that does not fit dead-letters the
+event. Loading checks every
 path, transform, trait, signal type and payload field, so a broken contract
 fails at start-up with the file, the line and the field, never at event 10,000.
 """
@@ -43,6 +51,7 @@ from signalfold.schemas._contract_model import (
     IdentifierSpec,
     SourceContract,
     TimestampSpec,
+    TraitSpec,
     Transform,
     TypeRule,
     TypeSpec,
@@ -57,6 +66,7 @@ __all__ = [
     "IdentifierSpec",
     "SourceContract",
     "TimestampSpec",
+    "TraitSpec",
     "Transform",
     "TypeRule",
     "TypeSpec",

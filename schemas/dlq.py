@@ -1,8 +1,16 @@
-"""The dead-letter record: a raw event that could not become a signal, and why.
+"""What ingest sets aside: dead letters, and warnings about dropped traits.
 
-Published on ``signals.dlq`` so that nothing is lost: every raw event is either
-a canonical signal or one of these, and the counts add up. ``original`` keeps
-the exact bytes (base64) so a fixed contract can replay them.
+A :class:`DeadLetter` is published on ``signals.dlq`` so that nothing is lost:
+every raw event is either a canonical signal or one of these, and the counts
+add up. ``original`` keeps the exact bytes (base64) so a fixed contract can
+replay them.
+
+A :class:`FieldWarning` is published on ``signals.warnings`` for an optional
+trait that did not fit (a birth date in no known form): the event is a
+canonical signal without that trait, and the warning says which field, what
+was expected and what kind of value was found — never the value itself, so
+it carries no personal data. Both read ``source `s`: field `f`: expected …,
+found …``.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["DeadLetter", "DeadLetterKind"]
+__all__ = ["DeadLetter", "DeadLetterKind", "FieldWarning"]
 
 DeadLetterKind = Literal[
     "invalid_json",
@@ -41,4 +49,28 @@ class DeadLetter(BaseModel):
     found: str | None = None
     error_kind: DeadLetterKind
     original: str = Field(description="Base64 of the original message value.")
+    at: AwareDatetime
+
+
+class FieldWarning(BaseModel):
+    """One optional trait dropped from a mapped event, with where the event came from.
+
+    ``found`` describes the value's kind (``a string of 8 digits``), never its content.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    contract_version: int | None = None
+    signal_id: str
+    source_event_id: str
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+    trait: str
+    reason: str = Field(description="A sentence a source team can act on.")
+    field: str = Field(description="Raw path the trait was read from.")
+    expected: str
+    found: str = Field(description="What kind of value was found, not the value.")
+    error_kind: DeadLetterKind
     at: AwareDatetime

@@ -27,6 +27,11 @@ class Topics:
         return f"{self.prefix}signals.dlq"
 
     @property
+    def warnings(self) -> str:
+        """Optional traits ingest dropped from mapped events (key: signal id; no values)."""
+        return f"{self.prefix}signals.warnings"
+
+    @property
     def canonical(self) -> str:
         return f"{self.prefix}signals.canonical"
 
@@ -93,6 +98,7 @@ class Topics:
     def pipeline(self) -> list[str]:
         return [
             self.dlq,
+            self.warnings,
             self.canonical,
             self.resolved,
             self.identity_changes,

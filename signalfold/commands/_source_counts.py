@@ -8,7 +8,9 @@
   whose latest dead letter has not been replayed yet (``dlq replay`` commits
   its progress as a consumer group: a letter before that offset was replayed,
   and one that failed again left a newer letter behind). So a fixed and
-  replayed source shows 0, and one bad event redelivered twice shows 1.
+  replayed source shows 0, and one bad event redelivered twice shows 1;
+- warned: distinct signal ids of the source on ``signals.warnings`` (mapped
+  events that left out an optional trait; they are counted in mapped too).
 
 Reading the raw topics writes one fence record per partition to each of
 them; consumers skip fences.
@@ -35,15 +37,16 @@ Coordinates = tuple[str, int | None, int | None]
 
 @dataclass
 class SourceCounts:
-    """Received, mapped and dead-lettered counts by source (see the module docstring)."""
+    """Received, mapped, dead-lettered and warned counts by source (see the module docstring)."""
 
     received: Counter[str] = field(default_factory=Counter)
     mapped: Counter[str] = field(default_factory=Counter)
     dead: Counter[str] = field(default_factory=Counter)
+    warned: Counter[str] = field(default_factory=Counter)
 
     def sources(self) -> set[str]:
         """Every source seen on any of the topics."""
-        return set(self.received) | set(self.mapped) | set(self.dead)
+        return set(self.received) | set(self.mapped) | set(self.dead) | set(self.warned)
 
 
 def _committed(client: Client, group: str, topic: str, parts: list[int]) -> dict[int, int]:
@@ -83,8 +86,21 @@ def _outstanding(client: Client, topics: Topics, parts: list[int]) -> Counter[st
     return out
 
 
+def _distinct_signals(client: Client, topic: str) -> Counter[str]:
+    """Distinct ``signal_id`` values per ``source`` of the JSON records on ``topic``."""
+    ids: dict[str, set[str]] = {}
+
+    def seen(message: Any) -> None:
+        body = json.loads(message.value())
+        ids.setdefault(body["source"], set()).add(body["signal_id"])
+
+    read_to_end(client, topic, seen)
+    return Counter({source: len(found) for source, found in ids.items()})
+
+
 def source_counts(client: Client, topics: Topics) -> SourceCounts:
-    """Read the raw topics, ``signals.canonical`` and ``signals.dlq`` and count per source."""
+    """Read the raw topics, ``signals.canonical``, ``signals.dlq`` and ``signals.warnings``
+    and count per source."""
     meta = consumer(client, None)
     try:
         existing = meta.list_topics(timeout=10).topics
@@ -97,14 +113,9 @@ def source_counts(client: Client, topics: Topics) -> SourceCounts:
             client, topic, lambda _m: None
         )
     if topics.canonical in existing:
-        ids: dict[str, set[str]] = {}
-
-        def seen(message: Any) -> None:
-            body = json.loads(message.value())
-            ids.setdefault(body["source"], set()).add(body["signal_id"])
-
-        read_to_end(client, topics.canonical, seen)
-        counts.mapped.update({source: len(found) for source, found in ids.items()})
+        counts.mapped.update(_distinct_signals(client, topics.canonical))
+    if topics.warnings in existing:
+        counts.warned.update(_distinct_signals(client, topics.warnings))
     if topics.dlq in existing:
         parts = sorted(existing[topics.dlq].partitions)
         counts.dead.update(_outstanding(client, topics, parts))

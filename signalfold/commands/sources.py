@@ -57,28 +57,39 @@ def _registered_or_file(against: str, name: str, settings: Settings) -> Any:
 
 def _test(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.schemas.contract import load_contract, register_declared_types
-    from signalfold.streams.ingest import MappingError, map_event
+    from signalfold.streams.ingest import DroppedTrait, MappingError, map_event
 
     contract = load_contract(args.file)
     register_declared_types([contract])  # this process maps with it
     types: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    warned = 0
     lines = Path(args.sample).read_bytes().splitlines()
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
+        dropped: list[DroppedTrait] = []
         try:
             signal = map_event(
-                contract, raw, received_at=_now(), max_bytes=settings.max_event_bytes
+                contract,
+                raw,
+                received_at=_now(),
+                max_bytes=settings.max_event_bytes,
+                dropped=dropped,
             )
         except MappingError as err:
             errors[err.kind] += 1
             print(f"{args.sample}:{number}: error {err.kind}: {err}")
             continue
         types[signal.type] += 1
+        warned += bool(dropped)
         shown = signal.model_dump(mode="json", exclude={"received_at"}, exclude_none=True)
         print(f"{args.sample}:{number}: {signal.type} {json.dumps(shown, sort_keys=True)}")
-    print(f"summary: {sum(types.values())} mapped, {sum(errors.values())} error(s)")
+        for trait in dropped:
+            text = trait.reason(contract.name, signal.source_event_id)
+            print(f"{args.sample}:{number}: warning {trait.kind}: {text}")
+    with_warnings = f", {warned} mapped with warning(s)" if warned else ""
+    print(f"summary: {sum(types.values())} mapped, {sum(errors.values())} error(s){with_warnings}")
     for name, count in sorted(types.items()):
         print(f"  {name}: {count}")
     for kind, count in sorted(errors.items()):
@@ -159,13 +170,17 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
     contracts = active_contracts(settings)
     counts = source_counts(settings.kafka_client_config(), Topics(settings.topic_prefix))
-    print(f"{'source':<16}{'version':>8}  {'owner':<22}{'received':>10}{'mapped':>9}{'dead':>7}")
+    print(
+        f"{'source':<16}{'version':>8}  {'owner':<22}"
+        f"{'received':>10}{'mapped':>9}{'dead':>7}{'warned':>8}"
+    )
     for name in sorted(set(contracts) | counts.sources()):
         contract = contracts.get(name)
         version = str(contract.version) if contract else "-"
         owner = contract.owner if contract else "(no contract)"
         received, mapped, dead = counts.received[name], counts.mapped[name], counts.dead[name]
-        print(f"{name:<16}{version:>8}  {owner:<22}{received:>10}{mapped:>9}{dead:>7}")
+        warned = counts.warned[name]
+        print(f"{name:<16}{version:>8}  {owner:<22}{received:>10}{mapped:>9}{dead:>7}{warned:>8}")
     return 0
 
 
@@ -203,6 +218,8 @@ def register(sub: Any) -> None:
         help="sources with owners, versions and counts",
         description="received: records on the raw topic; mapped: distinct signal ids of the "
         "source on signals.canonical; dead: distinct raw records (topic, partition, offset) "
-        "whose latest dead letter is not replayed yet (0 after a successful `dlq replay`).",
+        "whose latest dead letter is not replayed yet (0 after a successful `dlq replay`); "
+        "warned: distinct mapped signals that left out an optional trait that did not fit "
+        "(see `signalfold dlq inspect --warnings`).",
     )
     p.set_defaults(func=broker_errors(_list))

@@ -2,7 +2,10 @@
 
 Every raw record produces exactly one output: a canonical signal keyed by its
 record id, or a ``DeadLetter`` carrying the original bytes. So the count of
-raw events always equals canonical + DLQ.
+raw events always equals canonical + DLQ. A signal that mapped without an
+optional trait that did not fit is also accompanied by one ``FieldWarning``
+per dropped trait on ``signals.warnings`` (keyed by signal id): a side note,
+not a second outcome.
 
 Contracts can change while the stage runs: given a ``ContractTail`` (see
 ``streams/registry.py``) it takes newly registered contracts between batches,
@@ -24,8 +27,9 @@ from typing import Protocol
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from signalfold.schemas.contract import SourceContract
-from signalfold.streams.ingest.errors import MappingError, unknown_source_error
-from signalfold.streams.ingest.mapping import dead_letter, map_event
+from signalfold.schemas.signal import Signal
+from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
+from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
 from signalfold.streams.runner import Output
 from signalfold.streams.topics import Topics
 
@@ -67,7 +71,8 @@ class IngestStage:
         self._caught_up = float("-inf")
         self.mapped = 0
         self.dead = 0
-        self.by_source: Counter[tuple[str, str]] = Counter()  # (source, mapped|dead)
+        self.warned = 0
+        self.by_source: Counter[tuple[str, str]] = Counter()  # (source, mapped|dead|warned)
 
     @property
     def contracts(self) -> dict[str, SourceContract]:
@@ -115,11 +120,14 @@ class IngestStage:
         for message in messages:
             raw = message.value() or b""
             contract = self._contract_for(message.topic())
+            dropped: list[DroppedTrait] = []
             try:
                 if contract is None:
                     source = message.topic().removeprefix(self._topics.raw(""))
                     raise unknown_source_error(source, [c.name for c in self._by_topic.values()])
-                signal = map_event(contract, raw, received_at=now, max_bytes=self._max)
+                signal = map_event(
+                    contract, raw, received_at=now, max_bytes=self._max, dropped=dropped
+                )
             except MappingError as err:
                 self.dead += 1
                 self.by_source[(err.source, "dead")] += 1
@@ -148,4 +156,34 @@ class IngestStage:
                     signal.model_dump_json().encode(),
                 )
             )
+            if dropped:
+                self.warned += 1
+                self.by_source[(contract.name, "warned")] += 1
+                out += self._warnings(contract, signal, dropped, message, now)
+        return out
+
+    def _warnings(
+        self,
+        contract: SourceContract,
+        signal: Signal,
+        dropped: list[DroppedTrait],
+        message: Message,
+        now: datetime,
+    ) -> list[Output]:
+        out = []
+        for trait in dropped:
+            warning = field_warning(
+                trait,
+                signal,
+                contract_version=contract.version,
+                topic=message.topic(),
+                partition=message.partition(),
+                offset=message.offset(),
+                at=now,
+            )
+            log.info(
+                "warning from %s: trait %s dropped (%s)", message.topic(), trait.trait, trait.kind
+            )
+            key = signal.signal_id.encode()
+            out.append(Output(self._topics.warnings, key, warning.model_dump_json().encode()))
         return out

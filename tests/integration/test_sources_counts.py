@@ -108,12 +108,12 @@ def test_optional_field_goes_live_and_list_counts_from_the_topics(
             assert "1 back to the DLQ" in cli("dlq", "replay")
             view.wait_for(lambda v: v.count(dlq) == 2, what="re-dead-lettered")
             row = _row(cli("sources", "list"))
-            assert row == ["returns_desk", "1", "returns-team", "4", "2", "1"]
+            assert row == ["returns_desk", "1", "returns-team", "4", "2", "1", "0"]
 
             # 3. The fix (an added raw type value), replayed: nothing left dead.
             register("fix", FIX)
             assert "1 to the canonical topic" in cli("dlq", "replay")
             view.wait_for(lambda v: v.count(canonical) == 4, what="replayed signal")
-            assert _row(cli("sources", "list"))[3:] == ["4", "3", "0"]
+            assert _row(cli("sources", "list"))[3:] == ["4", "3", "0", "0"]
         finally:
             view.close()

@@ -127,6 +127,6 @@ def test_register_picks_up_live_and_replay_recovers_dead_letters(
             # signals, no dead letter left unreplayed.
             code, out = run_cli(monkeypatch, capsys, settings, "sources", "list")
             row = next(line for line in out.splitlines() if line.startswith("legacy_crm"))
-            assert row.split() == ["legacy_crm", "2", "crm-migration", "3", "3", "0"]
+            assert row.split() == ["legacy_crm", "2", "crm-migration", "3", "3", "0", "0"]
         finally:
             view.close()

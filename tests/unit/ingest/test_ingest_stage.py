@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest_helpers import NOW, contract_file, contracts
 
-from signalfold.schemas.contract import load_contract
-from signalfold.schemas.dlq import DeadLetter
+from signalfold.schemas.contract import SourceContract, load_contract
+from signalfold.schemas.dlq import DeadLetter, FieldWarning
+from signalfold.schemas.signal import Signal
 from signalfold.streams.ingest.replay import group_by_cause, replay_letter
 from signalfold.streams.stages.ingest import IngestStage
 from signalfold.streams.topics import Topics
@@ -102,6 +103,7 @@ def test_polled_contract_replaces_an_older_version_only(tmp_path: Path) -> None:
 def test_every_message_gives_exactly_one_output_and_counts_add_up(batch: list) -> None:
     stage = _stage(_Updates())
     out = stage.process([_Msg(f"p.signals.raw.{s}", v, i) for i, (s, v) in enumerate(batch)])
+    out = [record for record in out if record.topic != TOPICS.warnings]
     assert len(out) == len(batch) == stage.mapped + stage.dead
     for record in out:
         if record.topic == TOPICS.dlq:
@@ -120,3 +122,45 @@ def test_replay_maps_a_letter_with_the_fixed_contract_and_groups_causes(tmp_path
     assert signal.source_event_id == "e1"  # type: ignore[union-attr]
     [(cause, members)] = group_by_cause([letter, again])
     assert cause[:2] == ("helpdesk4", "unknown_source") and len(members) == 2
+
+
+def _warned_event() -> bytes:
+    body = json.loads(_event())
+    body["user"] |= {"dob": "19361218"}
+    return json.dumps(body).encode()
+
+
+def _with_birth_date(tmp_path: Path, name: str) -> SourceContract:
+    path = contract_file(tmp_path, name=name)
+    text = path.read_text().replace("type:\n", "traits: {birth_date: user.dob}\ntype:\n", 1)
+    return load_contract(contract_file(tmp_path, name=name, text=text))
+
+
+def test_a_dropped_trait_is_a_warning_beside_the_signal_not_a_dead_letter(tmp_path: Path) -> None:
+    stage = _stage(_Updates())
+    stage.use(_with_birth_date(tmp_path, "helpdesk5"))
+    signal_out, warning_out = stage.process([_Msg("p.signals.raw.helpdesk5", _warned_event(), 4)])
+    assert (signal_out.topic, warning_out.topic) == (TOPICS.canonical, TOPICS.warnings)
+    signal = Signal.model_validate_json(signal_out.value)
+    warning = FieldWarning.model_validate_json(warning_out.value)
+    assert signal.traits.birth_date is None and signal.identifiers == ()
+    assert warning_out.key == signal.signal_id.encode()
+    assert (warning.source, warning.trait, warning.field) == ("helpdesk5", "birth_date", "user.dob")
+    assert (warning.topic, warning.partition, warning.offset) == ("p.signals.raw.helpdesk5", 0, 4)
+    assert warning.reason.startswith("source `helpdesk5`: field `user.dob`: expected an ISO date")
+    assert (stage.mapped, stage.dead, stage.warned) == (1, 0, 1)
+    assert stage.by_source[("helpdesk5", "warned")] == 1
+
+
+def test_replay_collects_the_warnings_of_a_letter_that_maps(tmp_path: Path) -> None:
+    stage = _stage(_Updates())
+    [out] = stage.process([_Msg("p.signals.raw.helpdesk6", _warned_event(), offset=3)])
+    letter = DeadLetter.model_validate_json(out.value)
+    warnings: list[FieldWarning] = []
+    fixed = {"helpdesk6": _with_birth_date(tmp_path, "helpdesk6")}
+    signal = replay_letter(letter, fixed, now=NOW, max_bytes=4096, warnings=warnings)
+    assert isinstance(signal, Signal)
+    [warning] = warnings
+    assert (warning.signal_id, warning.offset, warning.trait) == (signal.signal_id, 3, "birth_date")
+    [(cause, _)] = group_by_cause(warnings)
+    assert cause[:3] == ("helpdesk6", "invalid_value", "user.dob")
