@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,7 +78,59 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         )
 
 
-def _count_signals(settings: Settings, topics: Topics, target: int, timeout: float) -> float:
+@contextmanager
+def running_pipeline(
+    workdir: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[Settings, Topics, str]]:
+    """The embedded broker, the topics, one process per stage and a ``serve``, as ``make run``.
+
+    ``env`` adds settings (``SIGNALFOLD_CONTRACTS_DIR`` …) for every process.
+    Yields the settings, the topics and the API's base URL once it is healthy;
+    stops the processes and the broker on exit. Logs go to ``workdir``.
+    """
+    extra = env or {}
+    with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
+        contracts_dir = extra.get("SIGNALFOLD_CONTRACTS_DIR")
+        settings = Settings(
+            kafka_bootstrap=broker.bootstrap,
+            topic_prefix=f"b{uuid.uuid4().hex[:6]}.",
+            data_dir=workdir,
+            api_port=free_port(),
+            log_level="WARNING",
+            contracts_dir=Path(contracts_dir) if contracts_dir else None,
+        )
+        env = {
+            **os.environ,
+            "SIGNALFOLD_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
+            "SIGNALFOLD_DATA_DIR": str(workdir),
+            "SIGNALFOLD_API_PORT": str(settings.api_port),
+            "SIGNALFOLD_LOG_LEVEL": "WARNING",
+            **extra,
+        }
+        topics = create_topics(settings)
+        procs = [_spawn(["worker", "--stage", s], env, workdir / f"{s}.log") for s in STAGES]
+        procs.append(_spawn(["serve"], env, workdir / "serve.log"))
+        try:
+            base = f"http://127.0.0.1:{settings.api_port}"
+            while True:
+                try:
+                    if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            yield settings, topics, base
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def count_signals(settings: Settings, topics: Topics, target: int, timeout: float) -> float:
     """Wait until customer.state accounts for ``target`` signals; returns the time seen."""
     reader = consumer(settings.kafka_client_config(), None)
     meta = reader.list_topics(topics.customer_state, timeout=10).topics[topics.customer_state]
@@ -108,101 +162,67 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="signalfold-bench-"))
-    with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
-        settings = Settings(
-            kafka_bootstrap=broker.bootstrap,
-            topic_prefix=f"b{uuid.uuid4().hex[:6]}.",
-            data_dir=workdir,
-            api_port=free_port(),
-            log_level="WARNING",
-        )
-        env = {
-            **os.environ,
-            "SIGNALFOLD_KAFKA_BOOTSTRAP": broker.bootstrap,
-            "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
-            "SIGNALFOLD_DATA_DIR": str(workdir),
-            "SIGNALFOLD_API_PORT": str(settings.api_port),
-            "SIGNALFOLD_LOG_LEVEL": "WARNING",
-        }
-        topics = create_topics(settings)
-        procs = [_spawn(["worker", "--stage", s], env, workdir / f"{s}.log") for s in STAGES]
-        procs.append(_spawn(["serve"], env, workdir / "serve.log"))
-        try:
-            base = f"http://127.0.0.1:{settings.api_port}"
+    with running_pipeline(workdir) as (settings, topics, base):
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        events = _raw_events(args.events, args.people, start)
+        prod = producer(settings.kafka_client_config())
+        # Warm-up: one event per stage so consumer groups have joined before timing.
+        prod.produce(topics.raw("marketing"), key=events[0][1], value=events[0][2])
+        prod.flush()
+        count_signals(settings, topics, 1, 120)
+        t0 = time.monotonic()
+        for source, key, value in events[1:]:
             while True:
                 try:
-                    if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            start = datetime(2026, 1, 1, tzinfo=UTC)
-            events = _raw_events(args.events, args.people, start)
-            prod = producer(settings.kafka_client_config())
-            # Warm-up: one event per stage so consumer groups have joined before timing.
-            prod.produce(topics.raw("marketing"), key=events[0][1], value=events[0][2])
-            prod.flush()
-            _count_signals(settings, topics, 1, 120)
-            t0 = time.monotonic()
-            for source, key, value in events[1:]:
-                while True:
-                    try:
-                        prod.produce(topics.raw(source), key=key, value=value)
-                        break
-                    except BufferError:
-                        prod.poll(0.01)
-                prod.poll(0)
-            prod.flush()
-            produced = time.monotonic() - t0
-            t_end = _count_signals(settings, topics, args.events, 600)
-            throughput = (args.events - 1) / (t_end - t0)
+                    prod.produce(topics.raw(source), key=key, value=value)
+                    break
+                except BufferError:
+                    prod.poll(0.01)
+            prod.poll(0)
+        prod.flush()
+        produced = time.monotonic() - t0
+        t_end = count_signals(settings, topics, args.events, 600)
+        throughput = (args.events - 1) / (t_end - t0)
 
-            latencies = []
-            with httpx.Client(base_url=base) as http:
-                for n in range(args.probes):
-                    person = n % args.people
-                    at = start + timedelta(days=30, seconds=n)
-                    t1 = time.monotonic()
-                    prod.produce(
-                        topics.raw("support"),
-                        key=str(person).encode(),
-                        value=_ticket(person, n, at),
+        latencies = []
+        with httpx.Client(base_url=base) as http:
+            for n in range(args.probes):
+                person = n % args.people
+                at = start + timedelta(days=30, seconds=n)
+                t1 = time.monotonic()
+                prod.produce(
+                    topics.raw("support"),
+                    key=str(person).encode(),
+                    value=_ticket(person, n, at),
+                )
+                prod.flush()
+                while True:
+                    r = http.get(
+                        "/v1/suppression/check",
+                        params={
+                            "email": f"person{person}@bench.example.com",
+                            "channel": "email",
+                            "purpose": "marketing",
+                        },
                     )
-                    prod.flush()
-                    while True:
-                        r = http.get(
-                            "/v1/suppression/check",
-                            params={
-                                "email": f"person{person}@bench.example.com",
-                                "channel": "email",
-                                "purpose": "marketing",
-                            },
-                        )
-                        if r.status_code == 200 and any(
-                            x["source_event_id"] == f"probe-{n}" for x in r.json()["reasons"]
-                        ):
-                            break
-                        time.sleep(0.001)
-                    latencies.append((time.monotonic() - t1) * 1000)
-            latencies.sort()
-            result = {
-                "date": datetime.now(UTC).date().isoformat(),
-                "events": args.events,
-                "people": args.people,
-                "produce_s": round(produced, 2),
-                "throughput_signals_per_s": round(throughput),
-                "event_to_decision_ms_p50": round(statistics.median(latencies), 1),
-                "event_to_decision_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1),
-                "probes": len(latencies),
-            }
-            print(json.dumps(result))
-        finally:
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                    if r.status_code == 200 and any(
+                        x["source_event_id"] == f"probe-{n}" for x in r.json()["reasons"]
+                    ):
+                        break
+                    time.sleep(0.001)
+                latencies.append((time.monotonic() - t1) * 1000)
+        latencies.sort()
+        result = {
+            "date": datetime.now(UTC).date().isoformat(),
+            "events": args.events,
+            "people": args.people,
+            "produce_s": round(produced, 2),
+            "throughput_signals_per_s": round(throughput),
+            "event_to_decision_ms_p50": round(statistics.median(latencies), 1),
+            "event_to_decision_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+            "probes": len(latencies),
+        }
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":
