@@ -1,55 +1,123 @@
-"""How ``IdentityGraph`` decides one signal: the plan, then the changes (see ``graph``)."""
+"""How ``IdentityGraph`` decides: record the evidence, re-cluster what it touches, publish the difference.
+
+For a signal, the planner (1) normalises its strong identifiers, (2) records
+its Splink links (``matched``), (3) computes the partition of every record the
+new evidence reaches (``_clusters.cluster``: a function of the evidence, not of
+arrival order), (4) places the record (``created`` when it founds its cluster,
+else ``linked``), and (5) turns the old partition into the new one with
+``split`` and ``merged`` changes, each cluster named after its founder — the
+oldest record by first event time, then record id (``customer_id_for``), so a
+merge keeps the older id and a replay in any order gives the same ids.
+Refused edges become ``refused`` changes (limits, pins, splits) or ``related``
+changes (people who share an identifier but clearly differ), each published once.
+
+Operator commands (``identity.operations``) add a constraint change and then
+run the same step (5) over the records they touch.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime
 
-from signalfold.identity._fingerprint import birth_keys, disagreement, name_keys
-from signalfold.identity._state import Customer, GraphState
+from signalfold.identity._clusters import MAX_CARRIERS, Edge, Evidence, KeyRole, cluster, edges_of
+from signalfold.identity._fingerprint import birth_keys, conflict, name_keys
+from signalfold.identity._state import GraphState
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.matching import GraphView, Matcher
 from signalfold.identity.normalize import normalize_identifier
 from signalfold.identity.resolution import ChangeBuilder, customer_id_for, exact_evidence
 from signalfold.identity.rules import MatchRules
-from signalfold.schemas.identity import LinkEvidence
+from signalfold.schemas.identity import IdentityChange, IndexEntry, LinkEvidence
 from signalfold.schemas.signal import Signal
 
-__all__ = ["SHARED_REASON", "Planner"]
+__all__ = ["SHARED_REASON", "Effects", "Planner"]
 
 log = logging.getLogger(__name__)
 
 SHARED_REASON = "shared: identifier used by several people"
+#: The most records one re-clustering reads; a larger component is cut (and logged).
+MAX_COMPONENT = 5_000
+_RELATED = ("household:", "organisation:", "shared:", "related:")
 
 
 @dataclass
-class _Candidate:
-    customer: Customer
-    keys: list[str] = field(default_factory=list)
-    evidence: list[LinkEvidence] = field(default_factory=list)
+class Effects:
+    """What one step changed: the changes, index entries, merges and customers to rebuild."""
+
+    changes: list[IdentityChange] = field(default_factory=list)
+    index: dict[str, IndexEntry] = field(default_factory=dict)
+    merges: list[tuple[str, str]] = field(default_factory=list)
+    split_ids: set[str] = field(default_factory=set)
 
 
-@dataclass
-class _Plan:
-    """The decision for one signal, before it becomes changes."""
+class _Overlay:
+    """The incoming record's evidence on top of the state (before it is applied)."""
 
-    home: Customer | None
-    held: dict[str, set[str]]
-    rejected: list[tuple[str, str]]
-    members: set[str]
-    names: set[str]
-    births: set[date]
-    accepted: list[str] = field(default_factory=list)
-    matched: dict[str, _Candidate] = field(default_factory=dict)
-    joined: list[_Candidate] = field(default_factory=list)
-    refusals: list[tuple[list[str], _Candidate | None, LinkEvidence]] = field(default_factory=list)
-    shared: dict[str, LinkEvidence] = field(default_factory=dict)
+    def __init__(self, state: GraphState, rid: str | None, ev: Evidence | None,
+                 scopes: Mapping[str, str]) -> None:  # fmt: skip
+        self.state, self.rid, self.ev, self.scopes = state, rid, ev, scopes
+        self._roles: dict[str, KeyRole] = {}
+
+    def evidence(self, r: str) -> Evidence:
+        if r == self.rid and self.ev is not None:
+            return self.ev
+        rec = self.state.records[r]
+        return Evidence(rec.first_seen, frozenset(rec.keys), frozenset(rec.names),
+                        frozenset(rec.births))  # fmt: skip
+
+    def carriers(self, key: str) -> set[str]:
+        found = self.state.carriers.get(key, set())
+        if self.ev is not None and key in self.ev.keys:
+            return found | {self.rid}  # type: ignore[arg-type]
+        return found
+
+    def role(self, key: str) -> KeyRole:
+        if key not in self._roles:
+            self._roles[key] = self._role(key)
+        return self._roles[key]
+
+    def _role(self, key: str) -> KeyRole:
+        kind = key.partition(":")[0]
+        scopes = set(self.state.scopes.get(key, ()))
+        if key in self.scopes:
+            scopes.add(self.scopes[key])
+        if "organisation" in scopes:
+            return KeyRole("no", f"organisation:{kind}")
+        if "household" in scopes:
+            return KeyRole("agreeing", f"household:{kind}")
+        if "personal" in scopes:
+            return KeyRole("yes", f"shared:{kind}")
+        people = sorted(self.carriers(key))
+        if len(people) > MAX_CARRIERS:
+            return KeyRole("agreeing", f"shared:{kind}")
+        evidence = [self.evidence(r) for r in people]
+        for i, a in enumerate(evidence):
+            for b in evidence[i + 1 :]:
+                if conflict((a.names, b.names), (a.births, b.births)) is not None:
+                    return KeyRole("agreeing", f"shared:{kind}")
+        return KeyRole("yes", f"shared:{kind}")
+
+    def neighbours(self, r: str) -> set[str]:
+        ev = self.evidence(r)
+        out: set[str] = set()
+        for key in ev.keys:
+            carriers = self.carriers(key)
+            if self.role(key).joins != "no" and len(carriers) <= MAX_CARRIERS:
+                out |= carriers
+        out |= set(self.state.matches.get(r, {}))
+        out |= self.state.pins.always_of(r)
+        customer = self.state.customer_of(r)
+        if customer is not None:
+            out |= customer.records
+        return out
 
 
 class Planner:
-    """Plans and emits one signal's changes against ``state`` under ``rules``."""
+    """Decides one signal's (or command's) changes against ``state`` under ``rules``."""
 
     def __init__(
         self,
@@ -58,130 +126,177 @@ class Planner:
         matcher: Matcher,
         region_for: Callable[[str], str],
         view: GraphView,
+        apply: Callable[[IdentityChange, Effects], None],
     ) -> None:
         self._state, self.rules, self._matcher = state, rules, matcher
-        self.region_for, self._view = region_for, view
+        self.region_for, self._view, self._apply = region_for, view, apply
 
-    def plan(self, signal: Signal) -> _Plan:
+    def resolve(self, signal: Signal, changes: ChangeBuilder) -> tuple[Effects, list]:
+        """Apply ``signal``; return the effects and the identifiers rejected (type, reason)."""
         state, rid = self._state, signal.record_id
-        keys, rejected = self._strong_keys(signal)
+        keys, scopes, rejected = self._strong_keys(signal)
         record = state.records.get(rid)
-        home = state.customer_of(rid)
-        held = {t: set(ks) for t, ks in home.keys.items()} if home else {}
-        members = set(home.records) if home else {rid}
-        names, births = state.evidence_of(members)
-        plan = _Plan(home, held, rejected, members, names, births)
-        plan.names.update(name_keys(signal.traits))
-        plan.births.update(birth_keys(signal.traits))
-        for key in keys:
-            owner = state.owner.get(key)
-            identifier_type = key.partition(":")[0]
-            if owner is not None:
-                if home is None or owner != home.customer_id:
-                    cand = plan.matched.setdefault(owner, _Candidate(state.customers[owner]))
-                    cand.keys.append(key)
-                    cand.evidence.append(exact_evidence(key))
-            elif (reason := self._limit(plan.held, {identifier_type: {key}})) is None:
-                plan.accepted.append(key)
-                plan.held.setdefault(identifier_type, set()).add(key)
-            else:
-                plan.rejected.append((identifier_type, reason.rule))
-                if (rid, key) not in state.refusals:
-                    plan.refusals.append(([key], None, reason))
-        if record is None and not plan.matched:
+        names, births = set(name_keys(signal.traits)), set(birth_keys(signal.traits))
+        effects = Effects()
+        if record is None:
             for match in self._matcher.match(signal, self._view):
-                customer = state.customers.get(state.canonical_id(match.customer_id))
-                if customer is not None:
-                    cand = plan.matched.setdefault(customer.customer_id, _Candidate(customer))
-                    cand.evidence.append(match.evidence)
-        for cand in sorted(plan.matched.values(), key=lambda c: c.customer.age):
-            self._consider(plan, cand, rid)
-        return plan
-
-    def _consider(self, plan: _Plan, cand: _Candidate, rid: str) -> None:
-        """Join ``cand`` to the anchor, or refuse it with the first rule it breaks."""
-        state, other = self._state, cand.customer
-        barrier = state.pins.barrier_between(plan.members, other.records)
-        other_names, other_births = state.evidence_of(other.records)
-        why_not = disagreement((plan.names, other_names), (plan.births, other_births))
-        if barrier is not None:
-            reason = LinkEvidence(rule="pin:never" if barrier.kind == "pin" else "split")
-        elif why_not is not None:
-            reason = LinkEvidence(rule="shared:disagree", detail={"names": 0.0, "birth_dates": 0.0})
-            for key in cand.keys:
-                plan.shared[key] = reason
+                other = match.evidence.identifier_value
+                if other not in state.records:  # a matcher that names a customer, not a record
+                    customer = state.customers.get(state.canonical_id(match.customer_id))
+                    other = min(customer.records, key=state.age) if customer else None
+                if other and other != rid:
+                    evidence = match.evidence
+                    self.emit(changes, effects, "matched", match.customer_id, (), (evidence,),
+                               other_record_id=other)  # fmt: skip
+            first_seen = signal.occurred_at
+            new_keys, new_names, new_births = set(keys), names, births
         else:
-            reason = self._limit(plan.held, other.keys)
-        if reason is None:
-            plan.joined.append(cand)
-            for identifier_type, ks in other.keys.items():
-                plan.held.setdefault(identifier_type, set()).update(ks)
-            plan.members |= other.records
-            plan.names |= other_names
-            plan.births |= other_births
-            return
-        plan.rejected.extend((k.partition(":")[0], reason.rule) for k in cand.keys)
-        if not cand.keys or any((rid, k) not in state.refusals for k in cand.keys):
-            plan.refusals.append((cand.keys, cand, reason))
-        for key in cand.keys:
-            if key not in plan.shared and self._people(key, plan.home) > self.rules.max_people:
-                plan.shared[key] = LinkEvidence(
-                    rule="shared:people", detail={"limit": float(self.rules.max_people)}
-                )
-
-    def _people(self, key: str, home: Customer | None) -> int:
-        """Distinct customers that carried ``key``: its owner, those refused it, and this one."""
-        state = self._state
-        people = {state.owner[key], home.customer_id if home else "<new>"}
-        for record_id in state.refused_by_key.get(key, ()):
-            customer = state.customer_of(record_id)
-            people.add(customer.customer_id if customer else record_id)
-        return len(people)
-
-    def emit(self, signal: Signal, plan: _Plan, changes: ChangeBuilder) -> tuple[str, list[str]]:
-        """Turn the plan into changes; return the survivor and the absorbed ids."""
-        record = self._state.records.get(signal.record_id)
-        names = tuple(sorted(set(name_keys(signal.traits)) - (record.names if record else set())))
-        births = tuple(
-            sorted(set(birth_keys(signal.traits)) - (record.births if record else set()))
-        )
-        shown = {"names": names, "birth_dates": births}
-        members = [plan.home] if plan.home else []
-        members = sorted(members + [c.customer for c in plan.joined], key=lambda c: c.age)
-        if not members:
-            survivor = customer_id_for(signal.record_id)
+            first_seen = min(record.first_seen, signal.occurred_at)
+            new_keys, new_names = set(keys) - record.keys, names - record.names
+            new_births = births - record.births
+            if not (new_keys or new_names or new_births or first_seen < record.first_seen):
+                return effects, rejected
+        old = (record.keys, record.names, record.births) if record else (set(), set(), set())
+        ev = Evidence(first_seen, frozenset(old[0] | new_keys), frozenset(old[1] | new_names),
+                      frozenset(old[2] | new_births))  # fmt: skip
+        view = _Overlay(state, rid, ev, scopes)
+        seed = {rid} | {r for k in new_keys for r in view.carriers(k)}
+        outcome, records = self._outcome(view, seed)
+        home = next(c for c in outcome.clusters if rid in c)
+        founder = min(home, key=lambda r: (records[r].first_seen, r))
+        shown = {
+            "names": tuple(sorted(new_names)),
+            "birth_dates": tuple(sorted(new_births)),
+            "scopes": {k: s for k, s in scopes.items() if k in new_keys},
+        }
+        birth = first_seen if record is None or first_seen < record.first_seen else None
+        if record is not None:
+            home_id = state.canonical_id(record.customer_id)
+            same = (LinkEvidence(rule="same_record"),)
+            self.emit(changes, effects, "linked", home_id, sorted(new_keys), same, birth=birth,
+                       **shown)  # fmt: skip
+        elif founder == rid:
             first = (LinkEvidence(rule="first_record"),)
-            changes.add(
-                "created", survivor, plan.accepted, first, birth=signal.occurred_at, **shown
-            )
+            self.emit(changes, effects, "created", customer_id_for(rid), sorted(new_keys), first,
+                       birth=birth, **shown)  # fmt: skip
         else:
-            survivor = members[0].customer_id
-            if plan.home is None:
-                evidence = tuple(plan.matched[survivor].evidence)
-                changes.add("linked", survivor, plan.accepted, evidence, **shown)
-            elif plan.accepted or names or births:
-                same = (LinkEvidence(rule="same_record"),)
-                changes.add("linked", plan.home.customer_id, plan.accepted, same, **shown)
-        absorbed = [m.customer_id for m in members[1:]]
-        if absorbed:
-            bridges = [c for c in plan.joined if c.customer.customer_id != survivor]
-            evidence = tuple(e for c in bridges for e in c.evidence)
-            changes.add("merged", survivor, (), evidence, absorbed_ids=tuple(absorbed))
-        for keys, cand, reason in plan.refusals:
-            evidence = (reason, *(cand.evidence if cand else map(exact_evidence, keys)))
-            other = cand.customer.creator if cand else None
-            changes.add("refused", survivor, keys, evidence, other_record_id=other)
-            log.info("identity link refused by %s", reason.rule)
-        for key, reason in sorted(plan.shared.items()):
-            changes.add("shared", self._state.owner[key], [key], (reason,))
-            log.info(
-                "identity: a %s identifier stopped identifying (%s)", key.split(":")[0], reason.rule
-            )
-        return survivor, absorbed
+            target = state.canonical_id(state.records[founder].customer_id)
+            edge = next(e for e in outcome.joined if rid in (e.a, e.b))
+            other = edge.b if edge.a == rid else edge.a
+            self.emit(changes, effects, "linked", target, sorted(new_keys),
+                      tuple(_edge_evidence(edge)), birth=birth, other_record_id=other,
+                      **shown)  # fmt: skip
+        self._settle(changes, effects, view, outcome)
+        for edge, reason in outcome.refused:
+            if rid in (edge.a, edge.b) and reason.rule.startswith("limit:"):
+                rejected += [(k.partition(":")[0], reason.rule) for k in edge.keys]
+        for key in keys:
+            if view.role(key).joins != "yes":
+                rejected.append((key.partition(":")[0], SHARED_REASON))
+        return effects, rejected
 
-    def _strong_keys(self, signal: Signal) -> tuple[list[str], list[tuple[str, str]]]:
-        """The signal's strong keys, normalised, unblocked, sorted; and what was rejected."""
+    def recluster(self, changes: ChangeBuilder, effects: Effects, seed: Iterable[str]) -> None:
+        """Re-cluster everything ``seed`` reaches (after an operator's constraint)."""
+        view = _Overlay(self._state, None, None, {})
+        outcome, _ = self._outcome(view, set(seed))
+        self._settle(changes, effects, view, outcome)
+
+    def _outcome(self, view: _Overlay, seed: set[str]) -> tuple:
+        records: dict[str, Evidence] = {}
+        todo = sorted(seed)
+        while todo and len(records) < MAX_COMPONENT:
+            r = todo.pop()
+            if r in records:
+                continue
+            records[r] = view.evidence(r)
+            todo += [n for n in view.neighbours(r) if n not in records]
+        if todo:
+            log.warning("identity: a component passed %d records; it was cut", MAX_COMPONENT)
+        edges = edges_of(records, view.carriers, view.role,
+                         lambda r: self._state.matches.get(r, {}), self._state.pins.always_of)  # fmt: skip
+        return cluster(records, edges, view.role, self._state.pins, self.rules), records
+
+    def _settle(self, changes: ChangeBuilder, effects: Effects, view: _Overlay, outcome) -> None:
+        """Splits and merges that turn the state's partition into ``outcome.clusters``."""
+        state = self._state
+        target = {}
+        for members in outcome.clusters:
+            founder = min(members, key=state.age)
+            for r in members:
+                target[r] = customer_id_for(founder)
+        recluster = (LinkEvidence(rule="recluster"),)
+        holders = sorted({state.canonical_id(state.records[r].customer_id) for r in target})
+        for cid in holders:  # step A: every part of a customer that goes elsewhere splits off
+            customer = state.customers[cid]
+            parts: dict[str, set[str]] = {}
+            for r in customer.records:
+                parts.setdefault(target.get(r, cid), set()).add(r)
+            if len(parts) < 2:
+                continue
+            stay = cid if cid in parts else max(parts, key=lambda t: (len(parts[t]), t))
+            for tid in sorted(parts):
+                if tid != stay:
+                    moved = parts[tid]
+                    self.emit(changes, effects, "split", tid, (), recluster,
+                               record_id=min(moved, key=state.age), records=tuple(sorted(moved)),
+                               from_customer_id=cid)  # fmt: skip
+        for members in outcome.clusters:  # step B: rename to the founder, merge the rest in
+            tid = target[min(members)]
+            now = sorted({state.canonical_id(state.records[r].customer_id) for r in members})
+            if tid not in now:
+                founder = min(members, key=state.age)
+                old = state.canonical_id(state.records[founder].customer_id)
+                moved = tuple(sorted(state.customers[old].records))
+                self.emit(changes, effects, "split", tid, (), recluster, record_id=founder,
+                           records=moved, from_customer_id=old)  # fmt: skip
+                now = [tid if c == old else c for c in now]
+            absorbed = tuple(c for c in now if c != tid)
+            if absorbed:
+                edge = _crossing(outcome.joined, members, absorbed, state)
+                link = {"record_id": edge.a, "other_record_id": edge.b} if edge else {}
+                evidence = tuple(_edge_evidence(edge)) if edge else recluster
+                self.emit(changes, effects, "merged", tid, (), evidence, absorbed_ids=absorbed,
+                          **link)  # fmt: skip
+        self._refusals(changes, effects, view, outcome)
+
+    def _refusals(self, changes: ChangeBuilder, effects: Effects, view: _Overlay, outcome) -> None:
+        state = self._state
+        for edge, reason in outcome.refused:
+            a, b = (edge.b, edge.a) if view.rid == edge.b else (edge.a, edge.b)
+            related = reason.rule.startswith(_RELATED) and bool(edge.keys)
+            kind = "related" if related else "refused"
+            extra = (edge.evidence,) if edge.evidence is not None else ()
+            evidence = (reason, *extra, *map(exact_evidence, edge.keys))
+            # A relationship is told from both sides, so each customer's explanation has it.
+            for one, other in [(a, b), (b, a)] if related else [(a, b)]:
+                change_id = _stable_id(kind, one, other, reason.rule, *edge.keys)
+                if state.seen(change_id) or one not in state.records:
+                    continue
+                owner = state.canonical_id(state.records[one].customer_id)
+                self.emit(changes, effects, kind, owner, edge.keys, evidence, record_id=one,
+                          other_record_id=other, change_id=change_id)  # fmt: skip
+                log.info("identity link %s by %s", kind, reason.rule)
+        for edge, _ in outcome.refused:
+            for key in edge.keys:
+                role = view.role(key)
+                if role.rule.startswith("shared:") and role.joins != "yes":
+                    if key not in state.shared and key in state.owner:
+                        evidence = (LinkEvidence(rule="shared:different_people"),)
+                        self.emit(changes, effects, "shared", state.owner[key], [key], evidence)
+                        log.info("identity: a %s identifier stopped identifying on its own",
+                                 key.partition(":")[0])  # fmt: skip
+
+    def emit(self, changes: ChangeBuilder, effects: Effects, kind: str, customer_id: str,
+              identifiers: Iterable[str], evidence: tuple[LinkEvidence, ...],
+              **extra: object) -> None:  # fmt: skip
+        """Build a change, apply it at once and add it to ``effects``."""
+        change = changes.add(kind, customer_id, tuple(identifiers), evidence, **extra)  # type: ignore[arg-type]
+        self._apply(change, effects)
+
+    def _strong_keys(self, signal: Signal) -> tuple[list[str], dict[str, str], list]:
+        """The signal's strong keys (sorted), their declared scopes, and what was rejected."""
         keys: set[str] = set()
+        scopes: dict[str, str] = {}
         rejected: list[tuple[str, str]] = []
         region = self.region_for(signal.source)
         for identifier in signal.identifiers:
@@ -193,23 +308,36 @@ class Planner:
                 rejected.append((exc.identifier_type, exc.reason))
                 continue
             reason = self.rules.is_blocked(normalized.key)
-            if reason is None and normalized.key in self._state.shared:
-                reason = SHARED_REASON
             if reason is None:
                 keys.add(normalized.key)
+                if identifier.scope is not None:
+                    scopes[normalized.key] = identifier.scope
             else:
                 rejected.append((normalized.type, reason))
-        return sorted(keys), rejected
+        return sorted(keys), scopes, rejected
 
-    def _limit(self, held: dict[str, set[str]], adding: dict[str, set[str]]) -> LinkEvidence | None:
-        """Evidence for the first type (by name) whose limit ``held | adding`` would break."""
-        for identifier_type in sorted(adding):
-            limit = self.rules.limit_for(identifier_type)
-            found = len(held.get(identifier_type, set()) | adding[identifier_type])
-            if limit is not None and found > limit:
-                return LinkEvidence(
-                    rule=f"limit:{identifier_type}",
-                    identifier_type=identifier_type,
-                    detail={"limit": float(limit), "found": float(found)},
-                )
-        return None
+
+def _stable_id(kind: str, *parts: str) -> str:
+    """Ids of refusals and relationships: the same whichever signal found them."""
+    raw = "\x1f".join([kind, *parts])
+    return "chg_" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def _edge_evidence(edge: Edge) -> list[LinkEvidence]:
+    if edge.evidence is not None:
+        return [edge.evidence]
+    return [exact_evidence(k) for k in edge.keys]
+
+
+def _crossing(joined: list[Edge], members: frozenset[str], absorbed: tuple[str, ...],
+              state: GraphState) -> Edge | None:  # fmt: skip
+    """The first accepted edge inside ``members`` between an absorbed customer and the rest."""
+    gone = set(absorbed)
+
+    def holder(r: str) -> str:
+        return state.canonical_id(state.records[r].customer_id)
+
+    for edge in joined:
+        if edge.a in members and (holder(edge.a) in gone) != (holder(edge.b) in gone):
+            return edge
+    return None

@@ -3,6 +3,10 @@
 ``IdentityGraph.resolve`` decides, this module applies. Because resolving
 applies its own changes through ``GraphState.apply``, a fresh state that applies
 the published log in order is the same state, by construction.
+
+Key owners are derived, never decided: the owner of ``type:value`` is the
+customer holding the earliest record (first event time, then record id) that
+carries it, so the index is a function of the records and their clusters.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ __all__ = ["Customer", "GraphState", "Record"]
 
 @dataclass
 class Record:
-    """A source record (``source:record_key``): the strong keys, names and births it showed."""
+    """A source record (``source:record_key``): what it showed, and where it is now."""
 
     customer_id: str
+    first_seen: datetime
     keys: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     births: set[date] = field(default_factory=set)
@@ -34,17 +39,8 @@ class Customer:
 
     customer_id: str
     creator: str
-    birth: datetime
     records: set[str] = field(default_factory=set)
     keys: dict[str, set[str]] = field(default_factory=dict)
-    root: str = ""
-    generation: int = 0
-
-    @property
-    def age(self) -> tuple[datetime, str, int, str]:
-        """Sort key for "older": birth, then the creating record (a split's new customer
-        inherits both from the customer it left and counts one generation younger)."""
-        return (self.birth, self.root or self.creator, self.generation, self.customer_id)
 
 
 def _entry(key: str, customer_id: str) -> IndexEntry:
@@ -55,11 +51,12 @@ def _entry(key: str, customer_id: str) -> IndexEntry:
 
 
 class GraphState:
-    """Records, customers, key owners, aliases, refusals, pins, links; mutated only by ``apply``.
+    """Records, customers, key owners, aliases, matches, pins, links; mutated only by ``apply``.
 
-    ``shared`` holds keys that stopped identifying; ``commands`` maps each
-    operator command applied to the customers it produced (to re-announce them
-    when the command is delivered again).
+    ``carriers`` maps each key to the records that showed it; ``matches`` holds
+    Splink links per record; ``scopes`` the scopes sources declared per key;
+    ``shared`` the keys published as shared; ``commands`` maps each operator
+    command applied to the customers it touched.
     """
 
     def __init__(self) -> None:
@@ -68,18 +65,19 @@ class GraphState:
         self.owner: dict[str, str] = {}
         self.aliases: dict[str, str] = {}
         self._aliases_of: dict[str, set[str]] = {}
-        self.refusals: set[tuple[str, str]] = set()
+        self.carriers: dict[str, set[str]] = {}
+        self.matches: dict[str, dict[str, LinkEvidence]] = {}
+        self.scopes: dict[str, set[str]] = {}
         self.log: list[IdentityChange] = []
         self.by_signal: dict[str, list[int]] = {}
         self._history: dict[str, list[int]] = {}
         self._seen: set[str] = set()
-        self.creators: dict[str, str] = {}
         self.key_record: dict[str, str] = {}
-        self.refused_by_key: dict[str, set[str]] = {}
         self.shared: set[str] = set()
         self.pins = PinBook()
         self.links = LinkBook()
         self.commands: dict[str, list[str]] = {}
+        self.reviews: dict[str, list[IdentityChange]] = {}
 
     def canonical_id(self, customer_id: str) -> str:
         """The live customer ``customer_id`` now is (aliases are kept one hop deep)."""
@@ -89,43 +87,46 @@ class GraphState:
         """Changes that built ``customer_id`` and every customer it absorbed, in log order."""
         return [self.log[i] for i in self._history.get(self.canonical_id(customer_id), [])]
 
-    def _possible_match(self, change: IdentityChange) -> list[IndexEntry]:
-        """Kept for review and explanations; a possible match never links anything."""
-        return []
+    def seen(self, change_id: str) -> bool:
+        """Whether a change with this id was applied already."""
+        return change_id in self._seen
 
     def apply(self, change: IdentityChange) -> list[IndexEntry]:
         """Apply one change; return the index entries it moved. A repeated change is a no-op."""
         if change.change_id in self._seen:
             return []
         handler = {
-            "created": self._created,
-            "linked": self._linked,
+            "created": self._attach,
+            "linked": self._attach,
             "merged": self._merged,
-            "refused": self._refused,
-            "shared": self._shared,
-            "pinned": self._pinned,
             "split": self._split,
-            "possible_match": self._possible_match,
+            "matched": self._matched,
+            "pinned": self._pinned,
+            "shared": self._shared,
+            "refused": _nothing,
+            "related": _nothing,
         }.get(change.kind)
+        self._seen.add(change.change_id)
+        if change.kind == "possible_match":
+            self.reviews.setdefault(change.record_id, []).append(change)
+            return []
         if handler is None:
             raise IdentityError(
                 f"identity change {change.change_id}: kind {change.kind!r} is not supported by "
-                "this version; expected created, linked, merged, refused, shared, pinned or "
-                "split — upgrade signalfold"
+                "this version — upgrade signalfold"
             )
         entries = handler(change)
-        self._seen.add(change.change_id)
         self.log.append(change)
-        self.by_signal.setdefault(change.signal_id, []).append(len(self.log) - 1)
+        position = len(self.log) - 1
+        self.by_signal.setdefault(change.signal_id, []).append(position)
         targets = {self.canonical_id(change.customer_id)}
         if change.from_customer_id:
             targets.add(self.canonical_id(change.from_customer_id))
         for target in sorted(targets):
-            self._history.setdefault(target, []).append(len(self.log) - 1)
-        if change.signal_id.startswith("cmd_"):
+            self._history.setdefault(target, []).append(position)
+        if change.signal_id.startswith("cmd_") and change.kind in ("split", "merged", "pinned"):
             done = self.commands.setdefault(change.signal_id, [])
-            if change.kind in ("split", "merged"):
-                done += [c for c in (change.from_customer_id, change.customer_id) if c]
+            done += [c for c in (change.from_customer_id, change.customer_id) if c]
         return entries
 
     def aliases_of(self, customer_id: str) -> list[str]:
@@ -137,57 +138,53 @@ class GraphState:
         record = self.records.get(record_id)
         return self.customers.get(self.canonical_id(record.customer_id)) if record else None
 
-    def evidence_of(self, records: set[str]) -> tuple[set[str], set[date]]:
-        """Names and birth dates the ``records`` showed, pooled."""
-        names: set[str] = set()
-        births: set[date] = set()
-        for record_id in records:
-            record = self.records.get(record_id)
-            if record is not None:
-                names |= record.names
-                births |= record.births
-        return names, births
+    def age(self, record_id: str) -> tuple[datetime, str]:
+        """(first event time, record id): the order founders are chosen by."""
+        return (self.records[record_id].first_seen, record_id)
 
-    def _created(self, change: IdentityChange) -> list[IndexEntry]:
-        if change.birth is None:
-            raise IdentityError(
-                f"identity change {change.change_id}: expected a birth on a created change, "
-                "found none; the log was written by an older producer — rebuild it"
-            )
-        if change.record_id in self.records:
-            raise self._inconsistent(change, "record already exists")
-        customer = Customer(change.customer_id, change.record_id, change.birth)
-        self.customers[customer.customer_id] = customer
-        self.creators[customer.customer_id] = change.record_id
-        return self._attach(change, customer)
+    def _live(self, change: IdentityChange, customer_id: str, creator: str) -> Customer:
+        """The live customer ``customer_id``, created (or revived from an alias) if needed."""
+        customer = self.customers.get(customer_id)
+        if customer is not None:
+            return customer
+        if customer_id in self.aliases:
+            survivor = self.aliases.pop(customer_id)
+            self._aliases_of.get(survivor, set()).discard(customer_id)
+        customer = Customer(customer_id, creator)
+        self.customers[customer_id] = customer
+        return customer
 
-    def _linked(self, change: IdentityChange) -> list[IndexEntry]:
-        customer = self.customers.get(self.canonical_id(change.customer_id))
-        if customer is None:
-            raise self._inconsistent(change, "customer unknown")
+    def _attach(self, change: IdentityChange) -> list[IndexEntry]:
         record = self.records.get(change.record_id)
-        if record is not None and self.canonical_id(record.customer_id) != customer.customer_id:
+        if change.kind == "created":
+            if record is not None or change.birth is None:
+                raise self._inconsistent(change, "record already exists or has no birth")
+            customer = self._live(change, change.customer_id, change.record_id)
+        else:
+            customer = self.customers.get(self.canonical_id(change.customer_id))
+            if customer is None:
+                raise self._inconsistent(change, "customer unknown")
+        if record is None:
+            record = Record(customer.customer_id, change.birth or change.at)
+            self.records[change.record_id] = record
+        elif self.canonical_id(record.customer_id) != customer.customer_id:
             raise self._inconsistent(change, "record belongs to another customer")
-        for evidence in change.evidence:
-            self._link(change, evidence, customer.creator)
-        return self._attach(change, customer)
-
-    def _attach(self, change: IdentityChange, customer: Customer) -> list[IndexEntry]:
-        record = self.records.setdefault(change.record_id, Record(customer.customer_id))
+        if change.birth is not None and change.birth < record.first_seen:
+            record.first_seen = change.birth
         customer.records.add(change.record_id)
         record.names.update(change.names)
         record.births.update(change.birth_dates)
-        entries: list[IndexEntry] = []
+        for key, scope in change.scopes.items():
+            self.scopes.setdefault(key, set()).add(scope)
         for key in change.identifiers:
-            if self.owner.get(key, customer.customer_id) != customer.customer_id:
-                raise self._inconsistent(change, "identifier owned by another customer")
             record.keys.add(key)
+            self.carriers.setdefault(key, set()).add(change.record_id)
             self.key_record.setdefault(key, change.record_id)
             customer.keys.setdefault(key.partition(":")[0], set()).add(key)
-            if key not in self.owner:
-                self.owner[key] = customer.customer_id
-                entries.append(_entry(key, customer.customer_id))
-        return entries
+        if change.kind == "linked":
+            for evidence in change.evidence:
+                self._link(change, evidence)
+        return self._reown(record.keys if change.birth else set(change.identifiers))
 
     def _merged(self, change: IdentityChange) -> list[IndexEntry]:
         survivor = self.customers.get(self.canonical_id(change.customer_id))
@@ -195,34 +192,62 @@ class GraphState:
             raise self._inconsistent(change, "survivor unknown")
         sid = survivor.customer_id
         entries: list[IndexEntry] = []
-        first = self.customers.get(self.canonical_id(change.absorbed_ids[0]))
         for evidence in change.evidence:
-            self._link(change, evidence, first.creator if first else None)
+            self._link(change, evidence)
+        moved: set[str] = set()
         for absorbed_id in change.absorbed_ids:
             absorbed = self.customers.pop(self.canonical_id(absorbed_id), None)
             if absorbed is None or absorbed.customer_id == sid:
                 continue
-            aid = absorbed.customer_id
-            for record_id in absorbed.records:
-                self.records[record_id].customer_id = sid
-            survivor.records |= absorbed.records
-            for identifier_type, keys in absorbed.keys.items():
-                survivor.keys.setdefault(identifier_type, set()).update(keys)
-                for key in sorted(keys):
-                    self.owner[key] = sid
-                    entries.append(_entry(key, sid))
-            moved = sorted(self._aliases_of.pop(aid, set()))
-            for alias in [*moved, aid]:
-                self.aliases[alias] = sid
-                self._aliases_of.setdefault(sid, set()).add(alias)
-                entries.append(_entry(f"customer:{alias}", sid))
-            self._history[sid] = sorted(self._history.get(sid, []) + self._history.pop(aid, []))
-        return entries
+            self._absorb(survivor, absorbed, entries)
+            moved |= {k for keys in absorbed.keys.values() for k in keys}
+        return entries + self._reown(moved)
 
-    def _refused(self, change: IdentityChange) -> list[IndexEntry]:
-        self.refusals.update((change.record_id, key) for key in change.identifiers)
-        for key in change.identifiers:
-            self.refused_by_key.setdefault(key, set()).add(change.record_id)
+    def _absorb(self, survivor: Customer, absorbed: Customer, entries: list[IndexEntry]) -> None:
+        sid, aid = survivor.customer_id, absorbed.customer_id
+        for record_id in absorbed.records:
+            self.records[record_id].customer_id = sid
+        survivor.records |= absorbed.records
+        for identifier_type, keys in absorbed.keys.items():
+            survivor.keys.setdefault(identifier_type, set()).update(keys)
+        for alias in [*sorted(self._aliases_of.pop(aid, set())), aid]:
+            self.aliases[alias] = sid
+            self._aliases_of.setdefault(sid, set()).add(alias)
+            entries.append(_entry(f"customer:{alias}", sid))
+        self._history[sid] = sorted(self._history.get(sid, []) + self._history.pop(aid, []))
+
+    def _split(self, change: IdentityChange) -> list[IndexEntry]:
+        source = self.customers.get(self.canonical_id(change.from_customer_id or ""))
+        moved = set(change.records)
+        if source is None or not moved or not moved <= source.records:
+            raise self._inconsistent(change, "split records are not a part of the customer")
+        revived = change.customer_id in self.aliases
+        target = self._live(change, change.customer_id, change.record_id)
+        if change.evidence and change.evidence[0].rule == "operator:split":
+            rest = frozenset(source.records - moved)
+            self.pins.add_barrier(Barrier("split", frozenset(moved), rest, change.change_id))
+        source.records -= moved
+        target.records |= moved
+        entries: list[IndexEntry] = []
+        if revived:  # the id names a live customer again, not an alias
+            entries.append(_entry(f"customer:{target.customer_id}", target.customer_id))
+        for customer in (source, target):
+            customer.keys = {}
+            for record_id in customer.records:
+                self.records[record_id].customer_id = customer.customer_id
+                for key in self.records[record_id].keys:
+                    customer.keys.setdefault(key.partition(":")[0], set()).add(key)
+        if not source.records:  # everything moved: the old id now names the new customer
+            del self.customers[source.customer_id]
+            self._absorb(target, source, entries)
+        keys = {k for r in moved for k in self.records[r].keys}
+        return entries + self._reown(keys)
+
+    def _matched(self, change: IdentityChange) -> list[IndexEntry]:
+        other = change.other_record_id or ""
+        evidence = change.evidence[0]
+        self.matches.setdefault(change.record_id, {})[other] = evidence
+        self.matches.setdefault(other, {})[change.record_id] = evidence
         return []
 
     def _shared(self, change: IdentityChange) -> list[IndexEntry]:
@@ -239,48 +264,33 @@ class GraphState:
         else:
             self.pins.add_always(a, b)
             self.pins.lift_splits(ours.records, theirs.records)
+            self._link(change, change.evidence[0])
         return []
 
-    def _split(self, change: IdentityChange) -> list[IndexEntry]:
-        source = self.customers.get(self.canonical_id(change.from_customer_id or ""))
-        moved = set(change.records)
-        if source is None or not moved < source.records:
-            raise self._inconsistent(change, "split records are not a part of the customer")
-        if change.customer_id in self.customers or change.customer_id in self.aliases:
-            raise self._inconsistent(change, "the new customer id is taken")
-        new = Customer(
-            change.customer_id,
-            change.record_id,
-            change.birth or source.birth,
-            root=source.root or source.creator,
-            generation=source.generation + 1,
-        )
-        self.customers[new.customer_id] = new
-        self.creators[new.customer_id] = change.record_id
-        source.records -= moved
-        new.records = moved
-        for customer in (source, new):
-            customer.keys = {}
-            for record_id in customer.records:
-                self.records[record_id].customer_id = customer.customer_id
-                for key in self.records[record_id].keys:
-                    customer.keys.setdefault(key.partition(":")[0], set()).add(key)
-        barrier = Barrier("split", frozenset(moved), frozenset(source.records), change.change_id)
-        self.pins.add_barrier(barrier)
-        for key in change.identifiers:
-            self.owner[key] = new.customer_id
-        return [_entry(key, new.customer_id) for key in change.identifiers]
+    def _reown(self, keys: set[str]) -> list[IndexEntry]:
+        """Re-derive the owner of ``keys``; the entries of those whose owner changed."""
+        entries = []
+        for key in sorted(keys):
+            carriers = self.carriers.get(key)
+            if not carriers:
+                continue
+            first = min(carriers, key=self.age)
+            owner = self.canonical_id(self.records[first].customer_id)
+            if self.owner.get(key) != owner:
+                self.owner[key] = owner
+                entries.append(_entry(key, owner))
+        return entries
 
-    def _link(self, change: IdentityChange, evidence: LinkEvidence, fallback: str | None) -> None:
+    def _link(self, change: IdentityChange, evidence: LinkEvidence) -> None:
         """Remember which record ``change.record_id`` was joined to, and why."""
         rule = evidence.rule
-        if rule in ("first_record", "same_record") or rule.startswith(("limit:", "shared")):
-            return
         if rule.startswith("exact:") and evidence.identifier_value is not None:
             key = f"{evidence.identifier_type}:{evidence.identifier_value}"
-            other = self.key_record.get(key)
+            other = change.other_record_id or self.key_record.get(key)
+        elif rule in ("splink", "pin:always"):
+            other = change.other_record_id or evidence.identifier_value
         else:
-            other = change.other_record_id or fallback
+            return
         self.links.add(change.record_id, other, evidence, change.change_id, change.at)
 
     @staticmethod
@@ -290,3 +300,8 @@ class GraphState:
             f"expected it to follow the log, found {found}; changes must be applied in the "
             "order they were published — rebuild from the start of identity.changes"
         )
+
+
+def _nothing(change: IdentityChange) -> list[IndexEntry]:
+    """Refusals and relationships change no membership; the log keeps them."""
+    return []

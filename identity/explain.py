@@ -13,12 +13,17 @@ Two sources give the same shape (``CustomerIdentity``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from signalfold.identity.graph import IdentityGraph
-from signalfold.schemas.identity import CustomerIdentity, IdentityChange, RecordLink
+from signalfold.schemas.identity import (
+    CustomerIdentity,
+    IdentityChange,
+    RecordLink,
+    Relationship,
+)
 
-__all__ = ["NOT_LINKS", "from_changes", "from_graph", "related_ids"]
+__all__ = ["NOT_LINKS", "from_changes", "from_graph", "related_ids", "relationships"]
 
 NOT_LINKS = ("first_record", "same_record", "operator:split", "pin:never")
 _OPERATOR = ("pinned", "split")
@@ -27,6 +32,33 @@ _OPERATOR = ("pinned", "split")
 def related_ids(changes: Iterable[IdentityChange]) -> set[str]:
     """Customers a split took records from: their changes explain the moved records' links."""
     return {c.from_customer_id for c in changes if c.kind == "split" and c.from_customer_id}
+
+
+def relationships(
+    records: set[str], changes: Iterable[IdentityChange], customer_of: Callable[[str], str | None]
+) -> list[Relationship]:
+    """The ``related`` changes from ``records`` to records outside them (once per pair and rule)."""
+    found: dict[tuple[str, str, str], Relationship] = {}
+    for change in changes:
+        other = change.other_record_id
+        if change.kind != "related" or change.record_id not in records or other is None:
+            continue
+        if other in records:
+            continue  # related once, one customer now (other evidence joined them)
+        rule = change.evidence[0].rule
+        kind = rule.partition(":")[0]
+        found.setdefault(
+            (change.record_id, other, rule),
+            Relationship(
+                kind=kind if kind in ("household", "organisation") else "shared_identifier",
+                customer_id=customer_of(other),
+                record_id=change.record_id,
+                other_record_id=other,
+                evidence=change.evidence[0],
+                change_id=change.change_id,
+            ),
+        )
+    return list(found.values())
 
 
 def from_changes(
@@ -65,7 +97,9 @@ def from_changes(
         for evidence in change.evidence:
             if evidence.rule in NOT_LINKS:
                 continue
-            if evidence.rule.startswith("exact:"):
+            if change.other_record_id is not None:
+                other = change.other_record_id
+            elif evidence.rule.startswith("exact:"):
                 other = first_with.get(f"{evidence.identifier_type}:{evidence.identifier_value}")
             else:
                 absorbed = change.absorbed_ids[0] if change.absorbed_ids else change.customer_id
@@ -94,6 +128,7 @@ def from_changes(
         refused=[c for c in mine if c.kind == "refused"],
         operator=[c for c in mine if c.kind in _OPERATOR],
         changes=mine,
+        relationships=relationships(records, ordered, lambda record: None),
     )
 
 
@@ -120,4 +155,5 @@ def from_graph(graph: IdentityGraph, customer_id: str) -> CustomerIdentity:
         refused=[c for c in history if c.kind == "refused"],
         operator=[c for c in history if c.kind in _OPERATOR],
         changes=history,
+        relationships=relationships(set(graph.records_of(cid)), history, graph.customer_of_record),
     )

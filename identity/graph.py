@@ -1,38 +1,24 @@
-"""``IdentityGraph``: union of source records into customers, event-sourced and deterministic.
+"""``IdentityGraph``: union of source records into customers, event-sourced and order-free.
 
-What ``resolve`` does with a signal's record (``source:record_key``):
+What ``resolve`` does with a signal's record (``source:record_key``): records
+its evidence — normalised, non-blocked ``strong`` identifiers with the scope
+the source declared, folded names, birth dates, first event time, Splink links
+— and re-clusters every record that evidence reaches (``_planner``,
+``_clusters``). The clusters are a function of the records, not of the order
+they came in: the same records in any order give the same customers with the
+same ids (``cus_`` + sha256 of the cluster's founder, its oldest record by
+first event time, then record id). Weak identifiers never join and are not
+stored here; invalid or blocked ones are reported in ``rejected``.
 
-- Only normalised, non-blocked ``strong`` identifiers join records. Weak ones
-  never join and are not stored here (they stay on the signal, for state and
-  for a future ``Matcher``); invalid or blocked ones are reported in ``rejected``.
-- A first-seen record matching no customer is ``created``: its customer id is
-  ``cus_`` + sha256(record id)[:20], its ``birth`` the signal's event time.
-- A record matching one customer is ``linked`` to it (evidence ``exact:<type>``);
-  a known record bringing new identifiers is ``linked`` again with the new keys.
-- A record matching several customers merges them: the survivor is the
-  customer whose creating record has the earliest (birth, record id) — a merge
-  keeps the older id — and each absorbed id gets a ``customer:<id>`` alias.
-
-Merge protection, the exact choice: the record's own customer (for a new
-record: nothing) is the anchor. The record's unclaimed identifiers are added
-in key order while they fit the per-type limits; one that does not fit is
-dropped and refused. Then the customers it matches are considered oldest
-first, each joining only if the anchor plus everything joined so far stays
-within every limit. A customer that does not fit is not merged: a ``refused``
-change names it (``other_record_id`` = its creating record), lists the keys
-that would have joined them (``identifiers``) and gives the reason (evidence
-``limit:<type>`` with ``detail`` limit/found); those keys keep pointing at that
-customer. The record thus stays separate, or is linked only to the customers
-it may join. A refusal is published once per (record, key), so repeated
-signals produce no new changes.
-
-Before the limits, two more checks refuse a customer (same ``refused`` change,
-other rules): an operator barrier between it and the anchor (evidence
-``pin:never`` or ``split``: see ``_pins``), and clear disagreement of the other
-evidence (``shared:disagree``: both sides show a name and a birth date and
-none agree, see ``_fingerprint``). A key that joins people who disagree, or
-that more than ``MatchRules.max_people`` otherwise distinct customers have
-carried (``shared:people``), gets a ``shared`` change and stops identifying.
+A strong identifier joins two records only when they are not clearly two
+people (given names that are not the same name written differently, or birth
+dates that are not a typo or a day/month swap apart, see ``_fingerprint``).
+A value a source declares ``organisation`` never joins; one declared
+``household``, or one seen with clearly different people, joins only records
+whose names agree. Two records kept apart although they share a value get a
+``related`` change (a relationship the API shows), never a merge. Per-type
+limits (``MatchRules.limits``) and operator barriers refuse merges too
+(``refused``, with the rule).
 
 Phones without ``+CC`` are read in the region of their source
 (``regions``, from the contracts' ``default_region``), else ``default_region``.
@@ -49,7 +35,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from signalfold.identity._links import Link
-from signalfold.identity._planner import Planner
+from signalfold.identity._planner import Effects, Planner
 from signalfold.identity._state import GraphState
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.matching import Matcher, NoMatcher
@@ -68,8 +54,6 @@ from signalfold.schemas.state import IdentityRef
 __all__ = ["IdentityGraph", "Resolution", "customer_id_for"]
 
 log = logging.getLogger(__name__)
-
-SHARED_REASON = "shared: identifier used by several people"
 
 
 def _utc_now() -> datetime:
@@ -94,7 +78,9 @@ class IdentityGraph:
         self._clock = clock
         self._matcher: Matcher = matcher or NoMatcher()
         self._state = GraphState()
-        self._planner = Planner(self._state, self.rules, self._matcher, self.region_for, self)
+        self._planner = Planner(
+            self._state, self.rules, self._matcher, self.region_for, self, self._record
+        )
 
     def region_for(self, source: str) -> str:
         """The region phones of ``source`` are read in (its contract's, else the default)."""
@@ -107,32 +93,53 @@ class IdentityGraph:
 
     def resolve(self, signal: Signal) -> Resolution:
         """Fold ``signal``'s record into the graph; return the changes to publish."""
-        plan = self._planner.plan(signal)
         changes = ChangeBuilder(signal, self._clock())
-        survivor, absorbed = self._planner.emit(signal, plan, changes)
-        index = self._apply_all(changes.items)
+        effects, rejected = self._planner.resolve(signal, changes)
         return Resolution(
-            customer_id=self._state.canonical_id(survivor),
+            customer_id=self._state.canonical_id(self._state.records[signal.record_id].customer_id),
             record_id=signal.record_id,
-            changes=changes.items,
-            index=index,
-            merges=[(a, survivor) for a in absorbed],
-            rejected=plan.rejected,
+            changes=effects.changes,
+            index=list(effects.index.values()),
+            merges=effects.merges,
+            rejected=rejected,
+            rebuild=self.rebuild_of(effects.split_ids),
         )
 
     def command(self, command: IdentityCommand) -> CommandOutcome:
         """Carry out an operator's split or pin (see ``identity.operations``)."""
-        outcome = plan_command(self._state, command, self._clock())
-        index = self._apply_all(outcome.changes)
-        return outcome.finish(self._state, index)
+        changes = ChangeBuilder.for_command(command.command_id, self._clock())
+        effects = Effects()
+        refused = plan_command(self._state, command, changes, effects, self._planner)
+        return CommandOutcome(
+            command.command_id,
+            effects.changes,
+            index=list(effects.index.values()),
+            merges=effects.merges,
+            rebuild=self.rebuild_of(effects.split_ids),
+            refused=refused,
+        )
 
-    def _apply_all(self, changes: list[IdentityChange]) -> list[IndexEntry]:
-        index: dict[str, IndexEntry] = {}
-        for change in changes:
-            for entry in self._state.apply(change):
-                index.pop(entry.key, None)  # keep each key once, at its final position
-                index[entry.key] = entry
-        return list(index.values())
+    def rebuild_of(
+        self, customer_ids: set[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Customers whose state must start over from their own records' signals."""
+        out = {}
+        for cid in sorted({self._state.canonical_id(c) for c in customer_ids}):
+            customer = self._state.customers.get(cid)
+            if customer is not None:
+                out[cid] = (tuple(sorted(customer.records)), tuple(self._state.aliases_of(cid)))
+        return out
+
+    def _record(self, change: IdentityChange, effects: Effects) -> None:
+        """Apply a change the planner decided, and collect what it moved."""
+        for entry in self._state.apply(change):
+            effects.index.pop(entry.key, None)  # keep each key once, at its final position
+            effects.index[entry.key] = entry
+        effects.changes.append(change)
+        if change.kind == "merged":
+            effects.merges += [(a, change.customer_id) for a in change.absorbed_ids]
+        elif change.kind == "split":
+            effects.split_ids |= {change.customer_id, change.from_customer_id or ""}
 
     def apply(self, change: IdentityChange) -> None:
         """Apply a published change; applying the whole log in order rebuilds the graph."""
@@ -188,6 +195,8 @@ class IdentityGraph:
         for change in self.changes_of_signal(signal_id):
             survivor = self.canonical_id(change.customer_id)
             keys += change.identifiers
+            if change.kind == "split":
+                keys += self.keys_of(survivor) + [f"customer:{change.customer_id}"]
             if change.kind == "merged":
                 keys += self.keys_of(survivor)  # the absorbed keys moved to it
                 merges += [(absorbed, survivor) for absorbed in change.absorbed_ids]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,8 @@ class Resolution:
     ``identity.index`` (every identifier key whose customer changed, and
     ``customer:<absorbed>`` aliases); ``merges`` are (absorbed, survivor) pairs;
     ``rejected`` holds (identifier type, reason) for identifiers dropped from
-    matching — never their values.
+    matching — never their values; ``rebuild`` names each customer a split changed
+    (its records and merged ids), whose state must start over from its records' signals.
     """
 
     customer_id: str
@@ -43,6 +44,7 @@ class Resolution:
     index: list[IndexEntry]
     merges: list[tuple[str, str]]
     rejected: list[tuple[str, str]]
+    rebuild: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
 
 
 class ChangeBuilder:
@@ -75,16 +77,21 @@ class ChangeBuilder:
         evidence: tuple[LinkEvidence, ...],
         *,
         record_id: str | None = None,
+        change_id: str | None = None,
         **extra: Any,
     ) -> IdentityChange:
-        """Append a change of ``kind``; ``extra`` sets the optional ``IdentityChange`` fields."""
+        """Append a change of ``kind``; ``extra`` sets the optional ``IdentityChange`` fields.
+
+        ``change_id`` overrides the derived id (refusals and relationships use one that
+        does not depend on the signal that found them).
+        """
         rid = record_id or self.record_id
         subject = [*identifiers, *extra.get("absorbed_ids", ()), extra.get("other_record_id") or ""]
         subject += [*extra.get("records", ()), *([extra["pin"]] if extra.get("pin") else [])]
         raw = "\x1f".join([self.origin_id, kind, customer_id, rid, *subject])
         self.items.append(
             IdentityChange(
-                change_id="chg_" + hashlib.sha256(raw.encode()).hexdigest()[:24],
+                change_id=change_id or "chg_" + hashlib.sha256(raw.encode()).hexdigest()[:24],
                 kind=kind,  # type: ignore[arg-type]
                 customer_id=customer_id,
                 record_id=rid,

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from signalfold.schemas.signal import Scope
+
 __all__ = [
     "CustomerIdentity",
     "IdentityChange",
@@ -15,6 +17,7 @@ __all__ = [
     "LinkEvidence",
     "PinKind",
     "RecordLink",
+    "Relationship",
 ]
 
 PinKind = Literal["never", "always"]
@@ -41,15 +44,34 @@ class IdentityChange(BaseModel):
     - ``refused``: a merge (or an operator command) broke a protection rule and did not happen;
     - ``shared``: ``identifiers`` stopped identifying (used by people who disagree);
     - ``pinned``: an operator pinned ``record_id`` and ``other_record_id`` (``pin``);
-    - ``split``: an operator moved ``records`` out of ``from_customer_id`` into the new
-      ``customer_id``; ``identifiers`` are the keys that moved with them.
+    - ``split``: ``records`` moved out of ``from_customer_id`` into ``customer_id`` (an
+      operator's split, evidence ``operator:split``, or new evidence that keeps them
+      apart, evidence ``recluster``); when every record moves, ``from_customer_id``
+      becomes an alias of ``customer_id``; ``identifiers`` are the keys that moved;
+    - ``matched``: Splink scored ``record_id`` and ``other_record_id`` at or above the
+      match threshold (evidence for clustering; the link itself is a ``linked``/``merged``);
+    - ``related``: the two records share an identifier but are kept apart as different
+      people (household, organisation, shared identifier): a relationship, never a merge;
+    - ``possible_match``: a pair between the review and match thresholds (the best few
+      per record), kept for review, never merged.
+
+    ``scopes`` holds the scope a source declared for some of ``identifiers``.
     """
 
     model_config = ConfigDict(frozen=True)
 
     change_id: str
     kind: Literal[
-        "created", "linked", "merged", "refused", "split", "shared", "pinned", "possible_match"
+        "created",
+        "linked",
+        "merged",
+        "refused",
+        "split",
+        "shared",
+        "pinned",
+        "possible_match",
+        "matched",
+        "related",
     ]
     customer_id: str
     record_id: str
@@ -72,6 +94,9 @@ class IdentityChange(BaseModel):
     )
     birth_dates: tuple[date, ...] = Field(
         default=(), description="Birth dates the record showed (merge protection evidence)."
+    )
+    scopes: dict[str, Scope] = Field(
+        default_factory=dict, description="Declared scope of some identifiers (key → scope)."
     )
 
 
@@ -127,6 +152,24 @@ class RecordLink(BaseModel):
     at: AwareDatetime
 
 
+class Relationship(BaseModel):
+    """Another customer this one is related to but is not: they share an identifier.
+
+    ``kind``: ``household`` (a household value, or people sharing one who also
+    share a family name), ``organisation`` (a role mailbox, a switchboard) or
+    ``shared_identifier`` (people who clearly differ, with nothing else in common).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["household", "organisation", "shared_identifier"]
+    customer_id: str | None = Field(description="The related customer now, if known.")
+    record_id: str = Field(description="This customer's record.")
+    other_record_id: str = Field(description="The related customer's record.")
+    evidence: LinkEvidence
+    change_id: str
+
+
 class CustomerIdentity(BaseModel):
     """Why these records are one customer: the records, each link with its evidence,
     the merges refused (with their reasons), the operator's pins and splits."""
@@ -137,4 +180,7 @@ class CustomerIdentity(BaseModel):
     links: list[RecordLink]
     refused: list[IdentityChange] = Field(description="Merges refused, with the rule that refused.")
     operator: list[IdentityChange] = Field(description="Pins and splits that concern it.")
+    relationships: list[Relationship] = Field(
+        default_factory=list, description="Related customers: shared identifiers, never merged."
+    )
     changes: list[IdentityChange] = Field(description="Every change behind it, oldest first.")

@@ -22,7 +22,6 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from signalfold.identity.explain import from_changes, related_ids
-from signalfold.identity.operations import split_customer_id
 from signalfold.schemas import IdentityChange, IdentityCommand
 from signalfold.schemas.identity import CustomerIdentity
 from signalfold.settings import Settings
@@ -154,7 +153,7 @@ def identity_router(
             note=body.note,
             requested_at=datetime.now(UTC),
         )
-        return _accept(command, split_customer_id(command.command_id, body.records))
+        return _accept(command)
 
     @router.post(
         "/v1/identity/pins",

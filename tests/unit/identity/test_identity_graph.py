@@ -176,16 +176,20 @@ def test_a_record_joins_only_the_customers_it_may_join(make_signal: SignalFactor
     assert graph.lookup("email:b@x.com") == b.customer_id
 
 
-def test_identifiers_past_the_limit_are_refused(make_signal: SignalFactory) -> None:
+def test_a_merge_past_the_limit_is_refused(make_signal: SignalFactory) -> None:
+    """Limits bound what a merge may create; one record's own identifiers are its evidence."""
     graph = IdentityGraph(MatchRules(limits={"email": 2}))
-    signal = make_signal("s", "r", [("email", f"{n}@x.com") for n in "abc"])
+    first = graph.resolve(make_signal("s", "r", [("email", "a@x.com"), ("email", "b@x.com")]))
+    signal = make_signal("t", "q", [("email", "b@x.com"), ("email", "c@x.com")], day=1)
     result = graph.resolve(signal)
-    assert result.changes[0].identifiers == ("email:a@x.com", "email:b@x.com")
-    assert [(c.kind, c.identifiers) for c in result.changes[1:]] == [
-        ("refused", ("email:c@x.com",))
+    assert result.customer_id != first.customer_id
+    assert [(c.kind, c.evidence[0].rule) for c in result.changes] == [
+        ("created", "first_record"),
+        ("refused", "limit:email"),
     ]
     assert result.rejected == [("email", "limit:email")]
-    assert graph.lookup("email:c@x.com") is None
+    assert graph.lookup("email:b@x.com") == first.customer_id
+    assert graph.lookup("email:c@x.com") == result.customer_id
     assert not graph.resolve(signal).changes
 
 
@@ -254,5 +258,6 @@ def test_matcher_is_consulted_for_unsettled_new_records(make_signal: SignalFacto
     first = graph.resolve(make_signal("sales", "c-1", [("crm_contact_id", "c-1")]))
     proposed = graph.resolve(make_signal("support", "u-1", [("support_user_id", "u-1")]))
     assert proposed.customer_id == first.customer_id
-    assert proposed.changes[0].kind == "linked"
-    assert proposed.changes[0].evidence[0].match_weight == 12.5
+    assert [c.kind for c in proposed.changes] == ["matched", "linked"]
+    assert proposed.changes[1].evidence[0].match_weight == 12.5
+    assert proposed.changes[1].other_record_id == "sales:c-1"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signalfold.identity import IdentityGraph, MatchRules, normalize_identifier
+from signalfold.identity import IdentityGraph, MatchRules, customer_id_for, normalize_identifier
+from signalfold.identity._fingerprint import name_keys, names_compatible
 from signalfold.schemas import Identifier, IdentityChange, Signal
+from signalfold.schemas.signal import Traits
 
 SignalFactory = Callable[..., Signal]
 Spec = tuple[str, str, list[tuple[str, str]], int]
@@ -150,16 +152,68 @@ def test_partition_does_not_depend_on_resolution_order(
     assert partition(in_order, signals) == partition(other_order, signals) == _components(signals)
 
 
-@settings(deadline=None)
-@given(specs(with_crm), st.sampled_from([PROTECTIVE, UNLIMITED]))
-def test_a_merge_keeps_the_oldest_customer_id(
-    make_signal: SignalFactory, items: list[Spec], rules: MatchRules
+NAMES = [("Ann", "Lee"), ("Anne", "Lee"), ("Bob", "Lee"), ("Robert", "Lee"), ("Cy", "Poe"), None]
+BIRTHS = [date(1970, 1, 2), date(1970, 2, 1), date(2001, 3, 4), None]
+
+
+def with_traits(signals: Sequence[Signal], data: st.DataObject) -> list[Signal]:
+    """The same signals, each record showing one name and birth date (or none) throughout."""
+    shown: dict[str, Traits] = {}
+    out = []
+    for signal in signals:
+        if signal.record_id not in shown:
+            name, born = data.draw(st.sampled_from(NAMES)), data.draw(st.sampled_from(BIRTHS))
+            given, family = name or (None, None)
+            shown[signal.record_id] = Traits(given_name=given, family_name=family, birth_date=born)
+        out.append(signal.model_copy(update={"traits": shown[signal.record_id]}))
+    return out
+
+
+def ids_by_record(graph: IdentityGraph, signals: Sequence[Signal]) -> dict[str, str | None]:
+    return {s.record_id: graph.customer_of_record(s.record_id) for s in signals}
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.data(), specs(with_crm), st.sampled_from([PROTECTIVE, UNLIMITED]))
+def test_permutations_give_the_same_clusters_and_ids(
+    make_signal: SignalFactory, data: st.DataObject, items: list[Spec], rules: MatchRules
 ) -> None:
+    """The clusters and their ids are a function of the records, not of arrival order."""
+    signals = with_traits(to_signals(make_signal, items), data)
+    shuffled = data.draw(st.permutations(signals))
+    in_order, other_order = IdentityGraph(rules), IdentityGraph(rules)
+    resolve_all(in_order, signals)
+    resolve_all(other_order, shuffled)
+    assert partition(in_order, signals) == partition(other_order, signals)
+    assert ids_by_record(in_order, signals) == ids_by_record(other_order, signals)
+
+
+@settings(deadline=None)
+@given(st.data(), specs(with_crm), st.sampled_from([PROTECTIVE, UNLIMITED]))
+def test_every_customer_is_named_after_its_oldest_record(
+    make_signal: SignalFactory, data: st.DataObject, items: list[Spec], rules: MatchRules
+) -> None:
+    signals = with_traits(to_signals(make_signal, items), data)
     graph = IdentityGraph(rules)
-    log = resolve_all(graph, to_signals(make_signal, items))
-    age = {c.customer_id: (c.birth, c.record_id) for c in log if c.kind == "created"}
-    for change in log:
-        if change.kind == "merged":
-            survivor = graph.canonical_id(change.customer_id)
-            assert all(age[change.customer_id] < age[a] for a in change.absorbed_ids)
-            assert all(graph.canonical_id(a) == survivor for a in change.absorbed_ids)
+    resolve_all(graph, signals)
+    first: dict[str, datetime] = {}
+    for s in signals:
+        first[s.record_id] = min(first.get(s.record_id, s.occurred_at), s.occurred_at)
+    for members in partition(graph, signals):
+        founder = min(members, key=lambda r: (first[r], r))
+        assert {graph.customer_of_record(r) for r in members} == {customer_id_for(founder)}
+
+
+@settings(deadline=None)
+@given(st.data(), specs(with_crm))
+def test_no_customer_holds_two_clearly_different_people(
+    make_signal: SignalFactory, data: st.DataObject, items: list[Spec]
+) -> None:
+    signals = with_traits(to_signals(make_signal, items), data)
+    graph = IdentityGraph(PROTECTIVE)
+    resolve_all(graph, signals)
+    shown = {s.record_id: s.traits for s in signals}
+    for members in partition(graph, signals):
+        names = {name_keys(shown[r])[0] for r in members if name_keys(shown[r])}
+        for a in names:
+            assert all(names_compatible(a, b) for b in names), names
