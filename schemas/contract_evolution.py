@@ -7,8 +7,8 @@ needs a new version number, because it changes what existing events become:
 
 - a removed identifier, trait, payload field, raw type value or declared type
   (something downstream may use it);
-- an identifier whose type or trust changed at the same path (identity joins
-  differently);
+- an identifier whose type, trust or scope changed at the same path (identity
+  joins differently);
 - a changed record key, event id or event-time mapping (signal ids or times of
   the same raw events change);
 - a changed topic, or a new required field on a declared type.
@@ -20,13 +20,18 @@ lists them.
 from __future__ import annotations
 
 from signalfold.errors import ConfigError
-from signalfold.schemas._contract_model import SourceContract
+from signalfold.schemas._contract_model import IdentifierSpec, SourceContract
 
 __all__ = ["breaking_changes", "check_evolution"]
 
 
 def _removed(kind: str, old: set[str], new: set[str]) -> list[str]:
     return [f"{kind} `{name}` removed" for name in sorted(old - new)]
+
+
+def _ident(spec: IdentifierSpec) -> str:
+    """``email/strong``, or ``email/strong/personal`` when the scope is set."""
+    return "/".join(part for part in (spec.type, spec.trust, spec.scope) if part)
 
 
 def breaking_changes(old: SourceContract, new: SourceContract) -> list[str]:
@@ -43,11 +48,8 @@ def breaking_changes(old: SourceContract, new: SourceContract) -> list[str]:
         now = new_ids.get(path)
         if now is None:
             out.append(f"identifier `{was.type}` (path `{path}`) removed")
-        elif (now.type, now.trust) != (was.type, was.trust):
-            out.append(
-                f"identifier at `{path}` changed from {was.type}/{was.trust} "
-                f"to {now.type}/{now.trust}"
-            )
+        elif (now.type, now.trust, now.scope) != (was.type, was.trust, was.scope):
+            out.append(f"identifier at `{path}` changed from {_ident(was)} to {_ident(now)}")
     out += _removed("trait", set(old.traits), set(new.traits))
     out += _removed("raw type value", set(old.type.map), set(new.type.map))
     out += _removed("signal type", old.signal_types(), new.signal_types())

@@ -46,6 +46,12 @@ def test_additive_changes_are_accepted_under_the_same_version() -> None:
             "identifier at `data.object.customer` changed from billing_customer_id/strong "
             "to stripe_id/strong",
         ),
+        (
+            "{type: email, path: data.object.customer_email, trust: strong}",
+            "{type: email, path: data.object.customer_email, trust: strong, scope: household}",
+            "identifier at `data.object.customer_email` changed from email/strong "
+            "to email/strong/household",
+        ),
         ("    currency: {path: data.object.currency, transform: upper}\n", "",
          "payload field of billing.invoice.paid: `currency` removed"),
         ("event_id: id", "event_id: data.object.id",
