@@ -2,14 +2,21 @@
 
 ``parse_level`` recognises a level's ``sql_condition`` among the shapes Splink's
 comparison library writes for this model (null, exact, Jaro-Winkler,
-Levenshtein, date difference, email username); ``Column`` holds one compared
-column over a batch of pairs, with the measures the levels need computed once.
+Levenshtein, date difference, email username, equal substrings) and their
+``And``/``Or`` combinations (``(A) AND ((B) OR (C))``), returned as a tree of
+``Atom``s; ``Column`` holds one compared column over a batch of pairs, with the
+measures the levels need computed once.
+
+Combinations need no three-valued logic: they never negate, and for AND/OR
+alone "NULL counts as false" gives the same answer as SQL's ``CASE WHEN``
+(which takes a level only when its condition is TRUE).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +25,7 @@ from rapidfuzz.process import cpdist
 
 from signalfold.identity.errors import IdentityError
 
-__all__ = ["Column", "UnsupportedModel", "levenshtein", "parse_level", "text"]
+__all__ = ["Atom", "Column", "Condition", "UnsupportedModel", "levenshtein", "parse_level", "text"]
 
 _USER = r"NULLIF\(regexp_extract\(\"(?P<c{n}>\w+)_{s}\", '\^\[\^@\]\+', 0\), ''\)"
 _DATE = r"try_strptime\(\"(?P<c{n}>\w+)_{s}\", '%Y-%m-%d'\)"
@@ -33,6 +40,8 @@ _PATTERNS = {
     "user_exact": f"{_USER.format(n=1, s='l')} = {_USER.format(n=2, s='r')}",
     "user_jw": rf"jaro_winkler_similarity\({_USER.format(n=1, s='l')}, "
     rf"{_USER.format(n=2, s='r')}\) >= (?P<t>[0-9.]+)",
+    "substr_eq": r'substr\("(?P<c1>\w+)_l", (?P<a>[0-9]+), (?P<b>[0-9]+)\) = '
+    r'substr\("(?P<c2>\w+)_r", (?P<c>[0-9]+), (?P<d>[0-9]+)\)',
     "else": r"ELSE",
 }
 _USERNAME = re.compile(r"[^@]+")
@@ -57,29 +66,109 @@ def _username(value: str) -> str | None:
     return found.group(0) if found else None
 
 
-def parse_level(sql: str) -> tuple[str, str | None, str | None]:
-    """(kind, column, threshold literal) of one level's ``sql_condition``."""
+@dataclass(frozen=True)
+class Atom:
+    """One SQL predicate shape on one column: ``kind``, ``column``, its literal arguments.
+
+    ``cross_exact`` compares ``column`` on the left with ``args[0]`` on the right.
+    """
+
+    kind: str
+    column: str | None
+    args: tuple[str, ...] = ()
+
+
+# An atom, or ("and" | "or", [conditions])
+Condition = Atom | tuple[str, list[Any]]
+
+
+def _atom(sql: str) -> Atom | None:
     for kind, pattern in _PATTERNS.items():
-        found = re.fullmatch(pattern, sql.strip())
+        found = re.fullmatch(pattern, sql)
         if found:
             groups = found.groupdict()
+            if kind == "exact" and groups["c1"] != groups["c2"]:
+                return Atom("cross_exact", groups["c1"], (groups["c2"],))
             if groups.get("c1") != groups.get("c2"):
-                break
-            return kind, groups.get("c1"), groups.get("t")
-    raise UnsupportedModel(
-        f"comparison level {sql!r}: expected one of the shapes {sorted(_PATTERNS)}, "
-        "found another; score this model with the SQL engine"
-    )
+                return None
+            args = tuple(v for k, v in groups.items() if k not in ("c1", "c2") and v is not None)
+            return Atom(kind, groups.get("c1"), args)
+    return None
+
+
+def _split(sql: str) -> tuple[str | None, list[str]]:
+    """(operator, operands) of ``sql`` split at its top-level ANDs or ORs."""
+    depth, quoted, cuts, ops = 0, False, [], set()
+    i = 0
+    while i < len(sql):
+        ch = sql[i]
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+        elif not quoted and depth == 0:
+            for op in (" AND ", " OR "):
+                if sql.startswith(op, i):
+                    cuts.append((i, len(op)))
+                    ops.add(op.strip().lower())
+                    i += len(op) - 1
+                    break
+        i += 1
+    if not cuts or len(ops) > 1:
+        return (None if not cuts else "mixed"), [sql]
+    parts, start = [], 0
+    for at, width in cuts:
+        parts.append(sql[start:at])
+        start = at + width
+    parts.append(sql[start:])
+    return ops.pop(), parts
+
+
+def _unwrap(sql: str) -> str:
+    """``sql`` without parentheses that enclose all of it."""
+    while sql.startswith("(") and sql.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(sql):
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0 and i < len(sql) - 1:
+                return sql
+        sql = sql[1:-1].strip()
+    return sql
+
+
+def _parse(sql: str) -> Condition | None:
+    sql = _unwrap(sql.strip())
+    atom = _atom(sql)
+    if atom is not None:
+        return atom
+    op, parts = _split(sql)
+    if op not in ("and", "or"):
+        return None
+    children = [_parse(part) for part in parts]
+    return None if any(c is None for c in children) else (op, children)
+
+
+def parse_level(sql: str) -> Condition:
+    """One level's ``sql_condition`` as an ``Atom`` or an and/or tree of them."""
+    found = _parse(sql)
+    if found is None:
+        raise UnsupportedModel(
+            f"comparison level {sql!r}: expected one of the shapes {sorted(_PATTERNS)} "
+            "or AND/OR combinations of them, found another; score this model with the SQL engine"
+        )
+    return found
 
 
 class Column:
     """One comparison column over a batch of pairs, with lazily computed measures."""
 
-    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
+    def __init__(self, left: np.ndarray, right: np.ndarray, open_: np.ndarray) -> None:
         self.left, self.right = left, right
         self.both = ~(np.equal(left, None) | np.equal(right, None))
         self.equal = self.both & (left == right)
-        self.open = np.ones(len(left), bool)  # pairs no level has taken yet
+        self.open = open_  # pairs no level of the comparison has taken yet (shared, in place)
         self._memo: dict[str, Any] = {}
 
     def measure(
@@ -108,7 +197,12 @@ class Column:
         """The column of email usernames (``NULLIF(regexp_extract(v, '^[^@]+', 0), '')``)."""
         if "users" not in self._memo:
             users = np.frompyfunc(lambda v: None if v is None else _username(v), 1, 1)
-            column = Column(users(self.left), users(self.right))
-            column.open = self.open
-            self._memo["users"] = column
+            self._memo["users"] = Column(users(self.left), users(self.right), self.open)
         return self._memo["users"]
+
+    def substr_equal(self, a: int, b: int, c: int, d: int) -> np.ndarray:
+        """``substr(l, a, b) = substr(r, c, d)`` (1-based, by character, as DuckDB)."""
+        out = np.zeros(len(self.left), bool)
+        for i in np.flatnonzero(self.both & self.open):
+            out[i] = self.left[i][a - 1 : a - 1 + b] == self.right[i][c - 1 : c - 1 + d]
+        return out

