@@ -6,22 +6,28 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from signalfold.schemas.contract import EachSpec, FieldSpec, SourceContract, parse_path
+from signalfold.schemas.contract import EachSpec, FieldSpec, SourceContract, TraitSpec, parse_path
 from signalfold.schemas.payloads import payload_model_for
 from signalfold.schemas.signal import Traits
 from signalfold.streams.ingest.errors import ErrorKind
-from signalfold.streams.ingest.transforms import TRANSFORMS, ValueTypeError, time_parser
+from signalfold.streams.ingest.transforms import (
+    TRANSFORMS,
+    ValueTypeError,
+    date_parser,
+    time_parser,
+)
 
-__all__ = ["Compiled", "Fault", "Plan", "Shown", "compiled", "render", "resolve"]
+__all__ = ["Compiled", "Fault", "JoinPlan", "Plan", "Shown", "compiled", "render", "resolve"]
 
 Step = str | int
 _NUMBERS = (int, float)
+_PART = TRANSFORMS["str"]
 
 
 class Shown(str):
@@ -78,7 +84,8 @@ class Plan:
     required: bool = False
     as_str: bool = False
     each: tuple[tuple[str, Plan], ...] | None = None
-    simple: bool = False  # no transforms, value map or each: return what the path holds
+    parse: Callable[[Any], Any] | None = None  # a date trait's ``format``, after ``values``
+    simple: bool = False  # no transforms, value map, parse or each: return what the path holds
 
     def get(self, obj: Any, base: str = "") -> Any:
         """Extract, transform and check the value of this plan from ``obj``."""
@@ -91,13 +98,19 @@ class Plan:
             else:
                 raw = resolve(obj, self.steps, base)
                 break
+        return self._finish(raw, base)
+
+    def _finish(self, raw: Any, base: str) -> Any:
         if raw is not None and raw != "":
             value = raw if self.simple else self._shape(raw, base)
             if value is not None and value != "":
                 return str(value) if self.as_str and value.__class__ in _NUMBERS else value
         if self.default is None and self.required:
-            raise Fault(_at(base, self.steps), "missing_field", "a value", None)
+            raise Fault(self._where(base), "missing_field", "a value", None)
         return self.default
+
+    def _where(self, base: str) -> str:
+        return _at(base, self.steps) if self.steps else (self.text or base)
 
     def _shape(self, raw: Any, base: str) -> Any:
         if self.each is not None:
@@ -106,10 +119,14 @@ class Plan:
         try:
             for fn in self.transforms:
                 value = fn(value)
+            if self.values is not None and value.__class__ is str:
+                value = self.values.get(value, value)
+            if self.parse is not None:
+                value = self.parse(value)
         except ValueTypeError as exc:
-            raise Fault(_at(base, self.steps), "wrong_type", exc.args[0], raw) from None
-        if self.values is not None and value.__class__ is str:
-            value = self.values.get(value, value)
+            raise Fault(self._where(base), "wrong_type", exc.args[0], raw) from None
+        except ValueError as exc:
+            raise Fault(self._where(base), "invalid_value", exc.args[0], raw) from None
         return value
 
     def _each(self, items: Any, where: str) -> list[dict[str, Any]]:
@@ -126,6 +143,32 @@ class Plan:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class JoinPlan(Plan):
+    """A value joined from several paths (address parts); absent or blank parts are skipped.
+
+    Each part is a string or a number; the joined text then goes through the
+    plan's transforms, value map and parse like any other raw value.
+    """
+
+    parts: tuple[tuple[Step, ...], ...] = ()
+    sep: str = " "
+
+    def get(self, obj: Any, base: str = "") -> Any:
+        texts = []
+        for steps in self.parts:
+            value = resolve(obj, steps, base)
+            if value is None:
+                continue
+            try:
+                text = _PART(value).strip()
+            except ValueTypeError as exc:
+                raise Fault(_at(base, steps), "wrong_type", exc.args[0], value) from None
+            if text:
+                texts.append(text)
+        return self._finish(self.sep.join(texts) or None, base)
+
+
 def _wants_str(model: type[BaseModel], name: str) -> bool:
     field = model.model_fields.get(name)
     ann = field.annotation if field is not None else None
@@ -133,6 +176,11 @@ def _wants_str(model: type[BaseModel], name: str) -> bool:
         return True
     args = get_args(ann)
     return get_origin(ann) in (Union, types.UnionType) and str in args
+
+
+def _is_date(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    return date in get_args(field.annotation if field is not None else None)
 
 
 def _item_model(model: type[BaseModel], name: str) -> type[BaseModel] | None:
@@ -160,6 +208,26 @@ def _plan(spec: FieldSpec | EachSpec, as_str: bool, model: type[BaseModel] | Non
     )
 
 
+def _trait_plan(name: str, spec: TraitSpec) -> Plan:
+    """A trait's plan: its path or its ``join``, then its date ``format`` when it has one."""
+    plan = _plan(spec, _wants_str(Traits, name))
+    parse = date_parser(spec.format) if spec.format is not None else None
+    if spec.join is not None:
+        return JoinPlan(
+            text=f"join({', '.join(spec.join)})",
+            steps=(),
+            transforms=plan.transforms,
+            values=plan.values,
+            default=plan.default,
+            required=plan.required,
+            as_str=plan.as_str,
+            parse=parse,
+            parts=tuple(parse_path(part) for part in spec.join),
+            sep=" " if spec.sep is None else spec.sep,
+        )
+    return plan if parse is None else replace(plan, parse=parse, simple=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Compiled:
     """Everything ``map_event`` needs, derived once from a contract."""
@@ -172,8 +240,9 @@ class Compiled:
     type_map: dict[str, str]
     rule_paths: tuple[tuple[Step, ...], ...]  # each distinct ``when`` path, resolved once
     rules: tuple[tuple[tuple[tuple[int, Any], ...], str], ...]  # ((path index, want)...), type
-    identifiers: tuple[tuple[str, str, Plan], ...]
+    identifiers: tuple[tuple[str, str, str | None, Plan], ...]  # type, trust, scope, plan
     traits: tuple[tuple[str, Plan], ...]
+    date_traits: frozenset[str]  # date traits without a ``format`` (the canonical model parses)
     payloads: dict[str, tuple[type[BaseModel], tuple[tuple[str, Plan], ...]]]
 
 
@@ -218,7 +287,10 @@ def _compile(c: SourceContract) -> Compiled:
         type_map=dict(c.type.map),
         rule_paths=rule_paths,
         rules=rules,
-        identifiers=tuple((i.type, i.trust, _plan(i, True)) for i in c.identifiers),
-        traits=tuple((k, _plan(s, _wants_str(Traits, k))) for k, s in c.traits.items()),
+        identifiers=tuple((i.type, i.trust, i.scope, _plan(i, True)) for i in c.identifiers),
+        traits=tuple((k, _trait_plan(k, s)) for k, s in c.traits.items()),
+        date_traits=frozenset(
+            k for k, s in c.traits.items() if s.format is None and _is_date(Traits, k)
+        ),
         payloads=payloads,
     )

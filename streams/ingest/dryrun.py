@@ -22,7 +22,7 @@ from datetime import datetime
 
 from signalfold.identity.graph import IdentityGraph
 from signalfold.schemas.contract import SourceContract
-from signalfold.streams.ingest.errors import MappingError
+from signalfold.streams.ingest.errors import DroppedTrait, MappingError
 from signalfold.streams.ingest.mapping import map_event
 from signalfold.streams.policy import Policy
 from signalfold.streams.state.aggregate import CustomerAggregate
@@ -39,6 +39,7 @@ class DryRunReport:
     events: int = 0
     mapped: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    warned: Counter[str] = field(default_factory=Counter)  # dropped traits, by trait
     new_customers: set[str] = field(default_factory=set)
     existing_customers: set[str] = field(default_factory=set)
     merges: list[tuple[str, str]] = field(default_factory=list)
@@ -51,6 +52,7 @@ class DryRunReport:
         ]
         out += [f"  {t}: {n}" for t, n in sorted(self.mapped.items())]
         out += [f"  error {kind}: {n}" for kind, n in sorted(self.errors.items())]
+        out += [f"  warning, trait {t} dropped: {n}" for t, n in sorted(self.warned.items())]
         out.append(f"new customers: {len(self.new_customers)}")
         out.append(f"existing customers reached: {len(self.existing_customers)}")
         out.append(f"merges: {len(self.merges)}")
@@ -80,12 +82,14 @@ def dry_run(
     aggregates: dict[str, CustomerAggregate] = {}
     for raw in raw_events:
         report.events += 1
+        dropped: list[DroppedTrait] = []
         try:
-            signal = map_event(contract, raw, received_at=now, max_bytes=max_bytes)
+            signal = map_event(contract, raw, received_at=now, max_bytes=max_bytes, dropped=dropped)
         except MappingError as err:
             report.errors[err.kind] += 1
             continue
         report.mapped[signal.type] += 1
+        report.warned.update(d.trait for d in dropped)
         result = graph.resolve(signal)
         cid = result.customer_id
         if any(c.kind == "created" for c in result.changes) and cid not in known_before:

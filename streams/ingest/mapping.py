@@ -4,6 +4,9 @@ The hot path of the ingest stage (tens of thousands of events a second), so
 the contract is compiled once (:mod:`.compiled`) and each event is parsed with
 one ``json.loads``. Anything that does not fit raises :class:`MappingError`,
 never another exception; :func:`dead_letter` turns it into the DLQ record.
+The exception is an optional trait: one that does not fit is left out, the
+event maps, and the caller learns of it (a :class:`DroppedTrait`) to publish
+with :func:`field_warning`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from signalfold.schemas.contract import SourceContract
-from signalfold.schemas.dlq import DeadLetter
+from signalfold.schemas.dlq import DeadLetter, FieldWarning
 from signalfold.schemas.signal import Signal, make_signal_id
 from signalfold.streams.ingest.compiled import (
     Compiled,
@@ -28,22 +31,34 @@ from signalfold.streams.ingest.compiled import (
     render,
     resolve,
 )
-from signalfold.streams.ingest.errors import MappingError, found_text
+from signalfold.streams.ingest.errors import (
+    DroppedTrait,
+    MappingError,
+    describe_value,
+    found_text,
+)
 
-__all__ = ["dead_letter", "map_event"]
+__all__ = ["dead_letter", "field_warning", "map_event"]
 
 _JSON_KINDS = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean"}
 _QUOTED = re.compile(r"'([^']*)'")
 
 
 def map_event(
-    contract: SourceContract, raw: bytes, *, received_at: datetime, max_bytes: int
+    contract: SourceContract,
+    raw: bytes,
+    *,
+    received_at: datetime,
+    max_bytes: int,
+    dropped: list[DroppedTrait] | None = None,
 ) -> Signal:
     """Map one raw event of ``contract``'s source to a canonical signal.
 
     Raises :class:`MappingError` naming the raw field, what was expected and
     what was found, e.g. ``source `support`: field `ticket.priority`: expected
-    one of low, normal, high, urgent, found 'p1' (event 17)``.
+    one of low, normal, high, urgent, found 'p1' (event 17)``. An optional
+    trait that does not fit (a bad birth date) is left out of the signal
+    instead, and appended to ``dropped`` when given (so it can be warned about).
     """
     event_id = None
     try:
@@ -61,7 +76,7 @@ def map_event(
             raise Fault(None, "invalid_json", "a JSON object", Shown(kind))
         plan = compiled(contract)
         event_id = _text(plan.event_id, obj)
-        return _signal(contract, plan, obj, event_id, received_at)
+        return _signal(contract, plan, obj, event_id, received_at, dropped)
     except Fault as fault:
         shown = fault.found
         raise MappingError(
@@ -86,7 +101,12 @@ def _text(plan: Plan, obj: dict[str, Any]) -> str:
 
 
 def _signal(
-    contract: SourceContract, plan: Compiled, obj: dict[str, Any], event_id: str, received: datetime
+    contract: SourceContract,
+    plan: Compiled,
+    obj: dict[str, Any],
+    event_id: str,
+    received: datetime,
+    dropped: list[DroppedTrait] | None,
 ) -> Signal:
     record_key = _text(plan.record_key, obj)
     sig_type = _choose_type(plan, obj)
@@ -97,12 +117,25 @@ def _signal(
         kind = "wrong_type" if type(exc).__name__ == "ValueTypeError" else "invalid_value"
         raise Fault(plan.occurred_at.text, kind, exc.args[0], raw_time) from None
     identifiers, id_plans = [], []
-    for id_type, trust, id_plan in plan.identifiers:
+    for id_type, trust, scope, id_plan in plan.identifiers:
         value = id_plan.get(obj)
         if value is not None:
-            identifiers.append({"type": id_type, "value": value, "trust": trust})
+            ident = {"type": id_type, "value": value, "trust": trust}
+            if scope is not None:
+                ident["scope"] = scope
+            identifiers.append(ident)
             id_plans.append(id_plan)
-    traits = {k: v for k, p in plan.traits if (v := p.get(obj)) is not None}
+    traits: dict[str, Any] = {}
+    for name, trait_plan in plan.traits:
+        try:
+            value = trait_plan.get(obj)
+        except Fault as fault:
+            if trait_plan.required:
+                raise
+            _drop(dropped, name, fault, fault.found)
+            continue
+        if value is not None:
+            traits[name] = value
     model, fields = plan.payloads[sig_type]
     payload = {k: v for k, p in fields if (v := p.get(obj)) is not None}
     envelope = {
@@ -117,20 +150,40 @@ def _signal(
         "traits": traits,
         "payload": payload,
     }
-    try:  # one validation for all of it (the payload model runs inside): cheapest
-        return Signal.model_validate(envelope)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
+    trait_plans = dict(plan.traits)
+    while True:
+        try:  # one validation for all of it (the payload model runs inside): cheapest
+            return Signal.model_validate(envelope)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+        loc = err["loc"]
+        name = str(loc[1]) if len(loc) > 1 and loc[0] == "traits" else None
+        if name not in traits or trait_plans[name].required:
+            break
+        fault = _fault(err, loc[1:], trait_plans, obj)
+        if name in plan.date_traits:  # pydantic's words for dates are about datetimes
+            fault.expected = "an ISO date like 2026-11-20 (or give the trait a `format`)"
+            fault.kind = "invalid_value" if isinstance(fault.found, str) else "wrong_type"
+        value = traits.pop(name)
+        _drop(dropped, name, fault, value if fault.found is None else fault.found)
     try:  # again on its own, for a structured error at the raw path
         model.model_validate(payload)
     except ValidationError as exc:
         raise _fault(exc.errors(include_url=False)[0], (), dict(fields), obj) from None
     head = err["loc"][0] if err["loc"] else None
     if head == "traits":
-        raise _fault(err, err["loc"][1:], dict(plan.traits), obj)
+        raise _fault(err, err["loc"][1:], trait_plans, obj)
     if head == "identifiers" and len(err["loc"]) > 1:
         raise _fault(err, ("id",), {"id": id_plans[int(err["loc"][1])]}, obj)
     raise _fault(err, err["loc"], {}, obj)
+
+
+def _drop(dropped: list[DroppedTrait] | None, trait: str, fault: Fault, value: Any) -> None:
+    if dropped is not None:
+        field = fault.field or trait
+        dropped.append(
+            DroppedTrait(trait, field, fault.kind, fault.expected, describe_value(value))
+        )
 
 
 def _choose_type(plan: Compiled, obj: dict[str, Any]) -> str:
@@ -169,7 +222,7 @@ def _fault(err: Any, loc: tuple[Any, ...], plans: dict[str, Plan], obj: Any) -> 
     field = ".".join(str(p) for p in loc)
     found = err.get("input")
     if plan is not None and plan.text is not None:
-        field, raw = plan.text, _raw(obj, plan.steps)
+        field, raw = plan.text, _raw(obj, plan.steps) if plan.steps else None
         if plan.each is not None and len(loc) >= 3 and isinstance(loc[1], int):
             sub = dict(plan.each).get(str(loc[2]))
             if sub is not None and sub.text is not None:
@@ -241,5 +294,38 @@ def dead_letter(
         found=found,
         error_kind=kind,
         original=base64.b64encode(bytes(raw or b"")).decode("ascii"),
+        at=at,
+    )
+
+
+def field_warning(
+    dropped: DroppedTrait,
+    signal: Signal,
+    *,
+    contract_version: int | None,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    at: datetime,
+) -> FieldWarning:
+    """The ``signals.warnings`` record for a trait left out of ``signal``.
+
+    Names the signal and the raw record's coordinates, not its key or values:
+    a warning carries no personal data.
+    """
+    return FieldWarning(
+        source=signal.source,
+        contract_version=contract_version,
+        signal_id=signal.signal_id,
+        source_event_id=signal.source_event_id,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        trait=dropped.trait,
+        reason=dropped.reason(signal.source, signal.source_event_id),
+        field=dropped.field,
+        expected=dropped.expected,
+        found=dropped.found,
+        error_kind=dropped.kind,
         at=at,
     )

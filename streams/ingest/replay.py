@@ -3,8 +3,9 @@
 ``replay`` reads ``signals.dlq`` from the offsets a consumer group
 (``<prefix>signalfold-dlq-replay``) last committed, up to a fence written now,
 re-maps each letter's original bytes with the active contract of its source,
-and produces a canonical signal — or a new dead letter, keeping the original
-topic, partition and offset — then commits. So a second replay starts after
+and produces a canonical signal (with its warnings, when it maps without an
+optional trait) — or a new dead letter, keeping the original topic,
+partition and offset — then commits. So a second replay starts after
 the first and duplicates nothing; a letter that fails again is a new record
 that the next replay (after the next fix) will try. Signal ids are stable, so
 an event that had reached ``signals.canonical`` some other way is harmless.
@@ -19,15 +20,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from confluent_kafka import Message, TopicPartition
 
 from signalfold.errors import SignalfoldError
 from signalfold.schemas.contract import SourceContract
-from signalfold.schemas.dlq import DeadLetter
+from signalfold.schemas.dlq import DeadLetter, FieldWarning
 from signalfold.schemas.signal import Signal
-from signalfold.streams.ingest.errors import MappingError, unknown_source_error
-from signalfold.streams.ingest.mapping import dead_letter, map_event
+from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
+from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
 from signalfold.streams.kafka import FENCE_HEADER, consumer, is_fence, producer
 from signalfold.streams.topics import Topics
 
@@ -37,9 +39,25 @@ Client = dict[str, str | int]
 Cause = tuple[str, str, str, str]  # source, kind, field, expected
 
 
-def group_by_cause(letters: Iterable[DeadLetter]) -> list[tuple[Cause, list[DeadLetter]]]:
-    """Dead letters grouped by (source, kind, field, expected), largest group first."""
-    groups: dict[Cause, list[DeadLetter]] = {}
+class _SetAside(Protocol):
+    """What dead letters and warnings share: grouped by the same cause."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def error_kind(self) -> str: ...
+    @property
+    def field(self) -> str | None: ...
+    @property
+    def expected(self) -> str | None: ...
+
+
+Letter = TypeVar("Letter", bound=_SetAside)
+
+
+def group_by_cause(letters: Iterable[Letter]) -> list[tuple[Cause, list[Letter]]]:
+    """Dead letters (or warnings) grouped by (source, kind, field, expected), largest first."""
+    groups: dict[Cause, list[Letter]] = {}
     for letter in letters:
         cause = (letter.source, letter.error_kind, letter.field or "-", letter.expected or "-")
         groups.setdefault(cause, []).append(letter)
@@ -70,14 +88,20 @@ def replay_letter(
     *,
     now: datetime,
     max_bytes: int,
+    warnings: list[FieldWarning] | None = None,
 ) -> Signal | DeadLetter:
-    """The canonical signal of one letter under ``contracts``, or its new dead letter."""
+    """The canonical signal of one letter under ``contracts``, or its new dead letter.
+
+    A signal that mapped without an optional trait appends its warnings to
+    ``warnings`` when given (with the letter's original coordinates).
+    """
     raw = base64.b64decode(letter.original)
     contract = contracts.get(letter.source)
+    dropped: list[DroppedTrait] = []
     try:
         if contract is None:
             raise unknown_source_error(letter.source, list(contracts))
-        return map_event(contract, raw, received_at=now, max_bytes=max_bytes)
+        signal = map_event(contract, raw, received_at=now, max_bytes=max_bytes, dropped=dropped)
     except MappingError as err:
         again = dead_letter(
             err,
@@ -91,6 +115,19 @@ def replay_letter(
             at=now,
         )
         return again
+    for trait in dropped if warnings is not None else ():
+        warnings.append(
+            field_warning(
+                trait,
+                signal,
+                contract_version=contract.version,
+                topic=letter.topic,
+                partition=letter.partition,
+                offset=letter.offset,
+                at=now,
+            )
+        )
+    return signal
 
 
 def replay(
@@ -143,7 +180,10 @@ def replay(
                 if letter.source.startswith("internal:"):
                     continue  # a stage's poison record, not a source event: no contract maps it
                 result.read += 1
-                value = replay_letter(letter, contracts, now=now, max_bytes=max_bytes)
+                warnings: list[FieldWarning] = []
+                value = replay_letter(
+                    letter, contracts, now=now, max_bytes=max_bytes, warnings=warnings
+                )
                 if on_letter is not None:
                     on_letter(letter, value)
                 if isinstance(value, Signal):
@@ -154,6 +194,10 @@ def replay(
                     key, topic = message.key(), topics.dlq
                 body = value.model_dump_json().encode()
                 prod.produce(topic, key=key, value=body, on_delivery=delivered)
+                for warning in warnings:
+                    body = warning.model_dump_json().encode()
+                    key = warning.signal_id.encode()
+                    prod.produce(topics.warnings, key=key, value=body, on_delivery=delivered)
                 prod.poll(0)
         if prod.flush(30) or failures:
             raise SignalfoldError(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from signalfold.schemas.contract import TimestampSpec
 
-__all__ = ["TRANSFORMS", "ValueTypeError", "split_name", "time_parser"]
+__all__ = ["TRANSFORMS", "ValueTypeError", "date_parser", "split_name", "time_parser"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -78,14 +78,16 @@ def _epoch(unit_ms: bool) -> Callable[[Any], datetime]:
     return parse
 
 
-def _iso(zone: tzinfo | None) -> Callable[[Any], datetime]:
+def _iso(zone: tzinfo | None, what: str) -> Callable[[Any], datetime]:
+    example = "2026-11-20" if what == "date" else "2026-11-20T10:00:00Z"
+
     def parse(value: Any) -> datetime:
         try:
             parsed = datetime.fromisoformat(_text(value))
         except ValueTypeError:
-            raise ValueTypeError("an ISO 8601 time string") from None
+            raise ValueTypeError(f"an ISO 8601 {what} string") from None
         except ValueError:
-            raise ValueError("an ISO 8601 time like 2026-11-20T10:00:00Z") from None
+            raise ValueError(f"an ISO 8601 {what} like {example}") from None
         if parsed.tzinfo is None:
             if zone is None:
                 raise ValueError("an ISO 8601 time with an offset (the contract sets no timezone)")
@@ -115,9 +117,9 @@ def _fast_regex(fmt: str) -> re.Pattern[str] | None:
     return re.compile("".join(parts)) if {"d", "m", "Y"} <= seen else None
 
 
-def _pattern(fmt: str, zone: tzinfo | None) -> Callable[[Any], datetime]:
+def _pattern(fmt: str, zone: tzinfo | None, what: str) -> Callable[[Any], datetime]:
     example = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC).strftime(fmt)
-    expected = f"a time formatted {fmt!r} like {example!r}"
+    expected = f"a {what} formatted {fmt!r} like {example!r}"
     fast = _fast_regex(fmt)
 
     def parse(value: Any) -> datetime:
@@ -138,11 +140,23 @@ def _pattern(fmt: str, zone: tzinfo | None) -> Callable[[Any], datetime]:
     return parse
 
 
+def _parser(fmt: str, zone: tzinfo | None, what: str) -> Callable[[Any], datetime]:
+    if fmt == "iso":
+        return _iso(zone, what)
+    if fmt in ("epoch_s", "epoch_ms"):
+        return _epoch(fmt == "epoch_ms")
+    return _pattern(fmt, zone, what)
+
+
 def time_parser(spec: TimestampSpec) -> Callable[[Any], datetime]:
     """The parser for a contract's ``occurred_at``: raw value → aware datetime."""
-    zone = ZoneInfo(spec.timezone) if spec.timezone else None
-    if spec.format == "iso":
-        return _iso(zone)
-    if spec.format in ("epoch_s", "epoch_ms"):
-        return _epoch(spec.format == "epoch_ms")
-    return _pattern(spec.format, zone)
+    return _parser(spec.format, ZoneInfo(spec.timezone) if spec.timezone else None, "time")
+
+
+def date_parser(fmt: str) -> Callable[[Any], date]:
+    """The parser for a date trait's ``format`` (the event-time formats): raw value → date.
+
+    An ISO time with an offset gives its own calendar date; epochs give the UTC date.
+    """
+    parse = _parser(fmt, UTC, "date")
+    return lambda value: parse(value).date()
