@@ -150,16 +150,16 @@ def _signal(
         "traits": traits,
         "payload": payload,
     }
-    trait_plans = dict(plan.traits)
     while True:
         try:  # one validation for all of it (the payload model runs inside): cheapest
             return Signal.model_validate(envelope)
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
+        trait_plans = dict(plan.traits)
         loc = err["loc"]
-        name = str(loc[1]) if len(loc) > 1 and loc[0] == "traits" else None
+        name = str(loc[1]) if len(loc) > 1 and loc[0] == "traits" else ""
         if name not in traits or trait_plans[name].required:
-            break
+            break  # not an optional trait: the event is dead-lettered below
         fault = _fault(err, loc[1:], trait_plans, obj)
         if name in plan.date_traits:  # pydantic's words for dates are about datetimes
             fault.expected = "an ISO date like 2026-11-20 (or give the trait a `format`)"
