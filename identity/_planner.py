@@ -57,9 +57,9 @@ class Effects:
 class _Overlay:
     """The incoming record's evidence on top of the state (before it is applied)."""
 
-    def __init__(self, state: GraphState, rid: str | None, ev: Evidence | None,
-                 scopes: Mapping[str, str]) -> None:  # fmt: skip
-        self.state, self.rid, self.ev, self.scopes = state, rid, ev, scopes
+    def __init__(self, state: GraphState, rules: MatchRules, rid: str | None,
+                 ev: Evidence | None, scopes: Mapping[str, str]) -> None:  # fmt: skip
+        self.state, self.rules, self.rid, self.ev, self.scopes = state, rules, rid, ev, scopes
         self._roles: dict[str, KeyRole] = {}
 
     def evidence(self, r: str) -> Evidence:
@@ -99,6 +99,15 @@ class _Overlay:
             for b in evidence[i + 1 :]:
                 if conflict((a.names, b.names), (a.births, b.births)) is not None:
                     return KeyRole("agreeing", f"shared:{kind}")
+        # People told apart by identifiers of which one person holds one (a CRM id):
+        # more of them on one value than ``max_people`` make it a shared value too.
+        single: dict[str, set[str]] = {}
+        for ev in evidence:
+            for k in ev.keys:
+                if self.rules.limit_for(k.partition(":")[0]) == 1:
+                    single.setdefault(k.partition(":")[0], set()).add(k)
+        if any(len(values) > self.rules.max_people for values in single.values()):
+            return KeyRole("agreeing", f"shared:{kind}")
         return KeyRole("yes", f"shared:{kind}")
 
     def neighbours(self, r: str) -> set[str]:
@@ -159,7 +168,7 @@ class Planner:
         old = (record.keys, record.names, record.births) if record else (set(), set(), set())
         ev = Evidence(first_seen, frozenset(old[0] | new_keys), frozenset(old[1] | new_names),
                       frozenset(old[2] | new_births))  # fmt: skip
-        view = _Overlay(state, rid, ev, scopes)
+        view = _Overlay(state, self.rules, rid, ev, scopes)
         seed = {rid} | {r for k in new_keys for r in view.carriers(k)}
         outcome, records = self._outcome(view, seed)
         home = next(c for c in outcome.clusters if rid in c)
@@ -197,7 +206,7 @@ class Planner:
 
     def recluster(self, changes: ChangeBuilder, effects: Effects, seed: Iterable[str]) -> None:
         """Re-cluster everything ``seed`` reaches (after an operator's constraint)."""
-        view = _Overlay(self._state, None, None, {})
+        view = _Overlay(self._state, self.rules, None, None, {})
         outcome, _ = self._outcome(view, set(seed))
         self._settle(changes, effects, view, outcome)
 

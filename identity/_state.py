@@ -77,7 +77,6 @@ class GraphState:
         self.pins = PinBook()
         self.links = LinkBook()
         self.commands: dict[str, list[str]] = {}
-        self.reviews: dict[str, list[IdentityChange]] = {}
 
     def canonical_id(self, customer_id: str) -> str:
         """The live customer ``customer_id`` now is (aliases are kept one hop deep)."""
@@ -107,8 +106,7 @@ class GraphState:
             "related": _nothing,
         }.get(change.kind)
         self._seen.add(change.change_id)
-        if change.kind == "possible_match":
-            self.reviews.setdefault(change.record_id, []).append(change)
+        if change.kind == "possible_match":  # for review and the API; never membership
             return []
         if handler is None:
             raise IdentityError(

@@ -109,6 +109,11 @@ class IdentityGraph:
         """Carry out an operator's split or pin (see ``identity.operations``)."""
         changes = ChangeBuilder.for_command(command.command_id, self._clock())
         effects = Effects()
+        if command.command_id in self._state.commands:  # delivered again: announce, change nothing
+            for change in self.changes_of_signal(command.command_id):
+                if change.kind == "split":
+                    effects.split_ids |= {change.customer_id, change.from_customer_id or ""}
+            return CommandOutcome(command.command_id, [], rebuild=self.rebuild_of(effects.split_ids))
         refused = plan_command(self._state, command, changes, effects, self._planner)
         return CommandOutcome(
             command.command_id,
@@ -132,6 +137,8 @@ class IdentityGraph:
 
     def _record(self, change: IdentityChange, effects: Effects) -> None:
         """Apply a change the planner decided, and collect what it moved."""
+        if self._state.seen(change.change_id):
+            return
         for entry in self._state.apply(change):
             effects.index.pop(entry.key, None)  # keep each key once, at its final position
             effects.index[entry.key] = entry
@@ -139,7 +146,10 @@ class IdentityGraph:
         if change.kind == "merged":
             effects.merges += [(a, change.customer_id) for a in change.absorbed_ids]
         elif change.kind == "split":
-            effects.split_ids |= {change.customer_id, change.from_customer_id or ""}
+            source = change.from_customer_id or ""
+            effects.split_ids |= {change.customer_id, source}
+            if source not in self._state.customers:  # every record moved: the id is an alias
+                effects.merges.append((source, change.customer_id))
 
     def apply(self, change: IdentityChange) -> None:
         """Apply a published change; applying the whole log in order rebuilds the graph."""

@@ -67,9 +67,6 @@ def plan_command(
     planner: Planner,
 ) -> str | None:
     """Carry out ``command`` on ``state`` through ``planner``; the refusal rule, if refused."""
-    cid = command.command_id
-    if cid in state.commands:  # delivered again: change nothing
-        return None
     if command.kind == "split":
         refused = _split(state, command, changes, effects, planner)
     else:

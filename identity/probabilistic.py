@@ -3,8 +3,9 @@
 - ``build_matcher``: one long-lived ``SplinkMatcher`` over the shipped (or a
   configured) model, built once per owner of the identity graph;
 - ``possible_match_changes``: pairs scored between the review and match
-  thresholds become ``possible_match`` identity changes — published and kept
-  for review and explanations, never merged;
+  thresholds become ``possible_match`` identity changes — the best three per
+  new record that are not settled, published for review and explanations,
+  never merged and never part of the graph's replayed log;
 - ``restore_rows``: after a restart the matcher's record store is refilled
   from the records' first signals (re-read from ``signals.canonical``), since
   identity changes carry no traits.
@@ -13,7 +14,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,14 @@ from signalfold.schemas.signal import Signal
 if TYPE_CHECKING:
     from signalfold.identity.graph import IdentityGraph
 
-__all__ = ["build_matcher", "possible_match_changes", "restore_rows", "take_possible_matches"]
+__all__ = [
+    "MAX_REVIEWS_PER_RECORD",
+    "best_reviews",
+    "build_matcher",
+    "possible_match_changes",
+    "restore_rows",
+    "take_possible_matches",
+]
 
 
 def build_matcher(
@@ -78,19 +86,48 @@ def possible_match_changes(
     return changes
 
 
+#: Possible matches published per new record: the best few, never all of them.
+MAX_REVIEWS_PER_RECORD = 3
+
+
+def best_reviews(
+    reviews: Sequence[Review], same_customer: Callable[[str, str], bool]
+) -> list[Review]:
+    """At most ``MAX_REVIEWS_PER_RECORD`` pairs per record, highest weight first, leaving
+    out pairs already settled (both records one customer now)."""
+    by_record: dict[str, list[Review]] = {}
+    for pair in reviews:
+        if not same_customer(pair.record_id, pair.other_record_id):
+            by_record.setdefault(pair.record_id, []).append(pair)
+    kept: list[Review] = []
+    for record in sorted(by_record):
+        ranked = sorted(by_record[record], key=lambda p: (-_weight(p), p.other_record_id))
+        kept += ranked[:MAX_REVIEWS_PER_RECORD]
+    return kept
+
+
+def _weight(pair: Review) -> float:
+    return float(getattr(pair, "match_weight", 0.0))
+
+
 def take_possible_matches(
     graph: IdentityGraph, signal_of_record: dict[str, str], *, at: datetime
 ) -> list[IdentityChange]:
     """The matcher's pending reviews as ``possible_match`` changes, applied to ``graph``.
 
     Customers are looked up now, at the end of the micro-batch, so a review names
-    the customer that holds the record after every merge of the batch.
+    the customer that holds the record after every merge of the batch; only the
+    best few per record that are not settled are kept (``best_reviews``).
     """
     matcher = graph.matcher
     take = getattr(matcher, "take_reviews", None)
     if take is None:
         return []
-    reviews = take()
+
+    def same(a: str, b: str) -> bool:
+        return graph.customer_of_record(a) == graph.customer_of_record(b) is not None
+
+    reviews = best_reviews(take(), same)
     held = {p.record_id: c for p in reviews if (c := graph.customer_of_record(p.record_id))}
     changes = possible_match_changes(
         reviews,

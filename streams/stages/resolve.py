@@ -9,11 +9,12 @@ after the last commit emits no new changes (the graph is idempotent) and the
 same signals again, which the state stage de-duplicates.
 
 It also consumes operator commands (``identity.commands``: split, pin). A split
-changes which records a customer holds, so for every customer it produced the
-stage sends a ``rebuild`` control on ``signals.resolved`` followed by the
-signals of that customer's records, re-read from ``signals.canonical`` (Kafka
-is the source of truth; the scan costs one read of the topic per split, which
-operators trigger rarely). The state stage starts those customers over from
+— an operator's, or one new evidence causes (a value turns out to be shared by
+two people, so the records it alone joined come apart) — changes which records
+a customer holds, so for every customer it produced the stage sends a
+``rebuild`` control on ``signals.resolved`` followed by the signals of that
+customer's records, re-read from ``signals.canonical`` (Kafka is the source of
+truth; the scan costs one read of the topic per batch that split someone). The state stage starts those customers over from
 exactly their own signals, so an open ticket follows the person it belongs to.
 A command delivered twice changes nothing and re-sends the rebuild.
 """
@@ -75,16 +76,19 @@ class ResolveStage:
         out: list[Output] = []
         pending: list[Signal] = []
         firsts: dict[str, str] = {}
+        split: set[str] = set()
         for message in messages:
             if message.topic() == self._topics.identity_commands:
                 # Keep the order operators and sources produced: signals first, then the command.
-                self._resolve(pending, out, firsts)
-                pending = []
+                self._resolve(pending, out, firsts, split)
+                out += self._rebuild_customers(self.graph.rebuild_of(split))
+                pending, split = [], set()
                 command = IdentityCommand.model_validate_json(message.value() or b"")
                 out += self._command(self.graph.command(command))
                 continue
             pending.append(Signal.from_internal_json(message.value() or b""))
-        self._resolve(pending, out, firsts)
+        self._resolve(pending, out, firsts, split)
+        out += self._rebuild_customers(self.graph.rebuild_of(split))
         out += self._possible_matches(firsts)
         return out
 
@@ -93,7 +97,9 @@ class ResolveStage:
         signals: list[Signal],
         out: list[Output],
         firsts: dict[str, str],
+        split: set[str],
     ) -> None:
+        """Resolve a run of signals; ``split`` collects the customers a re-clustering split."""
         if not signals:
             return
         prepare = getattr(self.graph.matcher, "prepare", None)
@@ -101,6 +107,7 @@ class ResolveStage:
             prepare(signals)  # one scoring call for the micro-batch, not one per record
         for signal in signals:
             result = self.graph.resolve(signal)
+            split |= set(result.rebuild)
             firsts.setdefault(result.record_id, signal.signal_id)
             if result.changes:
                 out += self._publish(result.changes, result.index, result.merges)
@@ -141,23 +148,28 @@ class ResolveStage:
 
     def _command(self, outcome: CommandOutcome) -> list[Output]:
         """Publish a command's changes, merges and, per customer it produced, a rebuild."""
-        t = self._topics
         out = self._publish(outcome.changes, outcome.index, outcome.merges)
-        if outcome.rebuild:
-            wanted = {r for records, _ in outcome.rebuild.values() for r in records}
-            signals = self._replay(wanted)
-            log.info(
-                "resolve: rebuilding %d customers from %d signals",
-                len(outcome.rebuild),
-                len(signals),
-            )
-            for cid, (records, aliases) in outcome.rebuild.items():
-                control = Resolved(
-                    kind="rebuild", customer_id=cid, records=records, aliases=aliases
-                )
-                out.append(Output(t.resolved, cid.encode(), _json(control)))
-                mine = set(records)
-                out += [self._signal(cid, s) for s in signals if s.record_id in mine]
+        return out + self._rebuild_customers(outcome.rebuild)
+
+    def _rebuild_customers(
+        self, rebuild: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+    ) -> list[Output]:
+        """A ``rebuild`` control per customer, then the signals of exactly its records.
+
+        One read of ``signals.canonical`` serves every customer of the batch.
+        """
+        if not rebuild:
+            return []
+        t = self._topics
+        wanted = {r for records, _ in rebuild.values() for r in records}
+        signals = self._replay(wanted)
+        log.info("resolve: rebuilding %d customers from %d signals", len(rebuild), len(signals))
+        out = []
+        for cid, (records, aliases) in rebuild.items():
+            control = Resolved(kind="rebuild", customer_id=cid, records=records, aliases=aliases)
+            out.append(Output(t.resolved, cid.encode(), _json(control)))
+            mine = set(records)
+            out += [self._signal(cid, s) for s in signals if s.record_id in mine]
         return out
 
 

@@ -7,8 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from signalfold.identity import IdentityGraph, MatchRules
-from signalfold.identity.operations import split_customer_id
+from signalfold.identity import IdentityGraph, MatchRules, customer_id_for
 from signalfold.schemas import IdentityChange, IdentityCommand, Signal
 from signalfold.schemas.signal import Traits
 
@@ -38,20 +37,23 @@ def _family(graph: IdentityGraph, make_signal: SignalFactory) -> str:
     ).customer_id
 
 
-def test_split_moves_records_to_a_deterministic_new_id_and_repoints_keys(
+def test_split_moves_records_to_their_founders_id_and_keeps_them_apart(
     graph: IdentityGraph, make_signal: SignalFactory
 ) -> None:
     old = _family(graph, make_signal)
     out = graph.command(cmd("cmd_1", "split", ("support:u",), customer_id=old))
-    new = split_customer_id("cmd_1", ["support:u"])
-    assert [c.kind for c in out.changes] == ["split"]
+    new = customer_id_for("support:u")  # named after its oldest record, like every customer
+    assert [(c.kind, c.evidence[0].rule) for c in out.changes] == [
+        ("split", "operator:split"),
+        ("refused", "split"),  # the phone sales:s shares with support:u no longer joins them
+    ]
     split = out.changes[0]
     assert (split.customer_id, split.from_customer_id, split.records) == (
         new,
         old,
         ("support:u",),
     )
-    assert split.identifiers == ()  # the phone is also held by sales:s, so it stays
+    assert out.index == []  # the phone's oldest record (sales:s) stays, so does its owner
     assert graph.records_of(new) == ["support:u"]
     assert graph.records_of(old) == ["marketing:m", "sales:s"]
     assert out.rebuild == {
@@ -59,9 +61,10 @@ def test_split_moves_records_to_a_deterministic_new_id_and_repoints_keys(
         new: (("support:u",), ()),
     }
     # The split holds: the next signal with the shared phone does not undo it.
-    again = graph.resolve(make_signal("support", "u", [("phone", "+447911123456")], event="2"))
-    assert again.customer_id == new
-    assert [(c.kind, c.evidence[0].rule) for c in again.changes] == [("refused", "split")]
+    again = graph.resolve(
+        make_signal("support", "u", [("phone", "+447911123456")], day=3, event="2")
+    )
+    assert again.customer_id == new and again.changes == []
     # Delivered twice: nothing new, the same customers announced again for a rebuild.
     repeat = graph.command(cmd("cmd_1", "split", ("support:u",), customer_id=old))
     assert repeat.changes == [] and repeat.rebuild == out.rebuild
@@ -73,7 +76,7 @@ def test_split_moves_identifiers_only_the_moved_records_hold(
     old = _family(graph, make_signal)
     out = graph.command(cmd("cmd_2", "split", ("sales:s", "support:u"), customer_id=old))
     new = out.changes[0].customer_id
-    assert out.changes[0].identifiers == ("phone:+447911123456",)
+    assert new == customer_id_for("sales:s")
     assert [(e.key, e.customer_id) for e in out.index] == [("phone:+447911123456", new)]
     assert graph.lookup("phone:+447911123456") == new
     assert graph.lookup("email:ann@x.com") == old
@@ -108,7 +111,7 @@ def test_never_pin_inside_one_customer_splits_and_always_pin_merges_back(
 ) -> None:
     old = _family(graph, make_signal)
     never = graph.command(cmd("cmd_n", "pin", ("marketing:m", "support:u"), pin="never"))
-    assert [c.kind for c in never.changes] == ["pinned", "split"]
+    assert [c.kind for c in never.changes] == ["pinned", "split", "refused"]
     assert graph.customer_of_record("support:u") != old
     assert graph.why("marketing:m", "support:u") is None
     split_id = graph.customer_of_record("support:u")
@@ -128,7 +131,7 @@ def test_never_pin_inside_one_customer_splits_and_always_pin_merges_back(
     merged = g2.command(cmd("cmd_m", "pin", ("support:u", "sales:s"), pin="always"))
     assert [c.kind for c in merged.changes] == ["pinned", "merged"]
     assert g2.records_of(other) == ["marketing:m", "sales:s", "support:u"]
-    assert merged.merges == [(split_customer_id("cmd_s", ["support:u"]), other)]
+    assert merged.merges == [(customer_id_for("support:u"), other)]
     assert g2.why("support:u", "sales:s") is not None  # the phone link holds again
     assert "pin:always" in [link.evidence.rule for link in g2.links(other)]
 
@@ -141,7 +144,7 @@ def test_a_split_that_separates_always_pinned_records_is_refused(
     out = graph.command(cmd("cmd_x", "split", ("support:u",), customer_id=old))
     assert out.refused == "split:pinned_always"
     never = graph.command(cmd("cmd_y", "pin", ("marketing:m", "support:u"), pin="never"))
-    assert [c.kind for c in never.changes] == ["pinned", "split"]
+    assert [c.kind for c in never.changes] == ["pinned", "split", "refused"]
     assert never.changes[1].records == ("sales:s", "support:u")
 
 
@@ -172,19 +175,28 @@ def test_an_identifier_joining_people_who_disagree_stops_identifying(
     first = graph.resolve(ann).customer_id
     second = graph.resolve(bob)
     assert second.customer_id != first
-    kinds = [(c.kind, c.evidence[0].rule) for c in second.changes]
-    assert kinds == [("created", "first_record"), ("refused", "shared:disagree"),
-                     ("shared", "shared:disagree")]  # fmt: skip
+    kinds = [(c.kind, c.record_id, c.other_record_id, c.evidence[0].rule) for c in second.changes]
+    assert kinds == [
+        ("created", "crm:bob", None, "first_record"),
+        ("related", "crm:bob", "crm:ann", "shared:email"),  # told from both sides
+        ("related", "crm:ann", "crm:bob", "shared:email"),
+        ("shared", "crm:bob", None, "shared:different_people"),
+    ]
     assert graph.is_shared("email:family@x.com")
     # Same person, nickname and all: agrees, joins.
     rob = make_signal("shop", "rob", [("phone", "07911 123456")], day=3)
     graph.resolve(rob.model_copy(update={"traits": _person(("Robert", "Chan"), date(2001, 3, 4))}))
     bob2 = make_signal("crm", "bob", [("phone", "07911 123456")], event="2")
     assert graph.resolve(bob2).merges
-    # The shared address no longer joins anyone, and says why.
+    # A record showing no name cannot join through the shared address, and says why.
     third = graph.resolve(make_signal("web", "x", [family], day=4))
     assert ("email", "shared: identifier used by several people") in third.rejected
-    assert [c.kind for c in third.changes] == ["created"]
+    assert third.customer_id == customer_id_for("web:x")
+    assert {c.kind for c in third.changes} == {"created", "related"}
+    # One who shows a name that agrees with one of them joins that one.
+    ann2 = make_signal("web", "ann2", [family], day=5)
+    ann2 = ann2.model_copy(update={"traits": _person(("Anne", "Lee"), date(1970, 2, 1))})
+    assert graph.resolve(ann2).customer_id == first
 
 
 def test_an_identifier_carried_by_too_many_distinct_people_stops_identifying(
@@ -193,13 +205,16 @@ def test_an_identifier_carried_by_too_many_distinct_people_stops_identifying(
     graph = IdentityGraph(MatchRules(limits={"crm_contact_id": 1}, max_people=2))
     desk = ("phone", "020 7946 0018")
     kinds: list[list[str]] = []
+    shared: list[bool] = []
     for n in range(4):
         s = make_signal("crm", f"c{n}", [("crm_contact_id", f"id{n}"), desk], day=n)
         kinds.append([c.kind for c in graph.resolve(s).changes])
-    assert kinds[:2] == [["created"], ["created", "refused"]]
-    assert kinds[2] == ["created", "refused", "shared"]
-    assert graph.is_shared("phone:+442079460018")
-    assert kinds[3] == ["created"]
+        shared.append(graph.is_shared("phone:+442079460018"))
+    assert kinds[:2] == [["created"], ["created", "refused"]]  # two CRM ids: two people
+    assert shared == [False, False, True, True]
+    assert kinds[2][0] == "created" and "shared" in kinds[2]  # a third: a switchboard
+    assert set(kinds[3]) == {"created", "related"}
+    assert len({graph.customer_of_record(f"crm:c{n}") for n in range(4)}) == 4
 
 
 def test_phones_read_in_the_region_of_their_source(make_signal: SignalFactory) -> None:
