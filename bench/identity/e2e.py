@@ -52,6 +52,23 @@ RESULTS = Path(__file__).parent / "results"
 _BATCH = 10_000
 
 
+def _warm_up(settings: Any, topics: Any) -> None:
+    """One event nobody is scored on, folded before the benchmark's events are produced.
+
+    Consumer groups join first, as in a pipeline that is already running when
+    events arrive. Without it the resolve worker's first assignment may come
+    after ingest has filled ``signals.canonical``; its rebuild then loads those
+    unresolved records into the Splink store, and the matcher skips them as
+    already known: no probabilistic link at all (a pipeline bug, see the report).
+    """
+    prod = producer(settings.kafka_client_config())
+    body = {"id": "nl_warmup", "type": "subscribe", "fired_at": "2026-01-01T00:00:00Z",
+            "data": {"id": "sub_warmup", "list_id": "warmup"}}  # fmt: skip
+    prod.produce(topics.raw("newsletter"), key=b"sub_warmup", value=json.dumps(body).encode())
+    prod.flush(30)
+    count_signals(settings, topics, 1, 120)
+
+
 def _produce(settings: Any, topics: Any, dataset: Dataset, shuffle: int | None) -> float:
     events = [ev for _, ev in dataset.events]
     if shuffle is not None:
@@ -89,18 +106,30 @@ def _answers(http: httpx.Client, dataset: Dataset) -> dict[str, str]:
 
 
 def _settled(http: httpx.Client, dataset: Dataset, timeout: float) -> tuple[dict[str, str], int]:
-    """Answers once two polls 3 s apart agree and every record is answered (or time is up)."""
+    """Answers once two polls 3 s apart agree on every record, or three polls in a row agree
+    with some records still unanswered (they stay so: see ``_unanswered``), or time is up."""
     deadline = time.monotonic() + timeout
     last = _answers(http, dataset)
-    polls = 1
+    polls, unchanged = 1, 0
     while time.monotonic() < deadline:
         time.sleep(3)
         now = _answers(http, dataset)
         polls += 1
-        if now == last and len(now) == len(dataset.truth.lookup):
+        unchanged = unchanged + 1 if now == last else 0
+        if (unchanged and len(now) == len(dataset.truth.lookup)) or unchanged >= 2:
             return now, polls
         last = now
     return last, polls
+
+
+def _unanswered(http: httpx.Client, dataset: Dataset, answered: dict[str, str]) -> dict[str, Any]:
+    """For records the batch check gave no customer: what the customer lookup says (≤ 50)."""
+    out: dict[str, Any] = {}
+    for record in [r for r in dataset.truth.lookup if r not in answered][:50]:
+        id_type, value = dataset.truth.lookup[record]
+        r = http.get("/v1/customers/lookup", params={"type": id_type, "value": value})
+        out[record] = {"status": r.status_code, "body": r.text[:300]}
+    return out
 
 
 def score(predicted: dict[str, str], dataset: Dataset) -> dict[str, Any]:
@@ -124,17 +153,19 @@ def run(dataset: Dataset, *, shuffle: int | None = None, timeout: float = 900) -
     t_start = time.monotonic()
     env = {"SIGNALFOLD_CONTRACTS_DIR": str(CONTRACTS.resolve())}
     with running_pipeline(workdir, env) as (settings, topics, base):
+        _warm_up(settings, topics)
         t_ready = time.monotonic()
         produce_s = _produce(settings, topics, dataset, shuffle)
         t_produced = time.monotonic()
         try:
-            count_signals(settings, topics, len(dataset.events), timeout)
+            count_signals(settings, topics, len(dataset.events) + 1, timeout)
             folded = True
         except TimeoutError:
             folded = False  # some events never reached customer.state: the scores say how many
         t_folded = time.monotonic()
         with httpx.Client(base_url=base) as http:
             predicted, polls = _settled(http, dataset, timeout=120)
+            unanswered = _unanswered(http, dataset, predicted)
         t_end = time.monotonic()
     return {
         "shuffle": shuffle,
@@ -150,6 +181,7 @@ def run(dataset: Dataset, *, shuffle: int | None = None, timeout: float = 900) -
         "lookup_polls": polls,
         "logs": str(workdir),
         "scores": score(predicted, dataset),
+        "unanswered": unanswered,
         "answers": predicted,
     }
 
