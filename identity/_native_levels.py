@@ -2,7 +2,7 @@
 
 ``parse_level`` recognises a level's ``sql_condition`` among the shapes Splink's
 comparison library writes for this model (null, exact, Jaro-Winkler,
-Levenshtein, date difference, email username, equal substrings) and their
+Levenshtein, Damerau-Levenshtein, date difference, email username, equal substrings) and their
 ``And``/``Or`` combinations (``(A) AND ((B) OR (C))``), returned as a tree of
 ``Atom``s; ``Column`` holds one compared column over a batch of pairs, with the
 measures the levels need computed once.
@@ -20,12 +20,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 from rapidfuzz.process import cpdist
 
 from signalfold.identity.errors import IdentityError
 
-__all__ = ["Atom", "Column", "Condition", "UnsupportedModel", "levenshtein", "parse_level", "text"]
+__all__ = [
+    "Atom",
+    "Column",
+    "Condition",
+    "UnsupportedModel",
+    "damerau_levenshtein",
+    "levenshtein",
+    "parse_level",
+    "text",
+]
 
 _USER = r"NULLIF\(regexp_extract\(\"(?P<c{n}>\w+)_{s}\", '\^\[\^@\]\+', 0\), ''\)"
 _DATE = r"try_strptime\(\"(?P<c{n}>\w+)_{s}\", '%Y-%m-%d'\)"
@@ -35,6 +44,7 @@ _PATTERNS = {
     "exact": r'"(?P<c1>\w+)_l" = "(?P<c2>\w+)_r"',
     "jw": r'jaro_winkler_similarity\("(?P<c1>\w+)_l", "(?P<c2>\w+)_r"\) >= (?P<t>[0-9.]+)',
     "lev": r'levenshtein\("(?P<c1>\w+)_l", "(?P<c2>\w+)_r"\) <= (?P<t>[0-9]+)',
+    "dl": r'damerau_levenshtein\("(?P<c1>\w+)_l", "(?P<c2>\w+)_r"\) <= (?P<t>[0-9]+)',
     "date_diff": rf"ABS\(EPOCH\({_DATE.format(n=1, s='l')}\) - "
     rf"EPOCH\({_DATE.format(n=2, s='r')}\)\) <= (?P<t>[0-9.]+)",
     "user_exact": f"{_USER.format(n=1, s='l')} = {_USER.format(n=2, s='r')}",
@@ -54,6 +64,11 @@ class UnsupportedModel(IdentityError):
 def levenshtein(left: list[Any], right: list[Any]) -> np.ndarray:
     """Levenshtein distance of each pair (rapidfuzz, in C)."""
     return cpdist(left, right, scorer=Levenshtein.distance, dtype=np.int64, workers=1)
+
+
+def damerau_levenshtein(left: list[Any], right: list[Any]) -> np.ndarray:
+    """Damerau-Levenshtein distance of each pair (unrestricted, as DuckDB's; rapidfuzz, in C)."""
+    return cpdist(left, right, scorer=DamerauLevenshtein.distance, dtype=np.int64, workers=1)
 
 
 def text(value: str | bytes) -> str:

@@ -4,12 +4,12 @@
 every call (10-50 ms) plus ≈25-30 µs per pair. ``NativeScorer`` evaluates the
 same comparison levels directly: it reads each level's ``sql_condition`` from
 the Splink settings, recognises it among the few shapes the model uses (null,
-exact, Jaro-Winkler, Levenshtein, date difference, email username, equal
+exact, Jaro-Winkler, (Damerau-)Levenshtein, date difference, email username, equal
 substrings, and AND/OR combinations of these, see ``_native_levels``), and
 refuses any other shape (``UnsupportedModel``), so a model it cannot mirror
 keeps the SQL path. Exactness, rule by rule:
 
-- Jaro-Winkler and Levenshtein come from ``rapidfuzz``, on UTF-8 bytes when a
+- Jaro-Winkler and (Damerau-)Levenshtein come from ``rapidfuzz``, on UTF-8 bytes when a
   value is not ASCII, because DuckDB's functions work on bytes; two empty
   strings have Jaro-Winkler 0, as in DuckDB. A similarity
   within 1e-9 of a threshold is decided by DuckDB itself (cached), so a
@@ -41,6 +41,7 @@ from signalfold.identity._native_levels import (
     Column,
     Condition,
     UnsupportedModel,
+    damerau_levenshtein,
     levenshtein,
     parse_level,
     text,
@@ -177,9 +178,9 @@ class NativeScorer:
                     return np.abs(x - y) <= limit
 
             return date_diff
-        if kind == "lev":
-            k = int(threshold)
-            return lambda col: col.both & (col.measure("lev", levenshtein) <= k)
+        if kind in ("lev", "dl"):
+            k, scorer = int(threshold), levenshtein if kind == "lev" else damerau_levenshtein
+            return lambda col: col.both & (col.measure(kind, scorer) <= k)
         t = float(threshold)
         self._jw_thresholds.append(t)
         user = kind == "user_jw"

@@ -5,22 +5,27 @@ strings (``COLUMNS``), built by ``row_from_signal`` from the signal's traits
 and weak-or-strong email/phone identifiers. Folding happens here, once, in
 Python, so Splink compares ``robert smith`` with ``robert smith`` whatever the
 source wrote (``Bob  SMITH``). Derived columns are computed here too: a
-Soundex code per name (``*_phonetic``) and the address split into its leading
-``street_number`` and the ``street``.
+Soundex code per name (``*_phonetic``), the address split into its leading
+``street_number`` and the ``street``, and the street's words sorted
+(``street_tokens``: address lines written in another order still agree).
 
 Comparisons (``COMPARISONS``, one weight each in a pair's evidence):
 
 - **given_name**, **family_name**: exact, same Soundex, Jaro-Winkler >= 0.92,
-  (given name only: given and family name swapped), >= 0.8, else. Nicknames
+  (given name only: given and family name swapped; counted once, in the given
+  name, because a second level in the family name would make every surname
+  FEBRL replaced weigh more against), >= 0.8, else. Nicknames
   are already folded (``Bob`` = ``Robert``), so a name that reaches "else" is a
   different name and weighs against a link — what keeps household members
   (same family name and address) apart.
-- **birth_date** (ISO strings): exact, day and month swapped, one character
-  off (a one-digit typo), else. Compared as text, so an impossible date a
-  source sent (``1980-02-30``) still meets its corrected twin.
+- **birth_date** (ISO strings): exact, day and month swapped, one digit off
+  or two adjacent digits swapped (Damerau-Levenshtein 1), else. Compared as
+  text, so an impossible date a source sent (``1980-02-30``) still meets its
+  corrected twin.
 - **location**: one comparison over street number, street, postcode, city
-  and region, from the most to the least specific: same dwelling, same
-  street, same postcode and city, same postcode or city, same region, else.
+  and region, from the most to the least specific: same dwelling (number,
+  street or its sorted words, and postcode within one edit or same city), same street (likewise),
+  same postcode, same city, postcode one edit off, same region, else.
   Postcode, city and region say the same thing at different grain: as separate
   comparisons their weights add up (≈30 bits for a shared address, enough to
   link a household on the family name alone), because Splink assumes
@@ -93,6 +98,7 @@ COLUMNS: tuple[str, ...] = (
     "birth_date",
     "street_number",
     "street",
+    "street_tokens",
     "postcode",
     "city",
     "region",
@@ -120,6 +126,9 @@ BLOCKING_COLUMNS: tuple[tuple[str, ...], ...] = (
     ("postcode", "birth_date"),
     ("postcode", "family_name"),
     ("street", "postcode"),
+    ("given_name_phonetic", "family_name_phonetic"),
+    ("birth_date", "city"),
+    ("birth_date", "street_number"),
     ("email",),
     ("phone",),
 )
@@ -199,6 +208,7 @@ def row_from_traits(
         "birth_date": birth_date.isoformat() if isinstance(birth_date, date) else birth_date,
         "street_number": number,
         "street": street,
+        "street_tokens": " ".join(sorted(set(street.split()))) if street else None,
         "postcode": code.replace(" ", "") if code else None,
         "city": _clean(city),
         "region": _clean(region),
@@ -247,18 +257,20 @@ def row_from_signal(signal: Signal, *, region: str = "GB") -> Row:
 
 
 def _name(column: str, other: str | None = None) -> Any:
-    """A name's levels; with ``other``, a level for this name given as the other one."""
+    """A name's levels; with ``other``, one for the two names given the other way round."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    swapped = []
-    if other:
-        swapped = [
+    swapped = (
+        [
             cll.CustomLevel(
                 f'"{column}_l" = "{other}_r" OR "{other}_l" = "{column}_r"',
-                label_for_charts=f"{column} given as {other}",
+                label_for_charts=f"{column} and {other} swapped",
             )
         ]
+        if other
+        else []
+    )
     return cl.CustomComparison(
         output_column_name=column,
         comparison_levels=[
@@ -294,7 +306,9 @@ def _birth_date() -> Any:
             cll.CustomLevel(swap, label_for_charts="Day and month swapped").configure(
                 m_probability=0.01, fix_m_probability=True
             ),
-            cll.LevenshteinLevel("birth_date", 1).configure(label_for_charts="One character off"),
+            cll.DamerauLevenshteinLevel("birth_date", 1).configure(
+                label_for_charts="One digit off or two adjacent digits swapped"
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -305,8 +319,9 @@ def _location() -> Any:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    street = cll.JaroWinklerLevel("street", 0.9)
-    area = cll.Or(cll.ExactMatchLevel("postcode"), cll.JaroWinklerLevel("city", 0.9))
+    # The street as written, or its words in any order ("rhosewyn bynoe place").
+    street = cll.Or(cll.JaroWinklerLevel("street", 0.9), cll.JaroWinklerLevel("street_tokens", 0.9))
+    area = cll.Or(cll.DamerauLevenshteinLevel("postcode", 1), cll.JaroWinklerLevel("city", 0.9))
     # Postcode and city are never required together: FEBRL draws them independently,
     # so agreement on both would train as near-unique, which it is not in real data.
     return cl.CustomComparison(
@@ -319,6 +334,9 @@ def _location() -> Any:
             cll.And(street, area).configure(label_for_charts="Same street"),
             cll.ExactMatchLevel("postcode").configure(label_for_charts="Same postcode"),
             cll.JaroWinklerLevel("city", 0.9).configure(label_for_charts="Same city"),
+            cll.DamerauLevenshteinLevel("postcode", 1).configure(
+                label_for_charts="Postcode one character off"
+            ),
             cll.ExactMatchLevel("region").configure(label_for_charts="Same region only"),
             cll.ElseLevel(),
         ],

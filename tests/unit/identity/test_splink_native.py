@@ -81,10 +81,11 @@ _code = st.one_of(st.none(), st.sampled_from(["S530", "J520", "R163", ""]))
 _number = st.one_of(st.none(), st.sampled_from(["12", "12b", "7", "日"]))
 _place = st.one_of(st.none(), st.sampled_from(["nsw", "vic", "2119", "2191", "london"]), _text)
 # In COLUMNS order: given, its code, family, its code, birth date, street number,
-# street, postcode, city, region, company, email, phone.
+# street, its words, postcode, city, region, company, email, phone.
 _row = st.tuples(
-    _text, _code, _text, _code, _date, _number, _text, _place, _place, _place, _text, _email, _text
-)
+    _text, _code, _text, _code, _date, _number, _text, _text, _place, _place, _place, _text,
+    _email, _text,
+)  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
