@@ -5,7 +5,8 @@ candidate edges reach) and returns its partition into people, whatever order
 the records arrived in. Candidate edges, strongest first:
 
 0. an operator's ``always`` pin;
-1. a strong identifier two records share (more shared identifiers first);
+1. a strong identifier two records share (more shared identifiers first; one
+   carried by more than ``MAX_CARRIERS`` records proposes nothing);
 2. a Splink link at or above the match threshold (higher weight first).
 
 Ties are broken by the record ids, so the order is a function of the evidence.
@@ -91,8 +92,6 @@ def edges_of(
     """Every candidate edge inside ``records``, strongest first."""
     shared: dict[tuple[str, str], list[str]] = {}
     for key in sorted({k for ev in records.values() for k in ev.keys}):
-        if roles(key).joins == "no":
-            continue
         inside = sorted(r for r in carriers(key) if r in records)
         if len(inside) > MAX_CARRIERS:
             continue
@@ -192,12 +191,12 @@ def _why_not(
         return None
     names, births = (sets.names[x], sets.names[y]), (sets.births[x], sets.births[y])
     why = conflict(names, births)
-    if edge.keys:
-        joining = [k for k in edge.keys if roles(k).joins == "yes"]
-        if not joining and not agree(names):
-            role = roles(edge.keys[0])
-            kind, _, value = edge.keys[0].partition(":")
-            return LinkEvidence(rule=role.rule, identifier_type=kind, identifier_value=value)
+    if edge.keys and not any(roles(k).joins == "yes" for k in edge.keys):
+        agreeing = [k for k in edge.keys if roles(k).joins == "agreeing"]
+        if not (agreeing and agree(names)):
+            key = (agreeing or list(edge.keys))[0]
+            kind, _, value = key.partition(":")
+            return LinkEvidence(rule=roles(key).rule, identifier_type=kind, identifier_value=value)
     if why is not None:
         what = "names" if "names" in why else "birth_dates"
         if not edge.keys:

@@ -1,4 +1,4 @@
-"""How ``IdentityGraph`` decides: record the evidence, re-cluster what it touches, publish the difference.
+"""How ``IdentityGraph`` decides: record evidence, re-cluster what it reaches, publish the change.
 
 For a signal, the planner (1) normalises its strong identifiers, (2) records
 its Splink links (``matched``), (3) computes the partition of every record the
@@ -21,7 +21,6 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from signalfold.identity._clusters import MAX_CARRIERS, Edge, Evidence, KeyRole, cluster, edges_of
 from signalfold.identity._fingerprint import birth_keys, conflict, name_keys
@@ -34,11 +33,12 @@ from signalfold.identity.rules import MatchRules
 from signalfold.schemas.identity import IdentityChange, IndexEntry, LinkEvidence
 from signalfold.schemas.signal import Signal
 
-__all__ = ["SHARED_REASON", "Effects", "Planner"]
+__all__ = ["ORGANISATION_REASON", "SHARED_REASON", "Effects", "Planner"]
 
 log = logging.getLogger(__name__)
 
 SHARED_REASON = "shared: identifier used by several people"
+ORGANISATION_REASON = "organisation: a role mailbox or switchboard never joins people"
 #: The most records one re-clustering reads; a larger component is cut (and logged).
 MAX_COMPONENT = 5_000
 _RELATED = ("household:", "organisation:", "shared:", "related:")
@@ -57,8 +57,14 @@ class Effects:
 class _Overlay:
     """The incoming record's evidence on top of the state (before it is applied)."""
 
-    def __init__(self, state: GraphState, rules: MatchRules, rid: str | None,
-                 ev: Evidence | None, scopes: Mapping[str, str]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        state: GraphState,
+        rules: MatchRules,
+        rid: str | None,
+        ev: Evidence | None,
+        scopes: Mapping[str, str],
+    ) -> None:
         self.state, self.rules, self.rid, self.ev, self.scopes = state, rules, rid, ev, scopes
         self._roles: dict[str, KeyRole] = {}
 
@@ -66,8 +72,9 @@ class _Overlay:
         if r == self.rid and self.ev is not None:
             return self.ev
         rec = self.state.records[r]
-        return Evidence(rec.first_seen, frozenset(rec.keys), frozenset(rec.names),
-                        frozenset(rec.births))  # fmt: skip
+        return Evidence(
+            rec.first_seen, frozenset(rec.keys), frozenset(rec.names), frozenset(rec.births)
+        )
 
     def carriers(self, key: str) -> set[str]:
         found = self.state.carriers.get(key, set())
@@ -155,8 +162,15 @@ class Planner:
                     other = min(customer.records, key=state.age) if customer else None
                 if other and other != rid:
                     evidence = match.evidence
-                    self.emit(changes, effects, "matched", match.customer_id, (), (evidence,),
-                               other_record_id=other)  # fmt: skip
+                    self.emit(
+                        changes,
+                        effects,
+                        "matched",
+                        match.customer_id,
+                        (),
+                        (evidence,),
+                        other_record_id=other,
+                    )
             first_seen = signal.occurred_at
             new_keys, new_names, new_births = set(keys), names, births
         else:
@@ -166,8 +180,12 @@ class Planner:
             if not (new_keys or new_names or new_births or first_seen < record.first_seen):
                 return effects, rejected
         old = (record.keys, record.names, record.births) if record else (set(), set(), set())
-        ev = Evidence(first_seen, frozenset(old[0] | new_keys), frozenset(old[1] | new_names),
-                      frozenset(old[2] | new_births))  # fmt: skip
+        ev = Evidence(
+            first_seen,
+            frozenset(old[0] | new_keys),
+            frozenset(old[1] | new_names),
+            frozenset(old[2] | new_births),
+        )
         view = _Overlay(state, self.rules, rid, ev, scopes)
         seed = {rid} | {r for k in new_keys for r in view.carriers(k)}
         outcome, records = self._outcome(view, seed)
@@ -182,26 +200,45 @@ class Planner:
         if record is not None:
             home_id = state.canonical_id(record.customer_id)
             same = (LinkEvidence(rule="same_record"),)
-            self.emit(changes, effects, "linked", home_id, sorted(new_keys), same, birth=birth,
-                       **shown)  # fmt: skip
+            self.emit(
+                changes, effects, "linked", home_id, sorted(new_keys), same, birth=birth, **shown
+            )
         elif founder == rid:
             first = (LinkEvidence(rule="first_record"),)
-            self.emit(changes, effects, "created", customer_id_for(rid), sorted(new_keys), first,
-                       birth=birth, **shown)  # fmt: skip
+            self.emit(
+                changes,
+                effects,
+                "created",
+                customer_id_for(rid),
+                sorted(new_keys),
+                first,
+                birth=birth,
+                **shown,
+            )
         else:
             target = state.canonical_id(state.records[founder].customer_id)
             edge = next(e for e in outcome.joined if rid in (e.a, e.b))
             other = edge.b if edge.a == rid else edge.a
-            self.emit(changes, effects, "linked", target, sorted(new_keys),
-                      tuple(_edge_evidence(edge)), birth=birth, other_record_id=other,
-                      **shown)  # fmt: skip
+            self.emit(
+                changes,
+                effects,
+                "linked",
+                target,
+                sorted(new_keys),
+                tuple(_edge_evidence(edge)),
+                birth=birth,
+                other_record_id=other,
+                **shown,
+            )
         self._settle(changes, effects, view, outcome)
         for edge, reason in outcome.refused:
             if rid in (edge.a, edge.b) and reason.rule.startswith("limit:"):
                 rejected += [(k.partition(":")[0], reason.rule) for k in edge.keys]
         for key in keys:
-            if view.role(key).joins != "yes":
-                rejected.append((key.partition(":")[0], SHARED_REASON))
+            joins = view.role(key).joins
+            if joins != "yes":
+                reason = ORGANISATION_REASON if joins == "no" else SHARED_REASON
+                rejected.append((key.partition(":")[0], reason))
         return effects, rejected
 
     def recluster(self, changes: ChangeBuilder, effects: Effects, seed: Iterable[str]) -> None:
@@ -221,8 +258,13 @@ class Planner:
             todo += [n for n in view.neighbours(r) if n not in records]
         if todo:
             log.warning("identity: a component passed %d records; it was cut", MAX_COMPONENT)
-        edges = edges_of(records, view.carriers, view.role,
-                         lambda r: self._state.matches.get(r, {}), self._state.pins.always_of)  # fmt: skip
+        edges = edges_of(
+            records,
+            view.carriers,
+            view.role,
+            lambda r: self._state.matches.get(r, {}),
+            self._state.pins.always_of,
+        )
         return cluster(records, edges, view.role, self._state.pins, self.rules), records
 
     def _settle(self, changes: ChangeBuilder, effects: Effects, view: _Overlay, outcome) -> None:
@@ -246,9 +288,17 @@ class Planner:
             for tid in sorted(parts):
                 if tid != stay:
                     moved = parts[tid]
-                    self.emit(changes, effects, "split", tid, (), recluster,
-                               record_id=min(moved, key=state.age), records=tuple(sorted(moved)),
-                               from_customer_id=cid)  # fmt: skip
+                    self.emit(
+                        changes,
+                        effects,
+                        "split",
+                        tid,
+                        (),
+                        recluster,
+                        record_id=min(moved, key=state.age),
+                        records=tuple(sorted(moved)),
+                        from_customer_id=cid,
+                    )
         for members in outcome.clusters:  # step B: rename to the founder, merge the rest in
             tid = target[min(members)]
             now = sorted({state.canonical_id(state.records[r].customer_id) for r in members})
@@ -256,16 +306,26 @@ class Planner:
                 founder = min(members, key=state.age)
                 old = state.canonical_id(state.records[founder].customer_id)
                 moved = tuple(sorted(state.customers[old].records))
-                self.emit(changes, effects, "split", tid, (), recluster, record_id=founder,
-                           records=moved, from_customer_id=old)  # fmt: skip
+                self.emit(
+                    changes,
+                    effects,
+                    "split",
+                    tid,
+                    (),
+                    recluster,
+                    record_id=founder,
+                    records=moved,
+                    from_customer_id=old,
+                )
                 now = [tid if c == old else c for c in now]
             absorbed = tuple(c for c in now if c != tid)
             if absorbed:
                 edge = _crossing(outcome.joined, members, absorbed, state)
                 link = {"record_id": edge.a, "other_record_id": edge.b} if edge else {}
                 evidence = tuple(_edge_evidence(edge)) if edge else recluster
-                self.emit(changes, effects, "merged", tid, (), evidence, absorbed_ids=absorbed,
-                          **link)  # fmt: skip
+                self.emit(
+                    changes, effects, "merged", tid, (), evidence, absorbed_ids=absorbed, **link
+                )
         self._refusals(changes, effects, view, outcome)
 
     def _refusals(self, changes: ChangeBuilder, effects: Effects, view: _Overlay, outcome) -> None:
@@ -282,22 +342,38 @@ class Planner:
                 if state.seen(change_id) or one not in state.records:
                     continue
                 owner = state.canonical_id(state.records[one].customer_id)
-                self.emit(changes, effects, kind, owner, edge.keys, evidence, record_id=one,
-                          other_record_id=other, change_id=change_id)  # fmt: skip
+                self.emit(
+                    changes,
+                    effects,
+                    kind,
+                    owner,
+                    edge.keys,
+                    evidence,
+                    record_id=one,
+                    other_record_id=other,
+                    change_id=change_id,
+                )
                 log.info("identity link %s by %s", kind, reason.rule)
         for edge, _ in outcome.refused:
             for key in edge.keys:
                 role = view.role(key)
-                if role.rule.startswith("shared:") and role.joins != "yes":
-                    if key not in state.shared and key in state.owner:
-                        evidence = (LinkEvidence(rule="shared:different_people"),)
-                        self.emit(changes, effects, "shared", state.owner[key], [key], evidence)
-                        log.info("identity: a %s identifier stopped identifying on its own",
-                                 key.partition(":")[0])  # fmt: skip
+                learned = role.rule.startswith("shared:") and role.joins != "yes"
+                if learned and key not in state.shared and key in state.owner:
+                    evidence = (LinkEvidence(rule="shared:different_people"),)
+                    self.emit(changes, effects, "shared", state.owner[key], [key], evidence)
+                    kind = key.partition(":")[0]
+                    log.info("identity: a %s identifier stopped identifying on its own", kind)
 
-    def emit(self, changes: ChangeBuilder, effects: Effects, kind: str, customer_id: str,
-              identifiers: Iterable[str], evidence: tuple[LinkEvidence, ...],
-              **extra: object) -> None:  # fmt: skip
+    def emit(
+        self,
+        changes: ChangeBuilder,
+        effects: Effects,
+        kind: str,
+        customer_id: str,
+        identifiers: Iterable[str],
+        evidence: tuple[LinkEvidence, ...],
+        **extra: object,
+    ) -> None:
         """Build a change, apply it at once and add it to ``effects``."""
         change = changes.add(kind, customer_id, tuple(identifiers), evidence, **extra)  # type: ignore[arg-type]
         self._apply(change, effects)
@@ -319,7 +395,9 @@ class Planner:
             reason = self.rules.is_blocked(normalized.key)
             if reason is None:
                 keys.add(normalized.key)
-                if identifier.scope is not None:
+                if self.rules.role_mailbox(normalized.key) is not None:
+                    scopes[normalized.key] = "organisation"
+                elif identifier.scope is not None:
                     scopes[normalized.key] = identifier.scope
             else:
                 rejected.append((normalized.type, reason))
@@ -338,8 +416,9 @@ def _edge_evidence(edge: Edge) -> list[LinkEvidence]:
     return [exact_evidence(k) for k in edge.keys]
 
 
-def _crossing(joined: list[Edge], members: frozenset[str], absorbed: tuple[str, ...],
-              state: GraphState) -> Edge | None:  # fmt: skip
+def _crossing(
+    joined: list[Edge], members: frozenset[str], absorbed: tuple[str, ...], state: GraphState
+) -> Edge | None:
     """The first accepted edge inside ``members`` between an absorbed customer and the rest."""
     gone = set(absorbed)
 

@@ -270,8 +270,8 @@ class GraphState:
         entries = []
         for key in sorted(keys):
             carriers = self.carriers.get(key)
-            if not carriers:
-                continue
+            if not carriers or "organisation" in self.scopes.get(key, ()):
+                continue  # an organisation's value points at nobody in particular
             first = min(carriers, key=self.age)
             owner = self.canonical_id(self.records[first].customer_id)
             if self.owner.get(key) != owner:

@@ -113,7 +113,9 @@ class IdentityGraph:
             for change in self.changes_of_signal(command.command_id):
                 if change.kind == "split":
                     effects.split_ids |= {change.customer_id, change.from_customer_id or ""}
-            return CommandOutcome(command.command_id, [], rebuild=self.rebuild_of(effects.split_ids))
+            return CommandOutcome(
+                command.command_id, [], rebuild=self.rebuild_of(effects.split_ids)
+            )
         refused = plan_command(self._state, command, changes, effects, self._planner)
         return CommandOutcome(
             command.command_id,
@@ -206,7 +208,7 @@ class IdentityGraph:
             survivor = self.canonical_id(change.customer_id)
             keys += change.identifiers
             if change.kind == "split":
-                keys += self.keys_of(survivor) + [f"customer:{change.customer_id}"]
+                keys += [*self.keys_of(survivor), f"customer:{change.customer_id}"]
             if change.kind == "merged":
                 keys += self.keys_of(survivor)  # the absorbed keys moved to it
                 merges += [(absorbed, survivor) for absorbed in change.absorbed_ids]

@@ -75,13 +75,19 @@ def plan_command(
         customer = state.customer_of(command.records[0])
         target = command.customer_id or (customer.customer_id if customer else "")
         reason = LinkEvidence(rule=refused)
-        planner.emit(changes, effects, "refused", target, (), (reason,),
-                     record_id=command.records[0])  # fmt: skip
+        planner.emit(
+            changes, effects, "refused", target, (), (reason,), record_id=command.records[0]
+        )
     return refused
 
 
-def _split(state: GraphState, command: IdentityCommand, changes: ChangeBuilder,
-           effects: Effects, planner: Planner) -> str | None:  # fmt: skip
+def _split(
+    state: GraphState,
+    command: IdentityCommand,
+    changes: ChangeBuilder,
+    effects: Effects,
+    planner: Planner,
+) -> str | None:
     customer = state.customers.get(state.canonical_id(command.customer_id or ""))
     if customer is None:
         return "split:unknown_customer"
@@ -98,20 +104,40 @@ def _split(state: GraphState, command: IdentityCommand, changes: ChangeBuilder,
     return None
 
 
-def _add_split(state: GraphState, customer: Customer, moved: set[str], changes: ChangeBuilder,
-               effects: Effects, planner: Planner, evidence: LinkEvidence) -> None:  # fmt: skip
+def _add_split(
+    state: GraphState,
+    customer: Customer,
+    moved: set[str],
+    changes: ChangeBuilder,
+    effects: Effects,
+    planner: Planner,
+    evidence: LinkEvidence,
+) -> None:
     """Move ``moved`` out (or, when they hold its founder, the rest), then re-cluster both."""
     founder = min(customer.records, key=state.age)
     going = moved if founder not in moved else customer.records - moved
     first = min(going, key=state.age)
-    planner.emit(changes, effects, "split", customer_id_for(first), (), (evidence,),
-                 record_id=first, records=tuple(sorted(going)),
-                 from_customer_id=customer.customer_id)  # fmt: skip
+    planner.emit(
+        changes,
+        effects,
+        "split",
+        customer_id_for(first),
+        (),
+        (evidence,),
+        record_id=first,
+        records=tuple(sorted(going)),
+        from_customer_id=customer.customer_id,
+    )
     planner.recluster(changes, effects, customer.records | going)
 
 
-def _pin(state: GraphState, command: IdentityCommand, changes: ChangeBuilder,
-         effects: Effects, planner: Planner) -> str | None:  # fmt: skip
+def _pin(
+    state: GraphState,
+    command: IdentityCommand,
+    changes: ChangeBuilder,
+    effects: Effects,
+    planner: Planner,
+) -> str | None:
     if len(command.records) != 2 or command.records[0] == command.records[1]:
         return "pin:two_records"
     a, b = command.records
@@ -126,7 +152,16 @@ def _pin(state: GraphState, command: IdentityCommand, changes: ChangeBuilder,
             return "pin:conflict"
     elif any(b.kind == "pin" for b in state.pins.barriers_between(ours.records, theirs.records)):
         return "pin:conflict"
-    planner.emit(changes, effects, "pinned", ours.customer_id, (), (pin,), record_id=a,
-                 other_record_id=b, pin=kind)  # fmt: skip
+    planner.emit(
+        changes,
+        effects,
+        "pinned",
+        ours.customer_id,
+        (),
+        (pin,),
+        record_id=a,
+        other_record_id=b,
+        pin=kind,
+    )
     planner.recluster(changes, effects, ours.records | theirs.records)
     return None

@@ -1,8 +1,13 @@
 """Merge protection: which identifiers may join records, and how many per customer.
 
-Identifiers shared by many people (role mailboxes, placeholders, a call-centre
-number) would fold strangers into one customer; the blocklist stops them from
-identifying anyone. Per-type limits catch what the blocklist misses: a customer
+Identifiers shared by many people would fold strangers into one customer.
+Placeholders (``test@example.com``, ``+447777777777``) never identify anyone:
+the blocklist drops them. Role mailboxes (``info@``, ``accounts@``,
+``team-*@``: a list in configuration, ``signalfold/defaults/identity.yaml`` or
+``SIGNALFOLD_IDENTITY_RULES_FILE``) are organisation values: kept, shown as a
+relationship between the colleagues who share one, never a join. What no list
+names is learned (``identity._planner``: a value seen with clearly different
+people stops joining on its own). Per-type limits catch the rest: a customer
 with two CRM contact ids is two people, so a link that would create one is
 refused (``IdentityGraph`` records the refusal).
 """
@@ -12,14 +17,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from types import MappingProxyType
+from typing import Any
 
-__all__ = ["DEFAULT_BLOCKED_EMAIL_LOCALS", "DEFAULT_LIMITS", "MatchRules"]
+from signalfold.identity.errors import IdentityError
+
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_ROLE_MAILBOXES", "MatchRules", "RulesFileError"]
 
 DEFAULT_LIMITS: Mapping[str, int] = MappingProxyType(
     {"crm_contact_id": 1, "support_user_id": 3, "email": 5, "phone": 5}
 )
-DEFAULT_BLOCKED_EMAIL_LOCALS: frozenset[str] = frozenset(
+#: The minimum when no rules file is read; the shipped ``identity.yaml`` lists more.
+DEFAULT_ROLE_MAILBOXES: frozenset[str] = frozenset(
     {"info", "noreply", "no-reply", "donotreply", "do-not-reply", "test", "admin", "sales",
      "support"}
 )  # fmt: skip
@@ -37,8 +47,9 @@ class MatchRules:
     - ``limits``: the most distinct values of a type one customer may hold;
       types not listed use ``default_limit`` (``None``: unlimited).
     - ``blocked_keys``: exact normalised keys (``email:test@example.com``).
-    - ``blocked_email_locals``: role mailboxes blocked at any domain
-      (``info`` blocks ``info@acme.com`` and ``info+eu@acme.com``).
+    - ``role_mailboxes``: local parts (shell patterns: ``team-*``) of role
+      mailboxes at any domain (``info`` names ``info@acme.com`` and
+      ``info+eu@acme.com``): organisation values, never a join.
     - ``blocked_patterns``: regexes matched against the whole key.
     - ``max_people``: a key that more than this many otherwise distinct
       customers carried (each kept apart by another rule) stops identifying.
@@ -47,7 +58,7 @@ class MatchRules:
     limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     default_limit: int | None = 10
     blocked_keys: frozenset[str] = _DEFAULT_BLOCKED_KEYS
-    blocked_email_locals: frozenset[str] = DEFAULT_BLOCKED_EMAIL_LOCALS
+    role_mailboxes: frozenset[str] = DEFAULT_ROLE_MAILBOXES
     blocked_patterns: tuple[str, ...] = _DEFAULT_BLOCKED_PATTERNS
     max_people: int = 3
     _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
@@ -59,7 +70,8 @@ class MatchRules:
     def __hash__(self) -> int:
         limits = tuple(sorted(self.limits.items()))
         patterns = self.blocked_patterns
-        return hash((limits, self.default_limit, self.blocked_keys, patterns, self.max_people))
+        return hash((limits, self.default_limit, self.blocked_keys, patterns, self.max_people,
+                     self.role_mailboxes))  # fmt: skip
 
     def limit_for(self, identifier_type: str) -> int | None:
         """The most distinct values of ``identifier_type`` one customer may hold."""
@@ -70,17 +82,76 @@ class MatchRules:
 
         The reason never repeats the value, so it can be logged and published.
 
-        >>> MatchRules().is_blocked("email:info@acme.com")
-        'blocked: role mailbox info@'
+        >>> MatchRules().is_blocked("email:test@example.com")
+        'blocked: listed value'
         """
         if key in self.blocked_keys:
             return "blocked: listed value"
-        identifier_type, _, value = key.partition(":")
-        if identifier_type == "email" and "@" in value:
-            local = value.split("@", 1)[0].split("+", 1)[0]
-            if local in self.blocked_email_locals:
-                return f"blocked: role mailbox {local}@"
         for number, pattern in enumerate(self._compiled):
             if pattern.search(key):
                 return f"blocked: matches pattern #{number} ({pattern.pattern})"
         return None
+
+    def role_mailbox(self, key: str) -> str | None:
+        """The role-mailbox entry ``key`` matches (``info``, ``team-*``), or ``None``.
+
+        >>> MatchRules().role_mailbox("email:info+eu@acme.com")
+        'info'
+        """
+        identifier_type, _, value = key.partition(":")
+        if identifier_type != "email" or "@" not in value:
+            return None
+        local = value.split("@", 1)[0].split("+", 1)[0]
+        for entry in sorted(self.role_mailboxes):
+            if fnmatchcase(local, entry):
+                return entry
+        return None
+
+    @classmethod
+    def from_mapping(cls, data: Any, *, file: str) -> MatchRules:
+        """Rules from a parsed rules file (``identity.yaml``); ``file`` names it in errors.
+
+        Keys: ``role_mailboxes`` (list), ``blocked_values`` (list of ``type:value``),
+        ``blocked_patterns`` (list of regexes), ``limits`` (type → int),
+        ``default_limit`` (int or null), ``max_people`` (int).
+        """
+        known = {"role_mailboxes", "blocked_values", "blocked_patterns", "limits",
+                 "default_limit", "max_people"}  # fmt: skip
+        if not isinstance(data, dict):
+            raise RulesFileError(
+                f"{file}: expected a mapping of rules, found {type(data).__name__}"
+            )
+        if unknown := sorted(set(data) - known):
+            raise RulesFileError(
+                f"{file}: expected only {sorted(known)}, found {unknown}; check the spelling"
+            )
+        lists = {}
+        for name in ("role_mailboxes", "blocked_values", "blocked_patterns"):
+            value = data.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise RulesFileError(f"{file}: `{name}` expected a list of strings")
+            lists[name] = value
+        for pattern in lists["blocked_patterns"]:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise RulesFileError(
+                    f"{file}: `blocked_patterns` expected regexes, found one that fails ({exc})"
+                ) from exc
+        limits = data.get("limits", dict(DEFAULT_LIMITS))
+        if not isinstance(limits, dict) or not all(
+            isinstance(v, int) and v >= 1 for v in limits.values()
+        ):
+            raise RulesFileError(f"{file}: `limits` expected identifier type → whole number ≥ 1")
+        return cls(
+            limits=limits,
+            default_limit=data.get("default_limit", 10),
+            blocked_keys=frozenset(lists["blocked_values"]),
+            role_mailboxes=frozenset(v.lower() for v in lists["role_mailboxes"]),
+            blocked_patterns=tuple(lists["blocked_patterns"]) or _DEFAULT_BLOCKED_PATTERNS,
+            max_people=int(data.get("max_people", 3)),
+        )
+
+
+class RulesFileError(IdentityError):
+    """An identity rules file is malformed; the message names the file and the rule."""

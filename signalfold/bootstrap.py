@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from signalfold.settings import Settings
 from signalfold.streams.runner import Stage, StageRunner
 from signalfold.streams.topics import Topics, ensure_topics
+
+if TYPE_CHECKING:
+    from signalfold.identity.rules import MatchRules
 
 __all__ = ["STAGES", "build_runner", "build_stage", "contracts", "create_topics"]
 
@@ -29,6 +34,24 @@ def contracts(settings: Settings) -> dict[str, object]:
 
     dirs = [settings.contracts_dir] if settings.contracts_dir else []
     return dict(load_contracts(dirs))
+
+
+def identity_rules(settings: Settings) -> MatchRules:
+    """The identity rules file (``SIGNALFOLD_IDENTITY_RULES_FILE`` or the shipped one), parsed."""
+    import yaml
+
+    from signalfold.identity.rules import MatchRules, RulesFileError
+
+    path = settings.identity_rules_file or Path(__file__).parent / "defaults" / "identity.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesFileError(
+            f"identity rules `{path}`: cannot read the file ({exc.strerror})"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RulesFileError(f"identity rules `{path}`: not valid YAML ({exc})") from None
+    return MatchRules.from_mapping(data, file=f"identity rules `{path}`")
 
 
 def create_topics(settings: Settings) -> Topics:
@@ -91,6 +114,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
                     region=settings.default_region,
                 )
             return IdentityGraph(
+                identity_rules(settings),
                 default_region=settings.default_region,
                 regions=regions,
                 clock=clock,

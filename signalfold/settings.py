@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         default=None, description="Suppression policy; unset uses the shipped default."
     )
     default_region: str = Field(default="GB", description="Region for phones without +CC.")
+    identity_rules_file: Path | None = Field(
+        default=None,
+        description="Identity rules YAML (role mailboxes, placeholders, limits); "
+        "unset uses the shipped signalfold/defaults/identity.yaml.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_replica: int | None = Field(

@@ -14,8 +14,9 @@ two people, so the records it alone joined come apart) — changes which records
 a customer holds, so for every customer it produced the stage sends a
 ``rebuild`` control on ``signals.resolved`` followed by the signals of that
 customer's records, re-read from ``signals.canonical`` (Kafka is the source of
-truth; the scan costs one read of the topic per batch that split someone). The state stage starts those customers over from
-exactly their own signals, so an open ticket follows the person it belongs to.
+truth; the scan costs one read of the topic per batch that split someone). The
+state stage starts those customers over from exactly their own signals, so an
+open ticket follows the person it belongs to.
 A command delivered twice changes nothing and re-sends the rebuild.
 """
 

@@ -126,13 +126,20 @@ def test_invalid_and_blocked_identifiers_are_rejected_without_values(
     ]
     result = graph.resolve(make_signal("support", "u-1", ids))
     assert result.rejected == [
-        ("email", "blocked: role mailbox info@"),
         ("email", "expected exactly one '@', found 2"),
         ("phone", "expected a real number, found a placeholder (repeated or sequential digits)"),
+        ("email", "organisation: a role mailbox or switchboard never joins people"),
     ]
-    assert result.changes[0].identifiers == ("email:jane.doe@example.com",)
+    # A role mailbox is kept as an organisation value: never a join, never indexed.
+    assert result.changes[0].identifiers == ("email:info@acme.com", "email:jane.doe@example.com")
+    assert result.changes[0].scopes == {"email:info@acme.com": "organisation"}
     other = graph.resolve(make_signal("support", "u-2", [("email", "info@acme.com")]))
     assert other.customer_id != result.customer_id
+    assert graph.lookup("email:info@acme.com") is None
+    assert [(c.kind, c.evidence[0].rule) for c in other.changes[1:]] == [
+        ("related", "organisation:email"),
+        ("related", "organisation:email"),
+    ]
 
 
 def test_second_crm_contact_id_is_refused_and_records_stay_apart(

@@ -5,15 +5,26 @@ from __future__ import annotations
 import pytest
 
 from signalfold.identity import MatchRules
+from signalfold.identity.rules import RulesFileError
+
+
+@pytest.mark.parametrize(
+    ("key", "entry"),
+    [
+        ("email:info@acme.com", "info"),
+        ("email:no-reply@shop.example", "no-reply"),
+        ("email:noreply+eu@shop.example", "noreply"),
+        ("email:sales@acme.com", "sales"),
+    ],
+)
+def test_default_role_mailboxes(key: str, entry: str) -> None:
+    assert MatchRules().role_mailbox(key) == entry
+    assert MatchRules().is_blocked(key) is None  # kept, as an organisation value
 
 
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
-        ("email:info@acme.com", "blocked: role mailbox info@"),
-        ("email:no-reply@shop.example", "blocked: role mailbox no-reply@"),
-        ("email:noreply+eu@shop.example", "blocked: role mailbox noreply@"),
-        ("email:sales@acme.com", "blocked: role mailbox sales@"),
         ("email:test@example.com", "blocked: listed value"),
         ("phone:+447777777777", "blocked: matches pattern #0"),
         ("phone:+440000000000", "blocked: matches pattern #0"),
@@ -43,13 +54,15 @@ def test_custom_rules() -> None:
         limits={"email": 2},
         default_limit=None,
         blocked_keys=frozenset({"phone:+441134960000"}),
-        blocked_email_locals=frozenset({"hello"}),
+        role_mailboxes=frozenset({"hello", "team-*"}),
         blocked_patterns=(r"^email:.*@mailinator\.com$",),
     )
     assert rules.limit_for("email") == 2
     assert rules.limit_for("crm_contact_id") is None
-    assert rules.is_blocked("email:info@acme.com") is None
-    assert rules.is_blocked("email:hello@acme.com") == "blocked: role mailbox hello@"
+    assert rules.role_mailbox("email:info@acme.com") is None
+    assert rules.role_mailbox("email:hello@acme.com") == "hello"
+    assert rules.role_mailbox("email:team-uk@acme.com") == "team-*"
+    assert rules.role_mailbox("email:teamuk@acme.com") is None
     assert rules.is_blocked("email:x@mailinator.com") is not None
     assert rules.is_blocked("phone:+441134960000") == "blocked: listed value"
 
@@ -60,3 +73,25 @@ def test_default_limits() -> None:
         rules.limit_for(t) for t in ("crm_contact_id", "support_user_id", "email", "phone")
     ] == [1, 3, 5, 5]
     assert rules == MatchRules() and hash(rules) == hash(MatchRules())
+
+
+def test_rules_from_a_file_and_its_errors() -> None:
+    rules = MatchRules.from_mapping(
+        {
+            "role_mailboxes": ["Accounts", "front*"],
+            "limits": {"crm_contact_id": 1},
+            "max_people": 2,
+        },
+        file="identity.yaml",
+    )
+    assert rules.role_mailbox("email:frontdesk@acme.com") == "front*"
+    assert rules.role_mailbox("email:accounts@acme.com") == "accounts"
+    assert rules.limit_for("crm_contact_id") == 1 and rules.max_people == 2
+    with pytest.raises(
+        RulesFileError, match=r"identity.yaml: expected only .* found \['role_mailbox'\]"
+    ):
+        MatchRules.from_mapping({"role_mailbox": []}, file="identity.yaml")
+    with pytest.raises(RulesFileError, match="`limits` expected identifier type"):
+        MatchRules.from_mapping({"limits": {"email": 0}}, file="identity.yaml")
+    with pytest.raises(RulesFileError, match="`blocked_patterns` expected regexes"):
+        MatchRules.from_mapping({"blocked_patterns": ["("]}, file="identity.yaml")
