@@ -133,9 +133,12 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
                     topics.canonical,
                     lambda m: firsts.setdefault(m.key() or b"", m.value() or b""),
                 )
+                # Only records the graph resolved: a backlog not yet resolved must be
+                # scored when it is, not stored as if it had been.
+                known = (v for k, v in firsts.items() if g.customer_of_record(k.decode()))
                 restore_rows(
                     g.matcher,  # type: ignore[arg-type]
-                    (Signal.from_internal_json(v) for v in firsts.values()),
+                    (Signal.from_internal_json(v) for v in known),
                     region=settings.default_region,
                 )
             return applied

@@ -97,8 +97,12 @@ def dry_run(
         elif cid not in report.new_customers:
             report.existing_customers.add(cid)
         report.merges += result.merges
-        for absorbed, _ in result.merges:
+        for absorbed, survivor in result.merges:
             report.new_customers.discard(absorbed)
+            if absorbed in known_before or absorbed in report.existing_customers:
+                # An older record of a known customer renamed it: still an existing customer.
+                report.new_customers.discard(survivor)
+                report.existing_customers.add(survivor)
             report.existing_customers.discard(absorbed)
         aggregates.setdefault(cid, CustomerAggregate(cid)).apply(signal)
     merged: dict[str, CustomerAggregate] = {}
