@@ -89,9 +89,12 @@ def _command(args: argparse.Namespace, settings: Settings, **fields: Any) -> int
         return 1
     for change in answer:
         rule = change.evidence[0].rule if change.evidence else ""
-        if change.kind == "refused":
-            print(f"refused ({rule}): {REFUSALS.get(rule, rule)}")
+        if change.kind == "refused" and rule in REFUSALS:  # the command itself was refused
+            print(f"refused ({rule}): {REFUSALS[rule]}")
             return 1
+        if change.kind in ("refused", "related"):  # the re-clustering kept records apart
+            print(f"kept apart ({rule}): {change.record_id} {change.other_record_id or ''}".strip())
+            continue
         if change.kind == "split":
             print(
                 f"split {', '.join(change.records)} out of {change.from_customer_id} "
