@@ -41,7 +41,14 @@ from typing import Any
 import httpx
 
 from bench.identity.multisource import Dataset, febrl, multisource
-from bench.identity.scoring import b_cubed, exact_clusters, false_merges, pairwise, same_partition
+from bench.identity.scoring import (
+    b_cubed,
+    exact_clusters,
+    false_merges,
+    linkable,
+    pairwise,
+    same_partition,
+)
 from bench.pipeline import count_signals, running_pipeline
 from signalfold.streams.kafka import producer
 
@@ -135,7 +142,7 @@ def _unanswered(http: httpx.Client, dataset: Dataset, answered: dict[str, str]) 
 def score(predicted: dict[str, str], dataset: Dataset) -> dict[str, Any]:
     """Every metric of ``predicted`` (record → customer id) against the dataset's truth."""
     truth = dataset.truth
-    return {
+    out: dict[str, Any] = {
         "records": len(truth.person),
         "people": len(set(truth.person.values())),
         "answered": len(predicted),
@@ -145,6 +152,13 @@ def score(predicted: dict[str, str], dataset: Dataset) -> dict[str, Any]:
         "b_cubed": b_cubed(predicted, truth.person).as_dict(),
         "false_merges": false_merges(predicted, truth.person, truth.tags),
     }
+    if truth.values:  # what identifiers alone could join (see scoring.linkable)
+        reach = linkable(truth.person, truth.values)
+        out["linkable_people"] = len(set(reach.values()))
+        out["pairwise_linkable"] = pairwise(predicted, reach).as_dict()
+        out["exact_cluster_linkable"] = exact_clusters(predicted, reach).as_dict()
+        out["b_cubed_linkable"] = b_cubed(predicted, reach).as_dict()
+    return out
 
 
 def run(dataset: Dataset, *, shuffle: int | None = None, timeout: float = 900) -> dict[str, Any]:
@@ -206,11 +220,15 @@ def _table(name: str, result: dict[str, Any]) -> str:
         f"{name}: {s['records']} records of {s['people']} people -> {s['customers']} customers "
         f"({s['answered']} answered); {result['timing_s']['total']} s "
         f"(fold {result['timing_s']['fold']} s)",
-        f"  {'metric':<14}{'precision':>10}{'recall':>10}{'F1':>10}",
+        f"  {'metric':<24}{'precision':>10}{'recall':>10}{'F1':>10}",
     ]
-    for metric in ("pairwise", "exact_cluster", "b_cubed"):
+    metrics = ("pairwise", "exact_cluster", "b_cubed")
+    if "linkable_people" in s:
+        metrics += ("pairwise_linkable", "exact_cluster_linkable", "b_cubed_linkable")
+        rows[0] += f"; {s['linkable_people']} groups identifiers can join"
+    for metric in metrics:
         m = s[metric]
-        rows.append(f"  {metric:<14}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}")
+        rows.append(f"  {metric:<24}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}")
     rows.append(f"  false merges (person pairs): {fm['total']} in {fm['clusters']} customers: ")
     rows[-1] += causes
     return "\n".join(rows)

@@ -24,6 +24,7 @@ __all__ = [
     "b_cubed",
     "exact_clusters",
     "false_merges",
+    "linkable",
     "pairwise",
     "same_partition",
 ]
@@ -144,3 +145,36 @@ def same_partition(a: Mapping[str, Hashable], b: Mapping[str, Hashable]) -> bool
         if forward.setdefault(la, lb) != lb or backward.setdefault(lb, la) != la:
             return False
     return True
+
+
+def linkable(
+    truth: Mapping[str, Hashable], values: Mapping[str, frozenset[str]]
+) -> dict[str, tuple[Hashable, str]]:
+    """The truth as far as identifiers can tell: each person split into the groups of
+    records connected by identifier values they share (label: person, first record).
+
+    Two records of one person that share no value, directly or through another of
+    their records, can be joined only by traits (or not at all: an email-only
+    newsletter record and a phone-only helpdesk record); scoring against this
+    labelling separates what a resolver missed from what no resolver could know.
+
+    >>> linkable({"a": 1, "b": 1, "c": 1}, {"a": frozenset({"x"}), "b": frozenset({"x"}),
+    ...                                     "c": frozenset({"y"})})
+    {'a': (1, 'a'), 'b': (1, 'a'), 'c': (1, 'c')}
+    """
+    parent = {r: r for r in truth}
+
+    def find(r: str) -> str:
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    first: dict[tuple[Hashable, str], str] = {}
+    for record in sorted(truth):
+        for value in sorted(values.get(record, ())):
+            other = first.setdefault((truth[record], value), record)
+            a, b = find(record), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {r: (truth[r], find(r)) for r in sorted(truth)}
