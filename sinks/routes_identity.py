@@ -52,12 +52,14 @@ class PinRequest(BaseModel):
 
 
 class CommandAccepted(BaseModel):
-    """The command was published; the resolve stage carries it out."""
+    """The command was published; the resolve stage carries it out.
+
+    Its answer (which customer each side of a split is now named after, or why
+    it was refused) is on ``identity.changes`` under ``signal_id = command_id``,
+    and in ``GET /v1/customers/{id}/identity`` of the customers involved.
+    """
 
     command_id: str
-    new_customer_id: str | None = Field(
-        default=None, description="The id a split's moved records will have (if it succeeds)."
-    )
 
 
 class KafkaCommands:
@@ -133,9 +135,9 @@ def identity_router(
             )
         return from_changes(customer_id, ids, changes)
 
-    def _accept(command: IdentityCommand, new_id: str | None = None) -> CommandAccepted:
+    def _accept(command: IdentityCommand) -> CommandAccepted:
         send(command)
-        return CommandAccepted(command_id=command.command_id, new_customer_id=new_id)
+        return CommandAccepted(command_id=command.command_id)
 
     @router.post(
         "/v1/identity/split",

@@ -103,8 +103,11 @@ def test_resolve_worker_killed_after_merges_and_a_split_keeps_its_ids(
             view.wait_for(lambda v: _total(v, topics.customer_state) == TOTAL // 2, 90, "part 1")
             split = _cli(settings, "split", customer, "--records", "support:1000", "--wait", "60")
             assert split.returncode == 0, split.stdout + split.stderr
-            new_id = split.stdout.split(" into ")[-1].strip()
-            assert new_id.startswith("cus_") and new_id != customer
+            # support:1000 founded the customer, so it keeps the id; the rest moves out.
+            moved = next(line for line in split.stdout.splitlines() if line.startswith("split "))
+            assert moved.startswith("split marketing:person0@example.net out of "), moved
+            new_id = moved.split(" into ")[-1].strip()
+            assert new_id == customer_id_for("marketing:person0@example.net") != customer
             view.wait_for(lambda v: new_id in _states(v, topics.customer_state), 60, "split state")
             for source, key, event in events[TOTAL // 2 :]:
                 feed.send(source, key, event)
@@ -140,9 +143,9 @@ def test_resolve_worker_killed_after_merges_and_a_split_keeps_its_ids(
     per_person = Counter((e[0], i % PEOPLE) for i, e in enumerate(events))
     expected = {customer_id_for(f"support:{1000 + p}") for p in range(PEOPLE)} | {new_id}
     assert set(states) == expected
-    assert sum(states[new_id].counters.values()) == per_person[("support", 0)]
-    assert sum(states[customer].counters.values()) == per_person[("marketing", 0)]
-    assert states[new_id].tickets and not states[customer].tickets  # the tickets followed
+    assert sum(states[customer].counters.values()) == per_person[("support", 0)]
+    assert sum(states[new_id].counters.values()) == per_person[("marketing", 0)]
+    assert states[customer].tickets and not states[new_id].tickets  # the tickets followed
     for person in range(1, PEOPLE):
         state = states[customer_id_for(f"support:{1000 + person}")]
         assert (

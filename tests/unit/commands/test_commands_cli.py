@@ -214,7 +214,7 @@ def test_identity_train_on_signals_writes_the_model_and_chart(
     assert f"trained on {records} records" in out
     model = json.loads((out_dir / "splink_model.json").read_text())
     names = [c["output_column_name"] for c in model["comparisons"]]
-    assert {"given_name", "family_name", "birth_date", "postcode"} <= set(names)
+    assert {"given_name", "family_name", "birth_date", "location"} <= set(names)
     assert 0 < model["probability_two_random_records_match"] < 1
     assert (out_dir / "match_weights_chart.html").stat().st_size > 0
 
