@@ -26,12 +26,17 @@ def _signal(record: str, email: str, traits: Traits, day: int = 0):  # type: ign
 def test_a_typo_in_the_name_and_in_the_birth_date_still_links() -> None:
     graph, matcher = _graph()
     place = {"address": "12 Acacia Avenue", "postcode": "SW1A 1AA", "city": "London"}
-    first = _signal("crm:c1", "jon@example.com",
-                    Traits(given_name="Jonathan", family_name="Smith",
-                           birth_date=date(1980, 5, 17), **place))  # fmt: skip
-    second = _signal("shop:s9", "j.smith@example.org",
-                     Traits(given_name="Jonathon", family_name="Smith",
-                            birth_date=date(1980, 5, 12), **place), day=1)  # fmt: skip
+    first = _signal(
+        "crm:c1",
+        "jon@example.com",
+        Traits(given_name="Jonathan", family_name="Smith", birth_date=date(1980, 5, 17), **place),
+    )
+    second = _signal(
+        "shop:s9",
+        "j.smith@example.org",
+        Traits(given_name="Jonathon", family_name="Smith", birth_date=date(1980, 5, 12), **place),
+        day=1,
+    )
     matcher.prepare([first, second])
     created = graph.resolve(first)
     linked = graph.resolve(second)
@@ -46,11 +51,17 @@ def test_a_splink_link_between_clearly_different_given_names_is_refused() -> Non
     graph, matcher = _graph()
     place = {"address": "3 Mill Lane", "postcode": "LS1 4AB", "city": "Leeds"}
     born = date(1990, 2, 3)
-    anna = _signal("crm:a", "anna@example.com",
-                   Traits(given_name="Anna", family_name="Kowalski", birth_date=born, **place))  # fmt: skip
-    maria = _signal("crm:m", "maria@example.com",
-                    Traits(given_name="Maria", family_name="Kowalski", birth_date=born, **place),
-                    day=1)  # fmt: skip
+    anna = _signal(
+        "crm:a",
+        "anna@example.com",
+        Traits(given_name="Anna", family_name="Kowalski", birth_date=born, **place),
+    )
+    maria = _signal(
+        "crm:m",
+        "maria@example.com",
+        Traits(given_name="Maria", family_name="Kowalski", birth_date=born, **place),
+        day=1,
+    )
     matcher.prepare([anna, maria])
     graph.resolve(anna)
     second = graph.resolve(maria)
