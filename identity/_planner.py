@@ -22,7 +22,15 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from signalfold.identity._clusters import MAX_CARRIERS, Edge, Evidence, KeyRole, cluster, edges_of
+from signalfold.identity._clusters import (
+    MAX_CARRIERS,
+    Edge,
+    Evidence,
+    KeyRole,
+    Outcome,
+    cluster,
+    edges_of,
+)
 from signalfold.identity._fingerprint import birth_keys, conflict, name_keys
 from signalfold.identity._state import GraphState
 from signalfold.identity.errors import InvalidIdentifier
@@ -187,10 +195,16 @@ class Planner:
             frozenset(old[2] | new_births),
         )
         view = _Overlay(state, self.rules, rid, ev, scopes)
-        seed = {rid} | {r for k in new_keys for r in view.carriers(k)}
-        outcome, records = self._outcome(view, seed)
-        home = next(c for c in outcome.clusters if rid in c)
-        founder = min(home, key=lambda r: (records[r].first_seen, r))
+        # A new record that shares nothing with anyone is a cluster of its own: exactly
+        # what re-clustering would find, without building the component.
+        alone = record is None and not effects.changes and not any(map(state.carriers.get, keys))
+        if alone:
+            outcome, founder = Outcome([frozenset({rid})]), rid
+        else:
+            seed = {rid} | {r for k in new_keys for r in view.carriers(k)}
+            outcome, records = self._outcome(view, seed)
+            home = next(c for c in outcome.clusters if rid in c)
+            founder = min(home, key=lambda r: (records[r].first_seen, r))
         shown = {
             "names": tuple(sorted(new_names)),
             "birth_dates": tuple(sorted(new_births)),
@@ -230,7 +244,8 @@ class Planner:
                 other_record_id=other,
                 **shown,
             )
-        self._settle(changes, effects, view, outcome)
+        if not alone:
+            self._settle(changes, effects, view, outcome)
         for edge, reason in outcome.refused:
             if rid in (edge.a, edge.b) and reason.rule.startswith("limit:"):
                 rejected += [(k.partition(":")[0], reason.rule) for k in edge.keys]

@@ -62,10 +62,13 @@ class MatchRules:
     blocked_patterns: tuple[str, ...] = _DEFAULT_BLOCKED_PATTERNS
     max_people: int = 3
     _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _roles: tuple[frozenset[str], tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "limits", MappingProxyType(dict(self.limits)))
         object.__setattr__(self, "_compiled", tuple(re.compile(p) for p in self.blocked_patterns))
+        wild = tuple(sorted(e for e in self.role_mailboxes if any(c in e for c in "*?[")))
+        object.__setattr__(self, "_roles", (self.role_mailboxes - set(wild), wild))
 
     def __hash__(self) -> int:
         limits = tuple(sorted(self.limits.items()))
@@ -102,10 +105,10 @@ class MatchRules:
         if identifier_type != "email" or "@" not in value:
             return None
         local = value.split("@", 1)[0].split("+", 1)[0]
-        for entry in sorted(self.role_mailboxes):
-            if fnmatchcase(local, entry):
-                return entry
-        return None
+        exact, wild = self._roles
+        if local in exact:
+            return local
+        return next((entry for entry in wild if fnmatchcase(local, entry)), None)
 
     @classmethod
     def from_mapping(cls, data: Any, *, file: str) -> MatchRules:
