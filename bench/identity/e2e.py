@@ -152,7 +152,7 @@ def score(predicted: dict[str, str], dataset: Dataset) -> dict[str, Any]:
         "b_cubed": b_cubed(predicted, truth.person).as_dict(),
         "false_merges": false_merges(predicted, truth.person, truth.tags),
     }
-    if truth.values:  # what identifiers alone could join (see scoring.linkable)
+    if any(truth.values.values()):  # what identifiers alone could join (scoring.linkable)
         reach = linkable(truth.person, truth.values)
         out["linkable_people"] = len(set(reach.values()))
         out["pairwise_linkable"] = pairwise(predicted, reach).as_dict()

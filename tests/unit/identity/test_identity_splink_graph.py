@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from conftest import build_signal
 
 from signalfold.identity import IdentityGraph
 from signalfold.identity.matcher import IncrementalLinker, SplinkMatcher
+from signalfold.schemas import IdentityCommand
 from signalfold.schemas.signal import Traits
 
 
@@ -45,9 +46,10 @@ def test_a_typo_in_the_name_and_in_the_birth_date_still_links() -> None:
     assert linked.changes[1].evidence[0].rule == "splink"
 
 
-def test_a_splink_link_between_clearly_different_given_names_is_refused() -> None:
-    """Twins: family, birth date and address agree; the given names do not. Splink alone
-    scores them one person (given names weigh only about -3 bits); the graph refuses."""
+def test_splink_weighs_the_pair_and_the_graph_checks_everyone_else() -> None:
+    """Splink decides a linked pair's own disagreement (twins who share family name, birth
+    date and address score as one person: a known limit an operator's never pin fixes);
+    but the link does not pull in a third person its cluster's names conflict with."""
     graph, matcher = _graph()
     place = {"address": "3 Mill Lane", "postcode": "LS1 4AB", "city": "Leeds"}
     born = date(1990, 2, 3)
@@ -65,9 +67,29 @@ def test_a_splink_link_between_clearly_different_given_names_is_refused() -> Non
     matcher.prepare([anna, maria])
     graph.resolve(anna)
     second = graph.resolve(maria)
+    assert [c.kind for c in second.changes] == ["matched", "linked"]
+    assert graph.customer_of_record("crm:a") == graph.customer_of_record("crm:m")
+    never = IdentityCommand(
+        command_id="cmd_twins",
+        kind="pin",
+        pin="never",
+        records=("crm:a", "crm:m"),
+        requested_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    graph.command(never)
     assert graph.customer_of_record("crm:a") != graph.customer_of_record("crm:m")
-    assert [(c.kind, c.evidence[0].rule) for c in second.changes] == [
-        ("matched", "splink"),
-        ("created", "first_record"),
-        ("refused", "splink:different_names"),
-    ]
+    # Piotr shares Anna's email but not her name: related, not merged. Maria's lookalike
+    # (one letter off, everything else the same) still links to Maria.
+    piotr = _signal("shop:p", "anna@example.com", Traits(given_name="Piotr"), day=2)
+    look = _signal(
+        "web:w",
+        "w@example.com",
+        Traits(given_name="Mariah", family_name="Kowalski", birth_date=born, **place),
+        day=3,
+    )
+    matcher.prepare([piotr])
+    graph.resolve(piotr)
+    matcher.prepare([look])
+    graph.resolve(look)
+    assert graph.customer_of_record("shop:p") != graph.customer_of_record("crm:a")
+    assert graph.customer_of_record("web:w") == graph.customer_of_record("crm:m")
