@@ -14,18 +14,20 @@ Each edge, in that order, joins the two clusters its records are in unless a
 rule keeps them apart; a refused edge is recorded with its rule:
 
 - an operator barrier (``pin:never`` or ``split``) between them (pins too);
-- clearly different people (``_fingerprint.conflict``: given names or birth
-  dates) — for an identifier, a *relationship* instead of a merge; for a Splink
-  link, the model has weighed the linked pair's own fields (one disagreeing
-  field does not veto many agreeing ones), so only the other members of the
-  two clusters are checked (``_beyond_pair``);
+- for an identifier, clearly different people on the two sides
+  (``_fingerprint.conflict``: given names or birth dates), checked over every
+  record of both clusters so no chain of joins can pair them — a
+  *relationship* instead of a merge. A Splink link is not checked this way:
+  the model has weighed names and birth dates with every other field (one
+  disagreeing field does not veto many agreeing ones);
 - an identifier that is not personal (``Key.joins``): an organisation's
   value never joins; a household's or a learned shared one joins only records
   whose names positively agree (``_fingerprint.agree``);
 - a per-type limit (``MatchRules.limits``).
 
-Greedy union in a fixed order is deterministic, and a cluster never holds two
-clearly different people, because every union checks the whole of both sides.
+Greedy union in a fixed order is deterministic, and no chain of shared
+identifiers puts two clearly different people in one cluster, because every
+identifier join checks the whole of both sides.
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def cluster(
         x, y = sets.find(edge.a), sets.find(edge.b)
         if x == y:
             continue
-        reason = _why_not(sets, x, y, edge, roles, pins, rules, records)
+        reason = _why_not(sets, x, y, edge, roles, pins, rules)
         if reason is None:
             sets.union(x, y)
             outcome.joined.append(edge)
@@ -175,20 +177,6 @@ def cluster(
             outcome.refused.append((edge, reason))
     outcome.clusters = sorted((frozenset(m) for m in sets.members.values()), key=min)
     return outcome
-
-
-def _beyond_pair(sets: _Sets, x: str, y: str, a: Evidence, b: Evidence) -> str | None:
-    """A conflict between the two clusters other than the one between ``a`` and ``b``.
-
-    A Splink link weighs the pair's own fields together (one disagreeing field
-    does not veto many agreeing ones), so a conflict between the linked records
-    themselves is the model's to decide; every other member must still agree.
-    """
-    names_x, names_y = sets.names[x], sets.names[y]
-    births_x, births_y = sets.births[x], sets.births[y]
-    return conflict((names_x - a.names, names_y), (births_x - a.births, births_y)) or conflict(
-        (names_x, names_y - b.names), (births_x, births_y - b.births)
-    )
 
 
 def _why_not(
@@ -199,7 +187,6 @@ def _why_not(
     roles: Callable[[str], KeyRole],
     pins: PinBook,
     rules: MatchRules,
-    records: Mapping[str, Evidence],
 ) -> LinkEvidence | None:
     barrier = pins.barrier_between(sets.members[x], sets.members[y])
     operator = edge.rank[0] == 0
@@ -208,9 +195,9 @@ def _why_not(
     if operator:
         return None
     names, births = (sets.names[x], sets.names[y]), (sets.births[x], sets.births[y])
-    why = conflict(names, births)
-    if why is not None and not edge.keys:
-        why = _beyond_pair(sets, x, y, records[edge.a], records[edge.b])
+    # A Splink link has weighed names and birth dates with every other field: one
+    # disagreeing field does not veto many agreeing ones. An identifier has not.
+    why = conflict(names, births) if edge.keys else None
     if edge.keys and not any(roles(k).joins == "yes" for k in edge.keys):
         agreeing = [k for k in edge.keys if roles(k).joins == "agreeing"]
         if not (agreeing and agree(names)):
@@ -219,8 +206,6 @@ def _why_not(
             return LinkEvidence(rule=roles(key).rule, identifier_type=kind, identifier_value=value)
     if why is not None:
         what = "names" if "names" in why else "birth_dates"
-        if not edge.keys:
-            return LinkEvidence(rule=f"splink:different_{what}")
         kind, _, value = edge.keys[0].partition(":")
         role = roles(edge.keys[0]).rule.partition(":")[0]
         rule = f"{role}:{kind}" if role in ("household", "organisation") else f"related:{what}"

@@ -47,9 +47,9 @@ def test_a_typo_in_the_name_and_in_the_birth_date_still_links() -> None:
 
 
 def test_splink_weighs_the_pair_and_the_graph_checks_everyone_else() -> None:
-    """Splink decides a linked pair's own disagreement (twins who share family name, birth
-    date and address score as one person: a known limit an operator's never pin fixes);
-    but the link does not pull in a third person its cluster's names conflict with."""
+    """Splink's weight decides its links (twins who share family name, birth date and
+    address score as one person: a known limit an operator's never pin fixes); a shared
+    identifier still cannot bring in a third person whose name conflicts."""
     graph, matcher = _graph()
     place = {"address": "3 Mill Lane", "postcode": "LS1 4AB", "city": "Leeds"}
     born = date(1990, 2, 3)
