@@ -284,14 +284,11 @@ class Materializer:
             record: dict[str, Any] = json.loads(value)
             if record["kind"] == "signal" and record.get("signal"):
                 self._store.signals.add(signal_row(record))
-            elif record["kind"] == "merge" and record.get("into"):
-                aliases.append((str(record["customer_id"]), str(record["into"])))
         elif topic == self._topics.identity_changes:
-            change: dict[str, Any] = json.loads(value)
-            row = change_row(change)
-            if row["kind"] == "merged":
-                aliases.extend((a, row["customer_id"]) for a in row["absorbed_ids"])
-            self._store.identity_changes.add(row)
+            # Aliases come from identity.index alone: a merged id can found a customer
+            # again (a re-clustering split), and only the index's latest entry says so;
+            # merge records on other topics arrive in no fixed order with it.
+            self._store.identity_changes.add(change_row(json.loads(value)))
 
     def _check_caught_up(self) -> None:
         if self._caught_up.is_set():
