@@ -161,11 +161,43 @@ def score(predicted: dict[str, str], dataset: Dataset) -> dict[str, Any]:
     return out
 
 
-def run(dataset: Dataset, *, shuffle: int | None = None, timeout: float = 900) -> dict[str, Any]:
+def store_prior_model(dataset: Dataset, out: Path) -> Path:
+    """The shipped model with its prior re-estimated on the dataset's own records.
+
+    What a deployment does with ``signalfold identity train``-style tooling before
+    linking its store: no labels, only the records (each record's first event,
+    mapped through its contract), as the resolve stage would see them.
+    """
+    from signalfold.identity.splink_model import load_model, row_from_signal
+    from signalfold.identity.training import with_store_prior
+    from signalfold.schemas.contract import load_contracts
+    from signalfold.streams.ingest import map_event
+
+    contracts = load_contracts(CONTRACTS)
+    now = datetime.now(UTC)
+    first: dict[str, Any] = {}
+    for _, ev in dataset.events:
+        signal = map_event(contracts[ev.source], ev.value, received_at=now, max_bytes=1 << 20)
+        first.setdefault(signal.record_id, signal)
+    rows = [row_from_signal(s) for s in first.values()]
+    out.write_text(json.dumps(with_store_prior(load_model(), rows)))
+    return out
+
+
+def run(
+    dataset: Dataset,
+    *,
+    shuffle: int | None = None,
+    timeout: float = 900,
+    store_prior: bool = False,
+) -> dict[str, Any]:
     """Feed ``dataset`` through a fresh pipeline and score the API's answers."""
     workdir = Path(tempfile.mkdtemp(prefix="signalfold-idbench-"))
     t_start = time.monotonic()
     env = {"SIGNALFOLD_CONTRACTS_DIR": str(CONTRACTS.resolve())}
+    if store_prior:
+        model = store_prior_model(dataset, workdir / "model.json")
+        env["SIGNALFOLD_SPLINK_MODEL_PATH"] = str(model)
     with running_pipeline(workdir, env) as (settings, topics, base):
         _warm_up(settings, topics)
         t_ready = time.monotonic()
@@ -257,6 +289,11 @@ def main() -> None:
     parser.add_argument("--febrl", type=int, choices=(1, 2, 3, 4), default=None)
     parser.add_argument("--with-ssn", action="store_true", help="FEBRL: send soc_sec_id")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument(
+        "--store-prior",
+        action="store_true",
+        help="re-estimate the model's prior on the dataset's records first (no labels)",
+    )
     args = parser.parse_args()
 
     if args.febrl:
@@ -265,16 +302,23 @@ def main() -> None:
     else:
         dataset = multisource(args.people, args.seed)
         name = f"multisource-{args.people}-s{args.seed}"
+    if args.store_prior:
+        name += "-store-prior"
     meta = {"dataset": name, "date": datetime.now(UTC).isoformat(timespec="seconds")}
     if args.compare:
-        runs = [run(dataset, shuffle=s, timeout=args.timeout) for s in args.compare]
+        runs = [
+            run(dataset, shuffle=s, timeout=args.timeout, store_prior=args.store_prior)
+            for s in args.compare
+        ]
         same = compare(*runs)
         for s, r in zip(args.compare, runs, strict=True):
             print(_table(f"{name} shuffle {s}", r))
         print(f"shuffles {args.compare[0]} vs {args.compare[1]}: {json.dumps(same)}")
         path = _save(f"{name}-compare", {**meta, "runs": runs, "comparison": same})
     else:
-        result = run(dataset, shuffle=args.shuffle, timeout=args.timeout)
+        result = run(
+            dataset, shuffle=args.shuffle, timeout=args.timeout, store_prior=args.store_prior
+        )
         suffix = f" shuffle {args.shuffle}" if args.shuffle is not None else ""
         print(_table(name + suffix, result))
         path = _save(name, {**meta, **result})
