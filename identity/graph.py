@@ -257,6 +257,24 @@ class IdentityGraph:
             return None
         return self._state.links.path(record_a, record_b, customer.records)
 
+    def kept_apart(self, record_a: str, record_b: str) -> list[IdentityChange]:
+        """The ``related`` and ``refused`` changes between the customers of two records:
+        why records that share something are not one customer (empty when nothing did)."""
+        ours, theirs = self._state.customer_of(record_a), self._state.customer_of(record_b)
+        if ours is None or theirs is None or ours is theirs:
+            return []
+        a, b = ours.records, theirs.records
+        return [
+            c
+            for c in self._state.log
+            if c.kind in ("related", "refused")
+            and c.other_record_id is not None
+            and (
+                (c.record_id in a and c.other_record_id in b)
+                or (c.record_id in b and c.other_record_id in a)
+            )
+        ]
+
     def is_shared(self, key: str) -> bool:
         """Whether ``key`` stopped identifying (shared by people who disagree)."""
         return key in self._state.shared

@@ -134,18 +134,30 @@ def _why(args: argparse.Namespace, settings: Settings) -> int:
     if path is None:
         ca, cb = graph.customer_of_record(a), graph.customer_of_record(b)
         print(f"{a} ({ca or 'unknown'}) and {b} ({cb or 'unknown'}) are not one customer")
+        apart = graph.kept_apart(a, b)
+        if apart:
+            print("kept apart although they share something:")
+        for change in apart:
+            what = " ".join(_describe(e) for e in change.evidence[:2])
+            print(f"  {change.record_id} — {change.other_record_id}: {change.kind} {what}"
+                  f"  [{change.change_id} at {change.at.isoformat()}]")  # fmt: skip
         return 1
     print(f"{a} and {b} are customer {graph.customer_of_record(a)}:")
     for link in path:
-        ev = link.evidence
-        what = ev.rule
-        if ev.identifier_type:
-            what += f" {ev.identifier_type}={ev.identifier_value or ''}"
-        if ev.match_weight is not None:
-            parts = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(ev.detail.items()))
-            what += f" weight {ev.match_weight:.2f} ({parts})"
+        what = _describe(link.evidence)
         print(f"  {link.a} — {link.b}: {what}  [{link.change_id} at {link.at.isoformat()}]")
     return 0
+
+
+def _describe(ev: Any) -> str:
+    """One piece of evidence as a line: the rule, the identifier, the weight and its parts."""
+    what = str(ev.rule)
+    if ev.identifier_type:
+        what += f" {ev.identifier_type}={ev.identifier_value or ''}"
+    if ev.match_weight is not None:
+        parts = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(ev.detail.items()))
+        what += f" weight {ev.match_weight:.2f} ({parts})"
+    return what
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:

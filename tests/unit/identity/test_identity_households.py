@@ -52,6 +52,8 @@ def test_a_family_sharing_a_landline_is_two_customers_and_a_household(
         ("shared_identifier", "crm:2", "shared:phone")
     ]
     assert explained.relationships[0].customer_id == graph.customer_of_record("crm:2")
+    apart = graph.kept_apart("crm:2", "crm:1")  # what `signalfold identity why` prints
+    assert {(c.kind, c.evidence[0].rule) for c in apart} == {("related", "shared:phone")}
     stored = from_changes(explained.customer_id, explained.customer_ids, log)
     assert [r.other_record_id for r in stored.relationships] == ["crm:2"]
     # The helpdesk knows only a first name and the landline: it goes to the one it names.
