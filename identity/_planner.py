@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from signalfold.identity._clusters import (
-    MAX_CARRIERS,
     Edge,
     Evidence,
-    KeyRole,
     Outcome,
     cluster,
     edges_of,
 )
-from signalfold.identity._fingerprint import birth_keys, conflict, name_keys
+from signalfold.identity._fingerprint import birth_keys, name_keys
+from signalfold.identity._overlay import Overlay
 from signalfold.identity._state import GraphState
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.matching import GraphView, Matcher
@@ -60,84 +59,6 @@ class Effects:
     index: dict[str, IndexEntry] = field(default_factory=dict)
     merges: list[tuple[str, str]] = field(default_factory=list)
     split_ids: set[str] = field(default_factory=set)
-
-
-class _Overlay:
-    """The incoming record's evidence on top of the state (before it is applied)."""
-
-    def __init__(
-        self,
-        state: GraphState,
-        rules: MatchRules,
-        rid: str | None,
-        ev: Evidence | None,
-        scopes: Mapping[str, str],
-    ) -> None:
-        self.state, self.rules, self.rid, self.ev, self.scopes = state, rules, rid, ev, scopes
-        self._roles: dict[str, KeyRole] = {}
-
-    def evidence(self, r: str) -> Evidence:
-        if r == self.rid and self.ev is not None:
-            return self.ev
-        rec = self.state.records[r]
-        return Evidence(
-            rec.first_seen, frozenset(rec.keys), frozenset(rec.names), frozenset(rec.births)
-        )
-
-    def carriers(self, key: str) -> set[str]:
-        found = self.state.carriers.get(key, set())
-        if self.ev is not None and key in self.ev.keys:
-            return found | {self.rid}  # type: ignore[arg-type]
-        return found
-
-    def role(self, key: str) -> KeyRole:
-        if key not in self._roles:
-            self._roles[key] = self._role(key)
-        return self._roles[key]
-
-    def _role(self, key: str) -> KeyRole:
-        kind = key.partition(":")[0]
-        scopes = set(self.state.scopes.get(key, ()))
-        if key in self.scopes:
-            scopes.add(self.scopes[key])
-        if "organisation" in scopes:
-            return KeyRole("no", f"organisation:{kind}")
-        if "household" in scopes:
-            return KeyRole("agreeing", f"household:{kind}")
-        if "personal" in scopes:
-            return KeyRole("yes", f"shared:{kind}")
-        people = sorted(self.carriers(key))
-        if len(people) > MAX_CARRIERS:
-            return KeyRole("agreeing", f"shared:{kind}")
-        evidence = [self.evidence(r) for r in people]
-        for i, a in enumerate(evidence):
-            for b in evidence[i + 1 :]:
-                if conflict((a.names, b.names), (a.births, b.births)) is not None:
-                    return KeyRole("agreeing", f"shared:{kind}")
-        # People told apart by identifiers of which one person holds one (a CRM id):
-        # more of them on one value than ``max_people`` make it a shared value too.
-        single: dict[str, set[str]] = {}
-        for ev in evidence:
-            for k in ev.keys:
-                if self.rules.limit_for(k.partition(":")[0]) == 1:
-                    single.setdefault(k.partition(":")[0], set()).add(k)
-        if any(len(values) > self.rules.max_people for values in single.values()):
-            return KeyRole("agreeing", f"shared:{kind}")
-        return KeyRole("yes", f"shared:{kind}")
-
-    def neighbours(self, r: str) -> set[str]:
-        ev = self.evidence(r)
-        out: set[str] = set()
-        for key in ev.keys:
-            carriers = self.carriers(key)
-            if self.role(key).joins != "no" and len(carriers) <= MAX_CARRIERS:
-                out |= carriers
-        out |= set(self.state.matches.get(r, {}))
-        out |= self.state.pins.always_of(r)
-        customer = self.state.customer_of(r)
-        if customer is not None:
-            out |= customer.records
-        return out
 
 
 class Planner:
@@ -194,7 +115,7 @@ class Planner:
             frozenset(old[1] | new_names),
             frozenset(old[2] | new_births),
         )
-        view = _Overlay(state, self.rules, rid, ev, scopes)
+        view = Overlay(state, self.rules, rid, ev, scopes)
         # A new record that shares nothing with anyone is a cluster of its own: exactly
         # what re-clustering would find, without building the component.
         alone = record is None and not effects.changes and not any(map(state.carriers.get, keys))
@@ -258,11 +179,11 @@ class Planner:
 
     def recluster(self, changes: ChangeBuilder, effects: Effects, seed: Iterable[str]) -> None:
         """Re-cluster everything ``seed`` reaches (after an operator's constraint)."""
-        view = _Overlay(self._state, self.rules, None, None, {})
+        view = Overlay(self._state, self.rules, None, None, {})
         outcome, _ = self._outcome(view, set(seed))
         self._settle(changes, effects, view, outcome)
 
-    def _outcome(self, view: _Overlay, seed: set[str]) -> tuple:
+    def _outcome(self, view: Overlay, seed: set[str]) -> tuple:
         records: dict[str, Evidence] = {}
         todo = sorted(seed)
         while todo and len(records) < MAX_COMPONENT:
@@ -282,7 +203,7 @@ class Planner:
         )
         return cluster(records, edges, view.role, self._state.pins, self.rules), records
 
-    def _settle(self, changes: ChangeBuilder, effects: Effects, view: _Overlay, outcome) -> None:
+    def _settle(self, changes: ChangeBuilder, effects: Effects, view: Overlay, outcome) -> None:
         """Splits and merges that turn the state's partition into ``outcome.clusters``."""
         state = self._state
         target = {}
@@ -290,7 +211,6 @@ class Planner:
             founder = min(members, key=state.age)
             for r in members:
                 target[r] = customer_id_for(founder)
-        recluster = (LinkEvidence(rule="recluster"),)
         holders = sorted({state.canonical_id(state.records[r].customer_id) for r in target})
         for cid in holders:  # step A: every part of a customer that goes elsewhere splits off
             customer = state.customers[cid]
@@ -302,48 +222,44 @@ class Planner:
             stay = cid if cid in parts else max(parts, key=lambda t: (len(parts[t]), t))
             for tid in sorted(parts):
                 if tid != stay:
-                    moved = parts[tid]
-                    self.emit(
-                        changes,
-                        effects,
-                        "split",
-                        tid,
-                        (),
-                        recluster,
-                        record_id=min(moved, key=state.age),
-                        records=tuple(sorted(moved)),
-                        from_customer_id=cid,
-                    )
+                    self._move(changes, effects, cid, tid, parts[tid])
         for members in outcome.clusters:  # step B: rename to the founder, merge the rest in
             tid = target[min(members)]
             now = sorted({state.canonical_id(state.records[r].customer_id) for r in members})
             if tid not in now:
                 founder = min(members, key=state.age)
                 old = state.canonical_id(state.records[founder].customer_id)
-                moved = tuple(sorted(state.customers[old].records))
-                self.emit(
-                    changes,
-                    effects,
-                    "split",
-                    tid,
-                    (),
-                    recluster,
-                    record_id=founder,
-                    records=moved,
-                    from_customer_id=old,
-                )
+                self._move(changes, effects, old, tid, state.customers[old].records)
                 now = [tid if c == old else c for c in now]
             absorbed = tuple(c for c in now if c != tid)
             if absorbed:
                 edge = _crossing(outcome.joined, members, absorbed, state)
                 link = {"record_id": edge.a, "other_record_id": edge.b} if edge else {}
-                evidence = tuple(_edge_evidence(edge)) if edge else recluster
+                evidence = (
+                    tuple(_edge_evidence(edge)) if edge else (LinkEvidence(rule="recluster"),)
+                )
                 self.emit(
                     changes, effects, "merged", tid, (), evidence, absorbed_ids=absorbed, **link
                 )
         self._refusals(changes, effects, view, outcome)
 
-    def _refusals(self, changes: ChangeBuilder, effects: Effects, view: _Overlay, outcome) -> None:
+    def _move(
+        self, changes: ChangeBuilder, effects: Effects, source: str, target: str, records: set[str]
+    ) -> None:
+        """A ``split``: ``records`` leave ``source`` for ``target`` (all of them: a rename)."""
+        self.emit(
+            changes,
+            effects,
+            "split",
+            target,
+            (),
+            (LinkEvidence(rule="recluster"),),
+            record_id=min(records, key=self._state.age),
+            records=tuple(sorted(records)),
+            from_customer_id=source,
+        )
+
+    def _refusals(self, changes: ChangeBuilder, effects: Effects, view: Overlay, outcome) -> None:
         state = self._state
         for edge, reason in outcome.refused:
             a, b = (edge.b, edge.a) if view.rid == edge.b else (edge.a, edge.b)
