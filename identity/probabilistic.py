@@ -42,14 +42,23 @@ def build_matcher(
     match_probability: float,
     review_probability: float,
     region: str,
+    max_block: int | None = None,
 ) -> BatchMatcher:
-    """A ``SplinkMatcher`` with its in-memory indexes and one DuckDB connection."""
+    """A ``SplinkMatcher`` with its in-memory indexes and one DuckDB connection.
+
+    ``max_block`` caps how many stored records one blocking key may propose
+    (``IncrementalLinker``): a key every record shares (a coarse phonetic code
+    of a common name) would otherwise make each new record cost the whole store.
+    """
     from signalfold.identity.matcher import IncrementalLinker, SplinkMatcher
     from signalfold.identity.splink_model import load_model
 
     model = load_model(model_path) if model_path else load_model()
     linker = IncrementalLinker(
-        model, match_probability=match_probability, review_probability=review_probability
+        model,
+        match_probability=match_probability,
+        review_probability=review_probability,
+        max_block=max_block,
     )
     return SplinkMatcher(linker, region=region)
 

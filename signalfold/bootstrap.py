@@ -112,6 +112,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
                     match_probability=settings.splink_match_probability,
                     review_probability=settings.splink_review_probability,
                     region=settings.default_region,
+                    max_block=settings.splink_max_block,
                 )
             return IdentityGraph(
                 identity_rules(settings),

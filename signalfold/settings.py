@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     splink_match_probability: float = Field(
         default=0.99, gt=0, le=1, description="At or above: the records are linked."
     )
+    splink_max_block: int = Field(
+        default=200,
+        ge=1,
+        description="A blocking key already held by more stored records proposes no more "
+        "candidates (a generic value); above the store's size: exactly batch Splink's pairs.",
+    )
     splink_review_probability: float = Field(
         default=0.5, gt=0, le=1, description="From here to the match threshold: possible match."
     )

@@ -93,3 +93,28 @@ def test_splink_weighs_the_pair_and_the_graph_checks_everyone_else() -> None:
     graph.resolve(look)
     assert graph.customer_of_record("shop:p") != graph.customer_of_record("crm:a")
     assert graph.customer_of_record("web:w") == graph.customer_of_record("crm:m")
+
+
+def test_the_live_matcher_caps_generic_blocking_keys() -> None:
+    """One phonetic code every record shares (``Bench P1``, ``Bench P2`` … all Soundex
+    B520/P000) must not make each new record cost the whole store."""
+    from signalfold.identity.probabilistic import build_matcher
+    from signalfold.settings import Settings
+
+    settings = Settings()
+    matcher = build_matcher(
+        model_path=None,
+        match_probability=0.99,
+        review_probability=0.5,
+        region="GB",
+        max_block=settings.splink_max_block,
+    )
+    people = [
+        build_signal("m", f"p{i}", [("email", f"p{i}@bench.example")]).model_copy(
+            update={"traits": Traits(given_name="Bench", family_name=f"P{i}")}
+        )
+        for i in range(settings.splink_max_block + 50)
+    ]
+    matcher.prepare(people[:-50])
+    last = matcher.prepare(people[-50:])
+    assert last.candidates <= settings.splink_max_block < last.skipped  # not 50 x 200+
