@@ -118,7 +118,8 @@ def from_changes(
     mine = [
         c
         for c in ordered
-        if c.customer_id in family or c.record_id in records or c.other_record_id in records
+        if (c.customer_id in family or c.record_id in records or c.other_record_id in records)
+        and not _settled(c, records)
     ]
     return CustomerIdentity(
         customer_id=customer_id,
@@ -130,6 +131,11 @@ def from_changes(
         changes=mine,
         relationships=relationships(records, ordered, lambda record: None),
     )
+
+
+def _settled(change: IdentityChange, records: set[str]) -> bool:
+    """A possible match whose two records are one customer now: superseded, not shown."""
+    return change.kind == "possible_match" and {change.record_id, change.other_record_id} <= records
 
 
 def from_graph(graph: IdentityGraph, customer_id: str) -> CustomerIdentity:

@@ -137,3 +137,23 @@ def test_namesakes_with_different_birth_dates_sharing_an_email_stay_apart(
     junior = person(make_signal, "2", [email], ("John", "Smith"), born=date(1984, 9, 12), day=1)
     resolve(graph, [senior, junior])
     assert graph.customer_of_record("crm:1") != graph.customer_of_record("crm:2")
+
+
+def test_a_possible_match_settled_by_a_later_link_is_no_longer_shown(
+    make_signal: SignalFactory, fixed_clock: Callable[[], datetime]
+) -> None:
+    graph = IdentityGraph(clock=fixed_clock)
+    log = resolve(graph, [make_signal("crm", "1", [("email", "a@x.com")])])
+    log += resolve(graph, [make_signal("shop", "2", [("phone", "07911 123456")], day=1)])
+    review = IdentityChange(
+        change_id="chg_review", kind="possible_match", customer_id=log[-1].customer_id,
+        record_id="shop:2", other_record_id="crm:1", signal_id="sig", at=fixed_clock(),
+    )  # fmt: skip
+    cid = graph.customer_of_record("crm:1") or ""
+    assert "possible_match" in [c.kind for c in from_changes(cid, [cid], [*log, review]).changes]
+    log += resolve(
+        graph, [make_signal("web", "3", [("email", "a@x.com"), ("phone", "07911 123456")], day=2)]
+    )
+    cid = graph.customer_of_record("crm:1") or ""
+    ids = [cid, *graph.aliases_of(cid)]
+    assert "possible_match" not in [c.kind for c in from_changes(cid, ids, [*log, review]).changes]
