@@ -32,8 +32,8 @@ from signalfold.settings import Settings
 from signalfold.sinks._resolve import answer_check, fast_answer
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
+from signalfold.streams.kafka import consume_ready, is_fence
 from signalfold.streams.kafka import consumer as make_consumer
-from signalfold.streams.kafka import is_fence
 from signalfold.streams.policy import Policy, decide, load_policy
 from signalfold.streams.policy._fast import as_fast_decider
 from signalfold.streams.topics import Topics
@@ -150,7 +150,7 @@ class LocalDecisions:
         positions: dict[tuple[str, int], int] = {}
         try:
             while not self._stop.is_set():
-                batch = consumer.consume(2000, 0.1)
+                batch = consume_ready(consumer, 2000, 0.1)
                 states: list[tuple[str, bytes | None]] = []
                 index: list[tuple[str, str | None]] = []
                 aliases: list[tuple[str, str | None]] = []

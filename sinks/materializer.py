@@ -34,7 +34,7 @@ from signalfold.sinks.decision_log import DecisionLogTable
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.kafka import FENCE_HEADER, is_fence
+from signalfold.streams.kafka import FENCE_HEADER, consume_ready, is_fence
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.kafka import producer as make_producer
 from signalfold.streams.topics import Topics
@@ -168,7 +168,7 @@ class Materializer:
     def _run(self, consumer: Consumer) -> None:
         try:
             while not self._stop.is_set():
-                messages = consumer.consume(self._batch_size, self._poll_timeout)
+                messages = consume_ready(consumer, self._batch_size, self._poll_timeout)
                 if messages:
                     self._apply(messages)
                 self._check_caught_up()

@@ -22,6 +22,7 @@ from signalfold.errors import SignalfoldError
 
 __all__ = [
     "FENCE_HEADER",
+    "consume_ready",
     "consumer",
     "die_with_parent",
     "is_fence",
@@ -158,3 +159,16 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def consume_ready(consumer: Consumer, limit: int, wait: float) -> list[Message]:
+    """Up to ``limit`` messages, as soon as there is one: waits at most ``wait`` seconds
+    for the first, then takes only what is already fetched.
+
+    ``Consumer.consume(limit, wait)`` sits out the whole ``wait`` unless ``limit``
+    messages are queued, which a reader of a quiet topic pays on every event.
+    """
+    first = consumer.consume(1, wait)
+    if not first or limit <= 1:
+        return first
+    return first + consumer.consume(limit - 1, 0)
