@@ -164,8 +164,11 @@ class FastChecks:
         clock: Callable[[], datetime],
         region: str,
         record: Callable[[str, list[tuple[Any, Any]], datetime], None],
+        *,
+        types: frozenset[str] | None = None,
     ) -> None:
         self._view, self._fast, self._clock, self._region = view, fast, clock, region
+        self._types = types
         self._record = record
         self._key_check = require("decisions:read")
         # Admitted keys → surface name, for the checker that admitted them: hashing the
@@ -235,7 +238,9 @@ class FastChecks:
         """The decision's JSON, logged under ``surface``; ``None`` for a bad identifier."""
         now = self._clock()
         try:
-            decision = fast_answer(self._view, self._fast, _Query(**params), now, self._region)
+            decision = fast_answer(
+                self._view, self._fast, _Query(**params), now, self._region, types=self._types
+            )
         except BadIdentifier:
             return None  # the route answers 422 with its own text
         self._record(surface, [(logged_request(params), decision)], now)
@@ -263,10 +268,10 @@ class FastChecks:
         parts: list[bytes] = []
         answers: list[tuple[Any, Any]] = []
         counts: Counter[str] = Counter()
-        view, fast, region = self._view, self._fast, self._region
+        view, fast, region, types = self._view, self._fast, self._region, self._types
         for i, item in enumerate(checks):
             try:
-                decision = fast_answer_item(view, fast, item, now, region)
+                decision = fast_answer_item(view, fast, item, now, region, types=types)
             except BadIdentifier as exc:
                 error = exc.error.model_dump_json().encode()
                 parts.append(b'{"index":%d,"decision":null,"error":%b}' % (i, error))

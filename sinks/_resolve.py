@@ -21,9 +21,11 @@ from signalfold.sinks.view import ServingView
 from signalfold.streams.policy._fast import Answer, FastDecider
 
 __all__ = [
+    "ALWAYS_ACCEPTED",
     "BadIdentifier",
     "Decider",
     "answer_check",
+    "describe_given",
     "fast_answer",
     "fast_answer_item",
     "find_state",
@@ -32,6 +34,9 @@ __all__ = [
 ]
 
 Decider = Callable[..., SuppressionDecision]
+ALWAYS_ACCEPTED = frozenset({"customer_id", "email", "phone"})
+"""Identifier types every replica accepts, whatever the contracts declare."""
+_CUSTOMER_ID = re.compile(r"cus_[0-9a-f]{20}")  # as ``identity.resolution`` names customers
 _EXPECTED_FOUND = re.compile(r"^expected (?P<expected>.+?), found (?P<found>.+)$")
 
 
@@ -90,8 +95,9 @@ def _identifier_key(type_: str, value: str, region: str, field: str) -> str:
                 field=field,
                 expected="an identifier type of lowercase letters, digits and _, and a value "
                 "of 1-320 characters",
-                found=f"type {type_!r} with a value of {len(value)} characters",
-                message=f"{field}: not an identifier ({exc.error_count()} problem(s))",
+                found=f"a type of {len(type_)} and a value of {len(value)} characters",
+                message=f"{field}: not an identifier ({exc.error_count()} problem(s)); send "
+                "a type a source contract declares and the value as the customer gave it",
             )
         ) from exc
     return normalized.key
@@ -108,28 +114,96 @@ def single_identifier(given: dict[str, str | None]) -> tuple[str, str]:
     if id_type is not None or id_value is not None:
         present.append((id_type or "type", id_value or ""))
     if len(present) != 1 or not present[0][1] or (id_type is None) != (id_value is None):
-        names = ", ".join(f for f, _ in present) or "none"
+        found = describe_given(given, id_type, id_value)
         raise BadIdentifier(
             CheckError(
                 field=None,
                 expected="exactly one of email, phone, customer_id, or type and value",
-                found=names,
+                found=found,
                 message="give exactly one of email, phone, customer_id, or type and value; "
-                f"found {names}",
+                f"found {found}",
             )
         )
     return present[0]
 
 
+def describe_given(given: dict[str, str | None], id_type: str | None, id_value: str | None) -> str:
+    """The identifier fields a question named, empty ones said so (never their values)."""
+    parts = [f if v else f"an empty {f}" for f, v in given.items() if v is not None]
+    if id_type is not None and id_value is not None:
+        parts.append("type and value" if id_type and id_value else "an empty type or value")
+    elif id_type is not None:
+        parts.append("type without value")
+    elif id_value is not None:
+        parts.append("value without type")
+    return ", ".join(parts) or "none of them"
+
+
+def _unknown_type(accepted: frozenset[str]) -> BadIdentifier:
+    names = ", ".join(sorted(accepted | ALWAYS_ACCEPTED))
+    return BadIdentifier(
+        CheckError(
+            field="type",
+            expected=f"one of {names}",
+            found="a type no loaded source contract declares",
+            message=f"type: not an identifier type of any source; use one of {names} "
+            "(a source's types are the `identifiers:` of its contract)",
+        )
+    )
+
+
+def _malformed_customer_id() -> BadIdentifier:
+    return BadIdentifier(
+        CheckError(
+            field="customer_id",
+            expected="a customer id as signalfold gives them (cus_ and 20 hex digits)",
+            found="another shape, and no customer has it",
+            message="customer_id: not a customer id; copy it from a lookup or a decision, "
+            "or ask by email, phone, or type and value",
+        )
+    )
+
+
 def find_state(
-    view: ServingView, type_: str, value: str, region: str, *, field: str | None = None
+    view: ServingView,
+    type_: str,
+    value: str,
+    region: str,
+    *,
+    field: str | None = None,
+    types: frozenset[str] | None = None,
 ) -> CustomerState | None:
-    """The current state of the customer an identifier (or a customer id) points to."""
-    if type_ == "customer_id":
-        customer_id: str | None = view.resolve(value)
-    else:
-        customer_id = view.lookup(identifier_key(type_, value, region, field))
+    """The current state of the customer an identifier (or a customer id) points to.
+
+    ``types``: the identifier types the loaded contracts declare; when given, a
+    type outside them (and ``ALWAYS_ACCEPTED``) that finds nobody is a
+    ``BadIdentifier``, not an unknown customer. ``None`` accepts any type.
+    """
+    customer_id = _customer_by(view, type_, value, region, field or type_, types)
     return None if customer_id is None else view.state(customer_id)
+
+
+def _customer_by(
+    view: ServingView,
+    type_: str,
+    value: str,
+    region: str,
+    field: str,
+    types: frozenset[str] | None,
+) -> str | None:
+    if type_ == "customer_id":
+        shaped = _CUSTOMER_ID.fullmatch(value) is not None
+        # another shape that no customer (or absorbed id) has: a typo, not a stranger
+        if not shaped and not view.is_alias(value) and view.inputs(value) is None:
+            raise _malformed_customer_id()
+        return view.resolve(value)
+    customer_id = view.lookup(identifier_key(type_, value, region, field))
+    # Checked after a miss: an identifier the index holds is a known type, even one
+    # registered after this replica loaded its contracts.
+    unknown = types is not None and type_ not in types and type_ not in ALWAYS_ACCEPTED
+    if customer_id is None and unknown:
+        raise _unknown_type(types or frozenset())
+    return customer_id
 
 
 def _customer_of(
@@ -140,6 +214,7 @@ def _customer_of(
     customer_id: str | None,
     type_: str | None,
     value: str | None,
+    types: frozenset[str] | None = None,
 ) -> str | None:
     """The current customer id a question names, ``None`` if unknown; or ``BadIdentifier``."""
     # The common shapes first, without ``single_identifier``'s bookkeeping (same answers).
@@ -159,13 +234,13 @@ def _customer_of(
         given = {"email": email, "phone": phone, "customer_id": customer_id}
         field, value = single_identifier(given | {"type": type_, "value": value})
     assert value is not None
-    if field == "customer_id":
-        return view.resolve(value)
-    field_name = field if field in ("email", "phone") else "value"
-    return view.lookup(identifier_key(field, value, region, field_name))
+    field_name = field if field in ALWAYS_ACCEPTED else "value"
+    return _customer_by(view, field, value, region, field_name, types)
 
 
-def _customer_asked(view: ServingView, check: Any, region: str) -> str | None:
+def _customer_asked(
+    view: ServingView, check: Any, region: str, types: frozenset[str] | None
+) -> str | None:
     return _customer_of(
         view,
         region,
@@ -174,17 +249,25 @@ def _customer_asked(view: ServingView, check: Any, region: str) -> str | None:
         getattr(check, "customer_id", None),
         getattr(check, "type", None),
         getattr(check, "value", None),
+        types,
     )
 
 
 def answer_check(
-    view: ServingView, decide: Decider, check: Any, now: datetime, region: str
+    view: ServingView,
+    decide: Decider,
+    check: Any,
+    now: datetime,
+    region: str,
+    *,
+    types: frozenset[str] | None = None,
 ) -> SuppressionDecision:
     """The decision for one question (a ``DecisionQuery`` or ``CheckRequest``).
 
-    Raises ``BadIdentifier`` for a missing or invalid identifier.
+    Raises ``BadIdentifier`` for a missing or invalid identifier, a malformed
+    customer id, or (with ``types``) an identifier type no contract declares.
     """
-    customer_id = _customer_asked(view, check, region)
+    customer_id = _customer_asked(view, check, region, types)
     state = None if customer_id is None else view.state(customer_id)
     extra = {}
     for name in ("product_id", "category"):
@@ -194,13 +277,19 @@ def answer_check(
 
 
 def fast_answer(
-    view: ServingView, fast: FastDecider, check: Any, now: datetime, region: str
+    view: ServingView,
+    fast: FastDecider,
+    check: Any,
+    now: datetime,
+    region: str,
+    *,
+    types: frozenset[str] | None = None,
 ) -> Answer:
     """``answer_check`` through the fast path: the same decision, as an ``Answer``.
 
     ``check`` is anything with the ``DecisionQuery`` attributes.
     """
-    customer_id = _customer_asked(view, check, region)
+    customer_id = _customer_asked(view, check, region, types)
     return fast.answer(
         None if customer_id is None else view.inputs(customer_id),
         channel=check.channel,
@@ -212,12 +301,25 @@ def fast_answer(
 
 
 def fast_answer_item(
-    view: ServingView, fast: FastDecider, item: dict[str, Any], now: datetime, region: str
+    view: ServingView,
+    fast: FastDecider,
+    item: dict[str, Any],
+    now: datetime,
+    region: str,
+    *,
+    types: frozenset[str] | None = None,
 ) -> Answer:
     """``fast_answer`` for one already-checked question of a batch body (a plain dict)."""
     get = item.get
     customer_id = _customer_of(
-        view, region, get("email"), get("phone"), get("customer_id"), get("type"), get("value")
+        view,
+        region,
+        get("email"),
+        get("phone"),
+        get("customer_id"),
+        get("type"),
+        get("value"),
+        types,
     )
     return fast.answer(
         None if customer_id is None else view.inputs(customer_id),

@@ -7,19 +7,27 @@ an API-key scope (``auth.require``); the checker is open until key files land.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks._resolve import BadIdentifier, Decider, find_state
+from signalfold.sinks._resolve import BadIdentifier, Decider, describe_given, find_state
 from signalfold.sinks.auth import KeyChecker, document_scopes, key_checker_for, require
 from signalfold.sinks.decision_log import DecisionLog
-from signalfold.sinks.errors import InvalidCursor
+from signalfold.sinks.errors import InvalidCursor, problem, validation_details
 from signalfold.sinks.models import (
     ServiceStatus,
     TimelinePage,
@@ -50,9 +58,59 @@ def _not_found(message: str) -> HTTPException:
 def _unprocessable(exc: BadIdentifier, location: str) -> HTTPException:
     err = exc.error
     loc = [location] + ([err.field] if err.field else [])
-    return HTTPException(
-        422, detail=[{"type": "invalid_identifier", "loc": loc, **err.model_dump()}]
-    )
+    return HTTPException(422, detail=[problem("invalid_identifier", loc, **err.model_dump())])
+
+
+def declared_identifier_types(settings: Settings) -> frozenset[str]:
+    """The identifier types the contract files declare (shipped and ``contracts_dir``)."""
+    from signalfold.schemas.contract import load_contracts
+
+    contracts = load_contracts([settings.contracts_dir] if settings.contracts_dir else [])
+    return frozenset(i.type for c in contracts.values() for i in c.identifiers)
+
+
+_DOCS_ASSETS = "/static/docs"
+
+
+def _docs_assets() -> Path:
+    """Swagger UI and ReDoc as the ``fastapi-offline`` wheel ships them (no CDN)."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc`` from assets served here, so they work offline."""
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=_docs_assets()), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    title = f"{app.title} API"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=title,
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            # no badge from the public validator: nothing leaves the page
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=title,
+            redoc_js_url=f"{_DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def create_app(
@@ -65,21 +123,48 @@ def create_app(
     readiness: Readiness | None = None,
     key_checker: KeyChecker | None = None,
     decision_log: DecisionLog | None = None,
+    identifier_types: Iterable[str] | None = None,
 ) -> FastAPI:
     """The serving API over ``view`` and ``store``; tests pass a fixed clock and fakes.
 
     ``decide`` defaults to ``signalfold.streams.policy.decide``; ``readiness``
     ``None`` means always ready (no consumer, e.g. in unit tests);
-    ``decision_log`` records every check answered (``None``: not logged).
+    ``decision_log`` records every check answered (``None``: not logged);
+    ``identifier_types`` defaults to the types the contract files declare.
     """
     decider = decide or _default_decider()
     region = settings.default_region
-    app = FastAPI(title="signalfold", version="1", summary="One customer reality, served.")
+    types = frozenset(
+        identifier_types if identifier_types is not None else declared_identifier_types(settings)
+    )
+    app = FastAPI(
+        title="signalfold",
+        version="1",
+        summary="One customer reality, served.",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.key_checker = key_checker or key_checker_for(settings)
+    _serve_docs(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        body = {"detail": validation_details(errors), "error_count": len(errors)}
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(InvalidCursor)
     async def _bad_cursor(request: Request, exc: InvalidCursor) -> JSONResponse:
-        detail = [{"type": "invalid_cursor", "loc": ["query", "cursor"], "msg": str(exc)}]
+        detail = [
+            problem(
+                "invalid_cursor",
+                ["query", "cursor"],
+                "cursor",
+                "a next_cursor this service handed out",
+                "another value",
+                f"cursor: {exc}",
+            )
+        ]
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/v1/health", response_model=ServiceStatus, tags=["ops"])
@@ -92,7 +177,9 @@ def create_app(
         """Readiness: 200 once the topics were replayed up to where they ended at start."""
         return status_response(readiness, require_caught_up=True)
 
-    app.include_router(decision_router(view, decider, clock, region, decision_log))
+    app.include_router(
+        decision_router(view, decider, clock, region, decision_log, identifier_types=types)
+    )
 
     @app.get(
         "/v1/customers/lookup",
@@ -108,22 +195,17 @@ def create_app(
     ) -> CustomerState:
         """The customer an identifier belongs to: ``email``, ``phone``, or ``type`` + ``value``."""
         given = [(t, v) for t, v in (("email", email), ("phone", phone), (type, value)) if v]
-        if len(given) != 1 or given[0][0] is None:
-            raise HTTPException(
-                422,
-                detail=[
-                    {
-                        "type": "missing_identifier",
-                        "loc": ["query"],
-                        "msg": "give exactly one of email, phone, or type and value",
-                    }
-                ],
-            )
+        if len(given) != 1 or given[0][0] is None or (type is None) != (value is None):
+            found = describe_given({"email": email, "phone": phone}, type, value)
+            expected = "exactly one of email, phone, or type and value"
+            message = f"give {expected}; found {found}"
+            detail = [problem("missing_identifier", ["query"], None, expected, found, message)]
+            raise HTTPException(422, detail=detail)
         id_type, id_value = given[0]
         assert id_type is not None and id_value is not None
         field = id_type if id_type in ("email", "phone") else "value"
         try:
-            state = find_state(view, id_type, id_value, region, field=field)
+            state = find_state(view, id_type, id_value, region, field=field, types=types)
         except BadIdentifier as exc:
             raise _unprocessable(exc, "query") from exc
         if state is None:

@@ -36,6 +36,7 @@ from signalfold.sinks.decision_models import (
     DecisionLogPage,
     DecisionQuery,
 )
+from signalfold.sinks.errors import problem
 from signalfold.sinks.view import ServingView
 from signalfold.streams.policy._fast import as_fast_decider
 
@@ -45,9 +46,7 @@ __all__ = ["decision_router"]
 def _unprocessable(exc: BadIdentifier) -> HTTPException:
     err = exc.error
     loc = ["query"] + ([err.field] if err.field else [])
-    return HTTPException(
-        422, detail=[{"type": "invalid_identifier", "loc": loc, **err.model_dump()}]
-    )
+    return HTTPException(422, detail=[problem("invalid_identifier", loc, **err.model_dump())])
 
 
 def decision_router(
@@ -56,8 +55,15 @@ def decision_router(
     clock: Callable[[], datetime],
     region: str,
     log: DecisionLog | None,
+    *,
+    identifier_types: frozenset[str] | None = None,
 ) -> APIRouter:
-    """The decision routes; ``log`` ``None`` answers without logging (unit tests only)."""
+    """The decision routes; ``log`` ``None`` answers without logging (unit tests only).
+
+    ``identifier_types``: the types the loaded contracts declare; a question by
+    another type that finds nobody is a 422 naming them (``None``: any type).
+    """
+    types = identifier_types
     router = APIRouter(tags=["suppression"])
 
     fast = as_fast_decider(decide)
@@ -69,8 +75,8 @@ def decision_router(
     def answer(question: Any, now: datetime) -> Any:
         """A ``SuppressionDecision``, or with the fast path an ``Answer`` (same JSON)."""
         if fast is not None:
-            return fast_answer(view, fast, question, now, region)
-        return answer_check(view, decide, question, now, region)
+            return fast_answer(view, fast, question, now, region, types=types)
+        return answer_check(view, decide, question, now, region, types=types)
 
     def as_json(decision: Any) -> bytes:
         return decision.json if fast is not None else decision.model_dump_json().encode()
@@ -118,7 +124,7 @@ def decision_router(
         return Response(batch_json(parts, dict(counts)), media_type="application/json")
 
     if fast is not None:
-        checks = FastChecks(view, fast, clock, region, record)
+        checks = FastChecks(view, fast, clock, region, record, types=types)
         check.fast_path = checks.single  # type: ignore[attr-defined]
         check.answer_now = checks.answer_now  # type: ignore[attr-defined]
         check_batch.fast_path = checks.batch  # type: ignore[attr-defined]
@@ -146,7 +152,7 @@ def decision_router(
         """
         now = clock()
         try:
-            decision = answer_check(view, decide, query, now, region)
+            decision = answer_check(view, decide, query, now, region, types=types)
         except BadIdentifier as exc:
             raise _unprocessable(exc) from exc
         state = view.state(decision.customer_id) if decision.customer_id else None

@@ -9,6 +9,7 @@ exactly what a client sends.
 from __future__ import annotations
 
 import functools
+import re
 import socket
 import threading
 import time
@@ -161,3 +162,37 @@ def test_connection_close_and_http_1_0_close_after_the_answer(served) -> None:
         assert headers[b"connection"] == b"close"
         assert _closed(sock)
     assert answered == [False, True, True]
+
+
+def test_typos_after_the_key_is_admitted_get_the_routes_422(served) -> None:
+    port, answered, log = served
+    typos = [
+        "/v1/suppression/check?channel=email&purpose=marketing&type=nonsense_id&value=x",
+        "/v1/suppression/check?channel=email&purpose=marketing&customer_id=jane",
+    ]
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_get(CHECK))
+        _responses(sock, 1)  # the key is admitted: plain checks are answered while parsed
+        sock.sendall(b"".join(_get(path) for path in typos))
+        by_type, by_id = _responses(sock, 2)
+    assert not any(answered)  # the fast path declined: the route answered (pipelined behind)
+    for status, headers, body in (by_type, by_id):
+        assert status == b"HTTP/1.1 422 Unprocessable Entity"
+        assert headers[b"content-type"] == b"application/json"
+        assert b'"allow"' not in body and b'"outcome"' not in body
+    assert b'"field":"type"' in by_type[2] and b"crm_contact_id" in by_type[2]
+    assert b'"field":"customer_id"' in by_id[2]
+    assert len(log.query(customer_ids=["c1"])) == 1  # typos are not logged as answers
+
+
+def test_docs_are_served_from_this_replica(served) -> None:
+    port, _answered, _log = served
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_get("/docs"))
+        ((status, _headers, body),) = _responses(sock, 1)
+        assert status == b"HTTP/1.1 200 OK"
+        assets = re.findall(rb"""(?:src|href)="([^"]+)\"""", body)
+        assert assets and b"http://" not in body and b"https://" not in body
+        sock.sendall(b"".join(_get(a.decode()) for a in assets))
+        for status, _headers, _body in _responses(sock, len(assets)):
+            assert status == b"HTTP/1.1 200 OK"

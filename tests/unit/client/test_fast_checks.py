@@ -134,6 +134,10 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", Q + "email=not-an-email&channel=email&purpose=marketing", KEY),
     ("GET", Q + "email=a@b.com&phone=1&channel=email&purpose=marketing", KEY),
     ("GET", Q + "type=crm_contact_id&channel=email&purpose=marketing", KEY),
+    # typos are 422s naming what is accepted, never the unknown-customer rule's allow
+    ("GET", Q + "type=nonsense_id&value=crm-3&channel=email&purpose=marketing", KEY),
+    ("GET", Q + "customer_id=jane&channel=email&purpose=marketing", KEY),
+    ("GET", Q + "email=&channel=email&purpose=marketing", KEY),
     ("GET", Q + "channel=email&purpose=marketing", KEY),
     ("HEAD", Q + "customer_id=c1&channel=email&purpose=marketing", KEY),
     ("PUT", Q + "customer_id=c1&channel=email&purpose=marketing", KEY),
@@ -147,6 +151,8 @@ BATCH = [
     {"purpose": "sales", "type": "crm_contact_id", "value": "crm-3", "channel": "sms"},
     {"email": "stranger@example.com", "channel": "email", "purpose": "marketing", "x": 1},
     {"channel": "email", "purpose": "marketing"},
+    {"type": "nonsense_id", "value": "crm-3", "channel": "email", "purpose": "marketing"},
+    {"customer_id": "jane", "channel": "email", "purpose": "marketing"},
 ]
 JSON = {"X-API-Key": BOT, "content-type": "application/json"}
 BATCHES: list[tuple[bytes, dict[str, str]]] = [
@@ -229,7 +235,7 @@ def test_single_checks_answer_like_the_route(apps, monkeypatch) -> None:
             assert SuppressionDecision.model_validate(body).model_dump(mode="json") == body
     assert _logged(fast_log) == _logged(slow_log)
     assert len(_logged(fast_log)) == 11  # a repeated parameter: FastAPI takes the last
-    assert len(answered_fast) == 9 + 4  # plain checks, and four with bad identifiers (to 422)
+    assert len(answered_fast) == 9 + 6  # plain checks, and six with bad identifiers (to 422)
     if isinstance(fast, FastFront):
         assert fast.routes() == {("GET", "/v1/suppression/check")}
 
