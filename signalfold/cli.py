@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from signalfold.commands import GROUPS
@@ -37,7 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _reader_left() -> int:
+    """``signalfold … | head`` closed the pipe: stop quietly, as ``cat`` does (128 + SIGPIPE).
+
+    stdout is pointed at /dev/null so the interpreter's last flush fails no more.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (captured in tests)
+        pass
+    return 141
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     _logging(settings)
@@ -46,6 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     except SignalfoldError as exc:
         print(f"signalfold {args.command}: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader that left shows here, not at interpreter exit
+    except BrokenPipeError:
+        return _reader_left()
 
 
 if __name__ == "__main__":

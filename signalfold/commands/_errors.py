@@ -9,9 +9,21 @@ from collections.abc import Callable
 from signalfold.errors import SignalfoldError
 from signalfold.settings import Settings
 
-__all__ = ["broker_errors"]
+__all__ = ["broker_errors", "require_broker"]
 
 Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def require_broker(settings: Settings, timeout: float = 5.0) -> None:
+    """Raise ``KafkaException`` unless the broker answers a metadata request within ``timeout``.
+
+    Long-running commands (``worker``, ``serve``) call it before their loops, so a
+    missing broker is one line (through :func:`broker_errors`), not librdkafka's
+    reconnect log and a traceback. The probe itself logs nothing.
+    """
+    from confluent_kafka.admin import AdminClient
+
+    AdminClient({**settings.kafka_client_config(), "log_level": 0}).list_topics(timeout=timeout)
 
 
 def broker_errors(func: Command) -> Command:

@@ -29,7 +29,7 @@ from signalfold.schemas.dlq import DeadLetter
 from signalfold.streams.kafka import consumer, read_to_end
 from signalfold.streams.topics import Topics
 
-__all__ = ["SourceCounts", "source_counts"]
+__all__ = ["SourceCounts", "source_counts", "unresolved_letters"]
 
 Client = dict[str, str | int]
 Coordinates = tuple[str, int | None, int | None]
@@ -59,9 +59,18 @@ def _committed(client: Client, group: str, topic: str, parts: list[int]) -> dict
     return {tp.partition: tp.offset for tp in done if tp.offset >= 0}
 
 
-def _outstanding(client: Client, topics: Topics, parts: list[int]) -> Counter[str]:
-    """Dead-lettered raw records, by source, whose latest letter is not replayed yet."""
-    latest: dict[Coordinates, tuple[tuple[Any, int], int, int, str]] = {}
+def unresolved_letters(
+    client: Client, topics: Topics, parts: list[int] | None = None
+) -> list[DeadLetter]:
+    """The latest dead letter of each raw record (topic, partition, offset) that
+    ``dlq replay`` has not replayed yet (see the module docstring), oldest first."""
+    if parts is None:
+        meta = consumer(client, None)
+        try:
+            parts = sorted(meta.list_topics(topics.dlq, timeout=10).topics[topics.dlq].partitions)
+        finally:
+            meta.close()
+    latest: dict[Coordinates, tuple[tuple[Any, int], int, int, DeadLetter]] = {}
 
     def handle(message: Any) -> None:
         letter = DeadLetter.model_validate_json(message.value() or b"")
@@ -70,20 +79,22 @@ def _outstanding(client: Client, topics: Topics, parts: list[int]) -> Counter[st
             where = (topics.dlq, message.partition(), message.offset())
         entry = ((letter.at, message.offset()), message.partition(), message.offset())
         if where not in latest or entry[0] > latest[where][0]:
-            latest[where] = (*entry, letter.source)
+            latest[where] = (*entry, letter)
 
     read_to_end(client, topics.dlq, handle)
     group = f"{topics.prefix}signalfold-dlq-replay"
     replayed = _committed(client, group, topics.dlq, parts)
     by_source: dict[str, dict[int, int]] = {}
-    out: Counter[str] = Counter()
-    for _at, partition, offset, source in latest.values():
-        if source not in by_source:
-            by_source[source] = _committed(client, f"{group}.{source}", topics.dlq, parts)
-        done = max(replayed.get(partition, 0), by_source[source].get(partition, 0))
+    out: list[tuple[tuple[Any, int], DeadLetter]] = []
+    for at, partition, offset, letter in latest.values():
+        if letter.source not in by_source:
+            by_source[letter.source] = _committed(
+                client, f"{group}.{letter.source}", topics.dlq, parts
+            )
+        done = max(replayed.get(partition, 0), by_source[letter.source].get(partition, 0))
         if offset >= done:
-            out[source] += 1
-    return out
+            out.append((at, letter))
+    return [letter for _at, letter in sorted(out, key=lambda item: item[0])]
 
 
 def _distinct_signals(client: Client, topic: str) -> Counter[str]:
@@ -118,5 +129,5 @@ def source_counts(client: Client, topics: Topics) -> SourceCounts:
         counts.warned.update(_distinct_signals(client, topics.warnings))
     if topics.dlq in existing:
         parts = sorted(existing[topics.dlq].partitions)
-        counts.dead.update(_outstanding(client, topics, parts))
+        counts.dead.update(letter.source for letter in unresolved_letters(client, topics, parts))
     return counts

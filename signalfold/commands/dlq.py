@@ -7,43 +7,77 @@ left out of events that still mapped (``signals.warnings``).
 from __future__ import annotations
 
 import argparse
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
 from signalfold.commands._errors import broker_errors
+from signalfold.commands._help import add_command
 from signalfold.settings import Settings
 
 __all__ = ["register"]
 
 
-def _inspect(args: argparse.Namespace, settings: Settings) -> int:
+def _read(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], str, str]:
+    """The letters ``inspect`` shows, what to call them, and which ones they are."""
+    from signalfold.commands._source_counts import unresolved_letters
     from signalfold.schemas.dlq import DeadLetter, FieldWarning
-    from signalfold.streams.ingest.replay import group_by_cause
     from signalfold.streams.kafka import read_to_end
     from signalfold.streams.topics import Topics
 
     topics = Topics(settings.topic_prefix)
+    if not args.warnings and not args.all:
+        return (
+            unresolved_letters(settings.kafka_client_config(), topics),
+            "dead letter(s)",
+            ", not replayed yet",
+        )
     model: type[DeadLetter | FieldWarning] = FieldWarning if args.warnings else DeadLetter
-    noun = "warning(s)" if args.warnings else "dead letter(s)"
     letters: list[DeadLetter | FieldWarning] = []
     read_to_end(
         settings.kafka_client_config(),
         topics.warnings if args.warnings else topics.dlq,
         lambda m: letters.append(model.model_validate_json(m.value() or b"")),
     )
+    if args.warnings:
+        return letters, "warning(s)", ""
+    return letters, "dead letter(s)", ", replayed ones included"
+
+
+def _hidden(letter: Any) -> tuple[str, str]:
+    """What was found, and the reason, without the value (a warning never holds one)."""
+    from signalfold.schemas.dlq import FieldWarning
+
+    if isinstance(letter, FieldWarning) or letter.found is None:
+        return letter.found or "nothing", letter.reason
+    mark = "a value (shown with --show-values)"
+    return mark, letter.reason.replace(f"found {letter.found}", "found a value")
+
+
+def _inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.schemas.dlq import FieldWarning
+    from signalfold.streams.ingest.replay import group_by_cause
+
+    letters, noun, which = _read(args, settings)
     if args.source:
         letters = [letter for letter in letters if letter.source == args.source]
     groups = group_by_cause(letters)
-    print(f"{len(letters)} {noun} in {len(groups)} cause(s)")
+    print(f"{len(letters)} {noun} in {len(groups)} cause(s){which}")
     for (source, kind, field, expected), members in groups:
         first = members[0]
         where = ", ".join(f"{m.topic}[{m.partition}]@{m.offset}" for m in members[:3])
         more = f" and {len(members) - 3} more" if len(members) > 3 else ""
         trait = f" (trait {first.trait}, dropped)" if isinstance(first, FieldWarning) else ""
+        found, reason = (
+            (first.found or "nothing", first.reason) if args.show_values else _hidden(first)
+        )
         print(f"\n{len(members):>6}  {source}  {kind}  field {field}{trait}")
-        print(f"        expected {expected}; e.g. found {first.found or 'nothing'}")
+        print(f"        expected {expected}; e.g. found {found}")
         print(f"        contract v{first.contract_version or '-'}; from {where}{more}")
-        print(f"        {first.reason}")
+        print(f"        {reason}")
+        if args.show_values and not isinstance(first, FieldWarning):
+            raw = base64.b64decode(first.original).decode("utf-8", errors="backslashreplace")
+            print(f"        raw: {raw[:300]}{'…' if len(raw) > 300 else ''}")
     return 0
 
 
@@ -66,21 +100,55 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    group = sub.add_parser("dlq", help="inspect dead letters by cause; replay them after a fix")
+    group = add_command(
+        sub,
+        "dlq",
+        "inspect dead letters by cause; replay them after a fix",
+        "signalfold dlq inspect",
+        "signalfold dlq replay --source returns_portal",
+    )
     cmds = group.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
 
-    p = cmds.add_parser("inspect", help="dead letters (or --warnings) grouped by cause")
-    p.add_argument("--source", help="only this source")
-    p.add_argument(
+    p = add_command(
+        cmds,
+        "inspect",
+        "dead letters not replayed yet (or --all, or --warnings) grouped by cause",
+        "signalfold dlq inspect --source returns_portal",
+        "signalfold dlq inspect --all --show-values   # operators only: prints personal data",
+        description="Dead letters grouped by (source, kind, field, expected). By default the "
+        "latest letter of each raw record that `dlq replay` has not recovered yet (a record "
+        "that failed again counts once); --all shows every letter on signals.dlq. Fields "
+        "and error kinds only: the values found and the raw bytes are printed with "
+        "--show-values.",
+    )
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--unresolved",
+        action="store_true",
+        help="the latest letter of each record not replayed yet (the default)",
+    )
+    shown.add_argument(
+        "--all", action="store_true", help="every letter on signals.dlq, replayed ones included"
+    )
+    shown.add_argument(
         "--warnings",
         action="store_true",
         help="optional traits left out of events that still mapped (signals.warnings)",
     )
+    p.add_argument("--source", help="only this source")
+    p.add_argument(
+        "--show-values",
+        action="store_true",
+        help="also print the values found and the raw bytes (personal data: operators only)",
+    )
     p.set_defaults(func=broker_errors(_inspect))
 
-    p = cmds.add_parser(
+    p = add_command(
+        cmds,
         "replay",
-        help="re-map dead letters not replayed yet through the current contracts",
+        "re-map dead letters not replayed yet through the current contracts",
+        "signalfold dlq replay",
+        "signalfold dlq replay --source returns_portal",
     )
     p.add_argument("--source", help="only this source (tracked separately)")
     p.set_defaults(func=broker_errors(_replay))

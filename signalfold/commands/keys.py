@@ -7,22 +7,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from signalfold.commands._help import add_command
 from signalfold.settings import Settings
 
 __all__ = ["register"]
 
 
-def _entry(name: str, role: str, digest: str) -> str:
-    return f"  - name: {name}\n    role: {role}\n    hash: {digest}\n"
+def _document(name: str, role: str, digest: str) -> str:
+    """A complete key file holding one entry; its last three lines are the entry itself."""
+    return (
+        "# signalfold API key file (SIGNALFOLD_API_KEYS_FILE). To add this key to an\n"
+        "# existing file, append the three lines after `keys:` to that file's `keys:` list.\n"
+        "keys:\n"
+        f"  - name: {name}\n    role: {role}\n    hash: {digest}\n"
+    )
 
 
 def _new(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.sinks.auth import hash_key, new_key
 
     key = new_key()
-    print(f"key (shown once; give it to the caller, keep it out of files): {key}")
-    print("entry for the key file (SIGNALFOLD_API_KEYS_FILE):")
-    print(_entry(args.name, args.role, hash_key(key)), end="")
+    # The key goes to stderr: `signalfold keys new … > keys.yaml` writes a valid key
+    # file that holds only the key's hash.
+    print(f"key (shown once; give it to the caller, keep it out of files): {key}", file=sys.stderr)
+    print(_document(args.name, args.role, hash_key(key)), end="")
     return 0
 
 
@@ -50,17 +58,39 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    keys = sub.add_parser("keys", help="make, hash and check scoped API keys")
+    keys = add_command(
+        sub,
+        "keys",
+        "make, hash and check scoped API keys",
+        "signalfold keys new --name crm-bot --role marketing_bot > keys.yaml",
+        "signalfold keys check keys.yaml",
+    )
     group = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
 
-    p = group.add_parser("new", help="make a random key; print it and its key-file entry")
+    p = add_command(
+        group,
+        "new",
+        "make a random key: the key on stderr, a key file holding its hash on stdout",
+        "signalfold keys new --name crm-bot --role marketing_bot > keys.yaml",
+        "signalfold keys new --name desk --role support_tool | tail -3 >> keys.yaml  # append",
+    )
     p.add_argument("--name", required=True, help="who holds it (the surface in decision logs)")
-    p.add_argument("--role", required=True, choices=["marketing_bot", "support_tool", "admin"])
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["marketing_bot", "support_tool", "admin"],
+        help="scope: decisions only; also histories; also identity operations",
+    )
     p.set_defaults(func=_new)
 
-    p = group.add_parser("hash", help="hash a key read from standard input")
+    p = add_command(
+        group,
+        "hash",
+        "hash a key read from standard input (for a key made elsewhere)",
+        "printf '%s\\n' \"$KEY\" | signalfold keys hash",
+    )
     p.set_defaults(func=_hash)
 
-    p = group.add_parser("check", help="validate a key file")
-    p.add_argument("file", nargs="?", help="default: SIGNALFOLD_API_KEYS_FILE")
+    p = add_command(group, "check", "validate a key file", "signalfold keys check keys.yaml")
+    p.add_argument("file", nargs="?", help="the key file (default: SIGNALFOLD_API_KEYS_FILE)")
     p.set_defaults(func=_check)

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from signalfold.commands._errors import broker_errors, require_broker
+from signalfold.commands._help import add_command
 from signalfold.settings import Settings
 
 __all__ = ["register"]
@@ -43,6 +45,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.bootstrap import build_runner
 
+    require_broker(settings)
     runner = build_runner(args.stage, settings)
     runner.install_signal_handlers()
     runner.run()
@@ -52,6 +55,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.sinks.serve import serve
 
+    require_broker(settings)
     serve(settings)
     return 0
 
@@ -73,32 +77,73 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "run", help="start broker (if none is configured), workers and API; Ctrl-C stops all"
+    p = add_command(
+        sub,
+        "run",
+        "start broker (if none is configured), workers and API; Ctrl-C stops all",
+        "signalfold run --demo",
+        "SIGNALFOLD_KAFKA_BOOTSTRAP=kafka:9092 signalfold run",
     )
     p.add_argument("--demo", action="store_true", help="feed the demo generator once started")
     p.add_argument("--people", type=int, default=300, help="demo people (default 300)")
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("broker", help="run only the embedded Tansu broker on loopback")
+    p = add_command(
+        sub,
+        "broker",
+        "run only the embedded Tansu broker on loopback; Ctrl-C stops it",
+        "signalfold broker   # then, in another shell: signalfold topics",
+    )
     p.set_defaults(func=_broker)
 
-    p = sub.add_parser("topics", help="create the pipeline and source topics that are missing")
-    p.set_defaults(func=_topics)
+    p = add_command(
+        sub,
+        "topics",
+        "create the pipeline and source topics that are missing, and list them",
+        "SIGNALFOLD_KAFKA_BOOTSTRAP=127.0.0.1:9092 signalfold topics",
+    )
+    p.set_defaults(func=broker_errors(_topics))
 
-    p = sub.add_parser("worker", help="run one stream stage: ingest, resolve or state")
-    p.add_argument("--stage", choices=["ingest", "resolve", "state"], required=True)
-    p.set_defaults(func=_worker)
+    p = add_command(
+        sub,
+        "worker",
+        "run one stream stage (ingest, resolve or state) until SIGINT/SIGTERM",
+        "signalfold worker --stage ingest",
+        "signalfold worker --stage resolve   # one resolve worker only: it owns the graph",
+    )
+    p.add_argument(
+        "--stage",
+        choices=["ingest", "resolve", "state"],
+        required=True,
+        help="which stage this process runs",
+    )
+    p.set_defaults(func=broker_errors(_worker))
 
-    p = sub.add_parser("serve", help="materialise state into DuckDB and answer the HTTP API")
-    p.set_defaults(func=_serve)
+    p = add_command(
+        sub,
+        "serve",
+        "materialise state into DuckDB and answer the HTTP API until SIGINT/SIGTERM",
+        "signalfold serve",
+        "SIGNALFOLD_API_PORT=8081 SIGNALFOLD_API_REPLICA=1 signalfold serve",
+    )
+    p.set_defaults(func=broker_errors(_serve))
 
-    p = sub.add_parser("demo", help="produce synthetic marketing, sales and support events")
-    p.add_argument("--people", type=int, default=300)
-    p.add_argument("--seed", type=int, default=7)
+    p = add_command(
+        sub,
+        "demo",
+        "produce synthetic marketing, sales and support events onto the raw topics",
+        "signalfold demo --people 50 --no-bad",
+    )
+    p.add_argument("--people", type=int, default=300, help="synthetic people (default 300)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--no-bad", action="store_true", help="leave out the malformed events")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=broker_errors(_demo))
 
-    p = sub.add_parser("schemas", help="export JSON Schema of every model")
-    p.add_argument("--out", default="docs/schemas", help="output folder")
+    p = add_command(
+        sub,
+        "schemas",
+        "export the JSON Schema of every model",
+        "signalfold schemas --out docs/schemas",
+    )
+    p.add_argument("--out", default="docs/schemas", help="output folder (default docs/schemas)")
     p.set_defaults(func=_schemas)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from signalfold.commands._errors import broker_errors
+from signalfold.commands._help import add_command
 from signalfold.errors import ConfigError
 from signalfold.settings import Settings
 
@@ -26,33 +27,48 @@ def _now() -> datetime:
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.schemas.contract import load_contract
-    from signalfold.schemas.contract_evolution import check_evolution
 
     contract = load_contract(args.file)
+    evolution: list[str] = []
+    if args.against:
+        evolution = _evolution(args.against, contract, settings)
+    # Only now is it known to be ok: every failure above raised.
     types = ", ".join(sorted(contract.signal_types()))
     print(f"ok: `{args.file}` is source `{contract.name}` v{contract.version} ({contract.owner})")
     print(f"  topic {contract.topic}; emits {types}")
-    if args.against:
-        old = _registered_or_file(args.against, contract.name, settings)
-        if old is None:
-            print(f"  no registered contract for `{contract.name}`: a new source")
-            return 0
-        bumped = check_evolution(old, contract)
-        if bumped:
-            print(f"  breaking changes accepted by the new version {contract.version}:")
-            print("\n".join(f"    - {reason}" for reason in bumped))
-        else:
-            print(f"  compatible with v{old.version}: additive changes only")
+    print("\n".join(evolution), end="\n" if evolution else "")
     return 0
 
 
-def _registered_or_file(against: str, name: str, settings: Settings) -> Any:
+def _evolution(against: str, contract: Any, settings: Settings) -> list[str]:
+    """What ``contract`` changes against the registered version (or a file); raises
+    ``ConfigError`` for a change that is not allowed, naming what it was compared with."""
     from signalfold.schemas.contract import load_contract
+    from signalfold.schemas.contract_evolution import check_evolution
     from signalfold.streams.registry import active_contracts
 
-    if against != "registered":
-        return load_contract(against)
-    return active_contracts(settings).get(name)
+    if against == "registered":
+        old = active_contracts(settings).get(contract.name)
+        if old is None:
+            return [f"  no registered contract for `{contract.name}`: a new source"]
+        baseline = f"registered v{old.version}"
+        bumped = check_evolution(old, contract)
+    else:
+        old = load_contract(against)
+        baseline = f"v{old.version} in `{against}`"
+        try:
+            bumped = check_evolution(old, contract)
+        except ConfigError as exc:
+            # check_evolution words its refusal for the registry; here the baseline is a file.
+            file = f"version {old.version} of `{against}`"
+            text = str(exc).replace(f"the registered version {old.version}", file)
+            raise ConfigError(text.replace(f"registered version {old.version}", file)) from None
+    if not bumped:
+        return [f"  compatible with {baseline}: additive changes only"]
+    return [
+        f"  breaking changes against {baseline}, accepted by the new version {contract.version}:",
+        *(f"    - {reason}" for reason in bumped),
+    ]
 
 
 def _test(args: argparse.Namespace, settings: Settings) -> int:
@@ -185,11 +201,26 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    group = sub.add_parser("sources", help="validate, test, dry-run, register and list sources")
+    group = add_command(
+        sub,
+        "sources",
+        "validate, test, dry-run, register and list sources",
+        "signalfold sources validate examples/returns_portal.yaml",
+        "signalfold sources list",
+        description="A platform team's tools for adding a source by contract; step by step "
+        "in docs/adding-a-source.md.",
+    )
     cmds = group.add_subparsers(dest="sources_command", required=True, metavar="ACTION")
 
-    p = cmds.add_parser("validate", help="check a contract file (and its evolution)")
-    p.add_argument("file")
+    p = add_command(
+        cmds,
+        "validate",
+        "check a contract file (and its evolution)",
+        "signalfold sources validate examples/returns_portal.yaml",
+        "signalfold sources validate new.yaml --against registered",
+        "signalfold sources validate new.yaml --against old.yaml",
+    )
+    p.add_argument("file", help="the contract (YAML)")
     p.add_argument(
         "--against",
         metavar="registered|FILE",
@@ -198,25 +229,43 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=broker_errors(_validate))
 
-    p = cmds.add_parser("test", help="map sample events (JSON lines); non-zero exit on errors")
-    p.add_argument("file")
-    p.add_argument("sample")
+    p = add_command(
+        cmds,
+        "test",
+        "map sample events (JSON lines); non-zero exit on errors",
+        "signalfold sources test examples/returns_portal.yaml examples/returns_sample.jsonl",
+    )
+    p.add_argument("file", help="the contract (YAML)")
+    p.add_argument("sample", help="sample raw events, one JSON object a line")
     p.set_defaults(func=broker_errors(_test))
 
-    p = cmds.add_parser("dry-run", help="what the contract would change, publishing nothing")
-    p.add_argument("file")
+    p = add_command(
+        cmds,
+        "dry-run",
+        "what the contract would change, publishing nothing",
+        "signalfold sources dry-run examples/returns_portal.yaml --from-topic --limit 100",
+    )
+    p.add_argument("file", help="the contract (YAML)")
     p.add_argument("--from-topic", action="store_true", help="read the source's raw topic")
     p.add_argument("--limit", type=int, default=0, help="at most this many events (0: all)")
     p.set_defaults(func=broker_errors(_dry_run))
 
-    p = cmds.add_parser("register", help="create the topic and publish the contract live")
-    p.add_argument("file")
+    p = add_command(
+        cmds,
+        "register",
+        "create the topic and publish the contract live",
+        "signalfold sources register examples/returns_portal.yaml",
+    )
+    p.add_argument("file", help="the contract (YAML)")
     p.set_defaults(func=broker_errors(_register))
 
-    p = cmds.add_parser(
+    p = add_command(
+        cmds,
         "list",
-        help="sources with owners, versions and counts",
-        description="received: records on the raw topic; mapped: distinct signal ids of the "
+        "sources with owners, versions and counts",
+        "signalfold sources list",
+        description="Sources with owners, versions and counts. "
+        "received: records on the raw topic; mapped: distinct signal ids of the "
         "source on signals.canonical; dead: distinct raw records (topic, partition, offset) "
         "whose latest dead letter is not replayed yet (0 after a successful `dlq replay`); "
         "warned: distinct mapped signals that left out an optional trait that did not fit "
