@@ -112,7 +112,12 @@ def _wait_ready(base: str, procs: dict[str, subprocess.Popen[bytes]], timeout: f
 
 
 def _example_email(settings: Settings, base: str) -> tuple[str | None, str | None]:
-    """Find a demo email that is suppressed and one that is allowed, via the API."""
+    """Find a demo email that is suppressed and one that is allowed, via the API.
+
+    Asked through ``/v1/suppression/explain``, which answers the same decision
+    without writing it to the decision log: these probes contact nobody, so
+    they must not appear in the audit trail as a surface's answers.
+    """
     from signalfold.streams.demo import generate_demo
 
     denied = allowed = None
@@ -123,13 +128,14 @@ def _example_email(settings: Settings, base: str) -> tuple[str | None, str | Non
         if not email:
             continue
         r = httpx.get(
-            f"{base}/v1/suppression/check",
+            f"{base}/v1/suppression/explain",
             params={"email": email, "channel": "email", "purpose": "marketing"},
             timeout=2,
         )
-        if r.status_code != 200 or not r.json().get("known"):
+        decision = r.json().get("decision", {}) if r.status_code == 200 else {}
+        if not decision.get("known"):
             continue
-        if r.json()["allowed"]:
+        if decision["allowed"]:
             allowed = allowed or email
         else:
             denied = denied or email
