@@ -3,7 +3,9 @@
 A :class:`DeadLetter` is published on ``signals.dlq`` so that nothing is lost:
 every raw event is either a canonical signal or one of these, and the counts
 add up. ``original`` keeps the exact bytes (base64) so a fixed contract can
-replay them.
+replay them — up to ``EXCERPT_BYTES``: a larger event keeps an excerpt, its
+size and SHA-256 (``truncated``), and the pointer (topic, partition, offset)
+to the full event, so a dead letter always fits the topic it goes to.
 
 A :class:`FieldWarning` is published on ``signals.warnings`` for an optional
 trait that did not fit (a birth date in no known form): the event is a
@@ -15,11 +17,17 @@ found …``.
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+import hashlib
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["DeadLetter", "DeadLetterKind", "FieldWarning"]
+__all__ = ["EXCERPT_BYTES", "DeadLetter", "DeadLetterKind", "FieldWarning", "kept_bytes"]
+
+#: The most of an event's bytes a dead letter keeps (base64 makes it a third larger);
+#: with the reason and the pointer, a letter stays far below Kafka's 1 MB default.
+EXCERPT_BYTES = 64 * 1024
 
 DeadLetterKind = Literal[
     "invalid_json",
@@ -48,8 +56,30 @@ class DeadLetter(BaseModel):
     expected: str | None = None
     found: str | None = None
     error_kind: DeadLetterKind
-    original: str = Field(description="Base64 of the original message value.")
+    original: str = Field(description="Base64 of the original message value (or its excerpt).")
+    truncated: bool = Field(
+        default=False, description="`original` is the first bytes only (see `original_bytes`)."
+    )
+    original_bytes: int | None = Field(default=None, description="Size of the whole value.")
+    original_sha256: str | None = Field(default=None, description="Digest of the whole value.")
     at: AwareDatetime
+
+
+def kept_bytes(raw: bytes | None) -> dict[str, Any]:
+    """The ``original`` fields of a dead letter for ``raw``: all of it, or an excerpt.
+
+    >>> kept_bytes(b"{}")["original"], kept_bytes(b"x" * (EXCERPT_BYTES + 1))["truncated"]
+    ('e30=', True)
+    """
+    value = bytes(raw or b"")
+    if len(value) <= EXCERPT_BYTES:
+        return {"original": base64.b64encode(value).decode("ascii")}
+    return {
+        "original": base64.b64encode(value[:EXCERPT_BYTES]).decode("ascii"),
+        "truncated": True,
+        "original_bytes": len(value),
+        "original_sha256": hashlib.sha256(value).hexdigest(),
+    }
 
 
 class FieldWarning(BaseModel):

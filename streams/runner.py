@@ -13,7 +13,6 @@ per stage, partition-owned state rebuilt from Kafka — on the faster client.
 
 from __future__ import annotations
 
-import base64
 import logging
 import signal
 import threading
@@ -21,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from pydantic import ValidationError
@@ -31,9 +30,14 @@ from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.kafka import is_fence
 from signalfold.streams.kafka import producer as make_producer
 
-__all__ = ["Output", "Stage", "StageError", "StageRunner", "describe"]
+__all__ = ["MAX_RECORD_BYTES", "Output", "Stage", "StageError", "StageRunner", "describe"]
 
 log = logging.getLogger(__name__)
+
+#: The largest record a stage publishes (key + value). librdkafka's default
+#: ``message.max.bytes`` is 1,000,000 including framing, as is Kafka's default
+#: ``max.message.bytes``; a larger output is set aside on the DLQ instead.
+MAX_RECORD_BYTES = 900_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +177,7 @@ class StageRunner:
         return outputs
 
     def _dead_letter(self, message: Message, exc: Exception) -> Output:
-        from signalfold.schemas.dlq import DeadLetter
+        from signalfold.schemas.dlq import DeadLetter, kept_bytes
 
         letter = DeadLetter(
             source=f"internal:{self.stage.name}",
@@ -191,11 +195,58 @@ class StageRunner:
             expected="a record this stage can handle",
             found=type(exc).__name__,
             error_kind="invalid_value",
-            original=base64.b64encode(message.value() or b"").decode(),
             at=datetime.now(UTC),
+            **kept_bytes(message.value()),
         )
         assert self._dlq_topic is not None
         return Output(self._dlq_topic, message.key(), letter.model_dump_json().encode())
+
+    def _produce(self, producer: Producer, out: Output, delivered: Any) -> None:
+        while True:
+            try:
+                producer.produce(
+                    out.topic,
+                    key=out.key,
+                    value=out.value,
+                    headers=out.headers,
+                    on_delivery=delivered,
+                )
+                return
+            except BufferError:
+                producer.poll(0.05)
+
+    def _fitting(self, out: Output) -> Output:
+        """``out``, or — when it is larger than a record may be — a dead letter saying so."""
+        size = len(out.value or b"") + len(out.key or b"")
+        if size <= MAX_RECORD_BYTES or self._dlq_topic is None:
+            return out
+        return self._set_aside(out, f"it is {size} bytes, over {MAX_RECORD_BYTES}")
+
+    def _set_aside(self, out: Output, why: str) -> Output:
+        """A bounded dead letter for an output that cannot be published; the stage goes on."""
+        from signalfold.schemas.dlq import DeadLetter, kept_bytes
+
+        size = len(out.value or b"")
+        log.error(
+            "%s: set aside a %d-byte record for %s: %s", self.stage.name, size, out.topic, why
+        )
+        letter = DeadLetter(
+            source=f"internal:{self.stage.name}",
+            topic=out.topic,
+            key=(out.key or b"").decode("utf-8", errors="backslashreplace")[:200] or None,
+            reason=(
+                f"stage `{self.stage.name}` could not publish a record to {out.topic}: {why}; "
+                "it was set aside so the stage keeps running — bound what the record carries "
+                "(see the state size settings) or raise the topic's and producer's limits"
+            ),
+            expected=f"a record of at most {MAX_RECORD_BYTES} bytes",
+            found=f"{size} bytes",
+            error_kind="oversized",
+            at=datetime.now(UTC),
+            **kept_bytes(out.value),
+        )
+        assert self._dlq_topic is not None
+        return Output(self._dlq_topic, out.key, letter.model_dump_json().encode())
 
     def _handle(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         messages = []
@@ -208,25 +259,23 @@ class StageRunner:
             if not is_fence(message):
                 messages.append(message)
         failures: list[str] = []
+        too_large: list[Output] = []
 
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                return
+            if err.code() == KafkaError.MSG_SIZE_TOO_LARGE and self._dlq_topic is not None:
+                too_large.append(Output(msg.topic(), msg.key(), msg.value()))
+            else:
                 failures.append(err.str())
 
         for out in self._process(messages):
-            while True:
-                try:
-                    producer.produce(
-                        out.topic,
-                        key=out.key,
-                        value=out.value,
-                        headers=out.headers,
-                        on_delivery=delivered,
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            self._produce(producer, self._fitting(out), delivered)
         remaining = producer.flush(30)
+        if too_large and not failures:  # the broker's limit is below ours: set them aside too
+            for out in too_large:
+                self._produce(producer, self._set_aside(out, "the broker refused it"), delivered)
+            remaining = producer.flush(30)
         if remaining or failures:
             # Not committing makes the batch come back after a restart: nothing is lost.
             raise StageError(

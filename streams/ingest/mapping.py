@@ -11,7 +11,6 @@ with :func:`field_warning`.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from datetime import datetime
@@ -20,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from signalfold.schemas.contract import SourceContract
-from signalfold.schemas.dlq import DeadLetter, FieldWarning
+from signalfold.schemas.dlq import DeadLetter, FieldWarning, kept_bytes
 from signalfold.schemas.signal import Signal, make_signal_id
 from signalfold.streams.ingest.compiled import (
     Compiled,
@@ -293,8 +292,8 @@ def dead_letter(
         expected=expected,
         found=found,
         error_kind=kind,
-        original=base64.b64encode(bytes(raw or b"")).decode("ascii"),
         at=at,
+        **kept_bytes(raw),
     )
 
 

@@ -95,6 +95,15 @@ def replay_letter(
     A signal that mapped without an optional trait appends its warnings to
     ``warnings`` when given (with the letter's original coordinates).
     """
+    if letter.truncated:  # an excerpt cannot be replayed: say where the whole event is
+        where = f"{letter.topic}[{letter.partition}]@{letter.offset}"
+        note = (
+            f"; the letter keeps an excerpt of the {letter.original_bytes}-byte event — "
+            f"re-send it from {where} (sha256 {letter.original_sha256}) once "
+            "SIGNALFOLD_MAX_EVENT_BYTES allows it"
+        )
+        reason = letter.reason if note in letter.reason else letter.reason + note
+        return letter.model_copy(update={"reason": reason, "at": now})
     raw = base64.b64decode(letter.original)
     contract = contracts.get(letter.source)
     dropped: list[DroppedTrait] = []
