@@ -260,7 +260,8 @@ def dead_letter(
     raw: bytes | None,
     at: datetime,
 ) -> DeadLetter:
-    """The DLQ record for a raw event that failed, keeping its exact bytes.
+    """The DLQ record for a raw event that failed, keeping its exact bytes (an excerpt,
+    with size and digest, past ``EXCERPT_BYTES``: see ``schemas.dlq.kept_bytes``).
 
     A :class:`MappingError` gives the field, expected and found; any other
     exception is recorded by type only (a bug to report, not a source problem).
