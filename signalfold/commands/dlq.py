@@ -77,7 +77,8 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
         print(f"        {reason}")
         if args.show_values and not isinstance(first, FieldWarning):
             raw = base64.b64decode(first.original).decode("utf-8", errors="backslashreplace")
-            print(f"        raw: {raw[:300]}{'…' if len(raw) > 300 else ''}")
+            cut = "…" if len(raw) > 300 or getattr(first, "truncated", False) else ""
+            print(f"        raw: {raw[:300]}{cut}")
     return 0
 
 
