@@ -1,23 +1,49 @@
+#!/usr/bin/env python3
 """An example marketing bot: check a send list before a campaign, print who it skips and why.
 
-    python examples/marketing_bot.py send_list.csv --url http://127.0.0.1:8080 --key sf_...
-    python examples/marketing_bot.py send_list.csv --local      # no network hop: reads Kafka
+    examples/marketing_bot.py examples/send_list.csv       # after `make run`, from the repo
+    examples/marketing_bot.py send_list.csv --url http://127.0.0.1:8080 --key sf_...
+    examples/marketing_bot.py send_list.csv --local        # no network hop: reads Kafka
 
 ``send_list.csv`` has one recipient per line: an email, a phone (``+44...``),
-or ``type:value`` (``crm_contact_id:003A``). Optional ``--product``/``--category``
-say what the campaign promotes, so product-specific holds (a defective return)
-apply. If signalfold cannot be reached, the client fails closed: marketing is
-skipped for everyone, and the bot says so.
+or ``type:value`` (``crm_contact_id:003A``); lines starting with ``#`` are
+comments. The shipped list names people of the demo data ``make run`` feeds.
+Optional ``--product``/``--category`` say what the campaign promotes, so
+product-specific holds (a defective return) apply. If signalfold cannot be
+reached, the client fails closed: marketing is skipped for everyone, and the
+bot says so.
+
+Run with any ``python3``: when signalfold is not importable there, the bot
+starts again with the project's ``.venv`` (which ``make run`` creates).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from signalfold.schemas import SuppressionDecision
+
+def _use_project_venv() -> None:
+    """Re-run this script with the repo's ``.venv`` Python if signalfold is not importable."""
+    try:
+        import signalfold.schemas  # noqa: F401
+    except ImportError:
+        venv = Path(__file__).resolve().parents[1] / ".venv"
+        python = venv / "bin" / "python"
+        if python.exists() and Path(sys.prefix).resolve() != venv.resolve():
+            os.execv(python, [str(python), __file__, *sys.argv[1:]])
+        sys.exit(
+            "signalfold is not installed for this Python and the project has no .venv yet: "
+            "run `make install` (or `make run`) in the repo first, then run this again"
+        )
+
+
+_use_project_venv()
+
+from signalfold.schemas import SuppressionDecision  # noqa: E402  (after the venv check)
 
 
 def recipients(path: Path) -> list[dict[str, str]]:

@@ -38,7 +38,6 @@ class Customer:
     """A live (not absorbed) customer: its records and the keys they hold, by type."""
 
     customer_id: str
-    creator: str
     records: set[str] = field(default_factory=set)
     keys: dict[str, set[str]] = field(default_factory=dict)
 
@@ -140,7 +139,7 @@ class GraphState:
         """(first event time, record id): the order founders are chosen by."""
         return (self.records[record_id].first_seen, record_id)
 
-    def _live(self, change: IdentityChange, customer_id: str, creator: str) -> Customer:
+    def _live(self, customer_id: str) -> Customer:
         """The live customer ``customer_id``, created (or revived from an alias) if needed."""
         customer = self.customers.get(customer_id)
         if customer is not None:
@@ -148,7 +147,7 @@ class GraphState:
         if customer_id in self.aliases:
             survivor = self.aliases.pop(customer_id)
             self._aliases_of.get(survivor, set()).discard(customer_id)
-        customer = Customer(customer_id, creator)
+        customer = Customer(customer_id)
         self.customers[customer_id] = customer
         return customer
 
@@ -157,7 +156,7 @@ class GraphState:
         if change.kind == "created":
             if record is not None or change.birth is None:
                 raise self._inconsistent(change, "record already exists or has no birth")
-            customer = self._live(change, change.customer_id, change.record_id)
+            customer = self._live(change.customer_id)
         else:
             customer = self.customers.get(self.canonical_id(change.customer_id))
             if customer is None:
@@ -220,7 +219,7 @@ class GraphState:
         if source is None or not moved or not moved <= source.records:
             raise self._inconsistent(change, "split records are not a part of the customer")
         revived = change.customer_id in self.aliases
-        target = self._live(change, change.customer_id, change.record_id)
+        target = self._live(change.customer_id)
         if change.evidence and change.evidence[0].rule == "operator:split":
             rest = frozenset(source.records - moved)
             self.pins.add_barrier(Barrier("split", frozenset(moved), rest, change.change_id))
