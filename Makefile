@@ -28,5 +28,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline
 
+## Remove everything make run, make test, make bench and the install create.
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis build dist *.egg-info \
+		bench/identity/results bench/results/*.tmp
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	find . -path ./.git -prune -o -type f -name '*.pyc' -exec rm -f {} +
