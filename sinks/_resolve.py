@@ -56,7 +56,7 @@ def _invalid(field: str, exc: InvalidIdentifier) -> BadIdentifier:
         CheckError(
             field=field,
             expected=expected,
-            found=f"{found} ({exc.redacted})" if exc.redacted else found,
+            found=found,  # not ``exc.redacted``: a body never echoes a value back
             message=f"{field}: {exc.reason}; send the identifier as the customer gave it",
         )
     )

@@ -29,6 +29,8 @@ from signalfold.sinks.auth import KeyChecker, document_scopes, key_checker_for, 
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.errors import InvalidCursor, problem, validation_details
 from signalfold.sinks.models import (
+    Problem,
+    ProblemReport,
     ServiceStatus,
     TimelinePage,
 )
@@ -111,6 +113,27 @@ def _serve_docs(app: FastAPI) -> None:
             redoc_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make OpenAPI's 422 schema the shape the API answers with (``ProblemReport``)."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            ref = "#/components/schemas/ValidationError"
+            schemas["ValidationError"] = Problem.model_json_schema(ref_template=ref)
+            report = ProblemReport.model_json_schema()
+            report.pop("$defs", None)
+            report["title"] = "HTTPValidationError"
+            report["properties"]["detail"] = {"type": "array", "items": {"$ref": ref}}
+            schemas["HTTPValidationError"] = report
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -266,5 +289,6 @@ def create_app(
 
     app.include_router(identity_router(view, store, settings))
     document_scopes(app)  # after every route: publishes x-required-scope per operation
+    _document_problems(app)
 
     return app

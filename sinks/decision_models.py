@@ -26,15 +26,21 @@ __all__ = [
 
 class DecisionQuery(BaseModel):
     """One question. Name the person by exactly one of ``email``, ``phone``,
-    ``customer_id``, or ``type`` + ``value`` (any identifier type, e.g.
+    ``customer_id`` (as signalfold gives them: ``cus_`` and 20 hex digits), or
+    ``type`` + ``value`` (an identifier type a source contract declares, e.g.
     ``crm_contact_id``); say what the message promotes with ``product_id`` /
     ``category`` when a product-specific hold (a defective return) should apply.
+    A type no contract declares, or a customer id of another shape that no
+    customer has, is a 422 that names what is accepted: a typo never becomes
+    the unknown-customer answer.
     """
 
     email: str | None = None
     phone: str | None = None
     customer_id: str | None = None
-    type: str | None = Field(default=None, description="identifier type, with `value`")
+    type: str | None = Field(
+        default=None, description="identifier type a source contract declares, with `value`"
+    )
     value: str | None = None
     channel: Channel
     purpose: Purpose

@@ -19,6 +19,8 @@ __all__ = [
     "CheckError",
     "CheckRequest",
     "IdentityExplanation",
+    "Problem",
+    "ProblemReport",
     "ServiceStatus",
     "TimelineItem",
     "TimelinePage",
@@ -74,6 +76,28 @@ class CheckError(BaseModel):
     expected: str
     found: str | None
     message: str
+
+
+class Problem(BaseModel):
+    """One mistake in a request; every 422's ``detail`` items have this shape.
+
+    ``found`` says what kind of value came (``a string of 3 characters``,
+    ``nothing``), never the value; ``message`` ends with the next step.
+    """
+
+    type: str = Field(description="`missing`, `literal_error`, `invalid_identifier`, …")
+    loc: list[str | int] = Field(description="Where: `query`/`body`, then the field path.")
+    field: str | None
+    expected: str
+    found: str | None
+    message: str
+
+
+class ProblemReport(BaseModel):
+    """A 422: the first mistakes found (at most 20) and, for parameter errors, how many."""
+
+    detail: list[Problem]
+    error_count: int | None = None
 
 
 class BatchCheckResult(BaseModel):

@@ -208,3 +208,9 @@ def test_docs_assets_and_openapi_are_served_here(app) -> None:
     spec = _send(app, "GET", "/openapi.json").json()
     assert spec["openapi"].startswith("3.1")  # the bundled Swagger UI (5.x) renders 3.1
     assert "/docs" not in spec["paths"] and "/static/docs" not in json.dumps(spec["paths"])
+
+
+def test_openapi_documents_the_422_shape_the_api_answers_with(app) -> None:
+    schemas = _send(app, "GET", "/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["ValidationError"]["properties"]) == SHAPE
+    assert set(schemas["HTTPValidationError"]["properties"]) == {"detail", "error_count"}
