@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="signalfold",
         description="Fold marketing, sales and support signals into one customer reality. "
         "Settings come from SIGNALFOLD_* environment variables (see README).",
+        epilog="examples:\n"
+        "  signalfold run --demo          # everything on one machine, with demo data\n"
+        "  signalfold sources list        # sources, owners and counts\n"
+        "  signalfold COMMAND --help      # what a command does, with an example",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:

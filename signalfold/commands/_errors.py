@@ -9,7 +9,7 @@ from collections.abc import Callable
 from signalfold.errors import SignalfoldError
 from signalfold.settings import Settings
 
-__all__ = ["broker_errors", "require_broker"]
+__all__ = ["broker_errors", "needs_broker", "require_broker"]
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -17,9 +17,9 @@ Command = Callable[[argparse.Namespace, Settings], int]
 def require_broker(settings: Settings, timeout: float = 5.0) -> None:
     """Raise ``KafkaException`` unless the broker answers a metadata request within ``timeout``.
 
-    Long-running commands (``worker``, ``serve``) call it before their loops, so a
-    missing broker is one line (through :func:`broker_errors`), not librdkafka's
-    reconnect log and a traceback. The probe itself logs nothing.
+    Commands that need the broker (``worker`` and ``serve`` before their loops) call it
+    first, through :func:`needs_broker`, so a missing broker is one line, not
+    librdkafka's reconnect log and a traceback. The probe itself logs nothing.
     """
     from confluent_kafka.admin import AdminClient
 
@@ -43,3 +43,14 @@ def broker_errors(func: Command) -> Command:
             ) from None
 
     return run
+
+
+def needs_broker(func: Command) -> Command:
+    """:func:`broker_errors`, and the broker is probed first (:func:`require_broker`): a
+    command that cannot work without it says so within seconds, before any output."""
+
+    def probed(args: argparse.Namespace, settings: Settings) -> int:
+        require_broker(settings)
+        return int(func(args, settings))
+
+    return broker_errors(functools.wraps(func)(probed))

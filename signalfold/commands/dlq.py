@@ -11,7 +11,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from signalfold.commands._errors import broker_errors
+from signalfold.commands._errors import needs_broker
 from signalfold.commands._help import add_command
 from signalfold.settings import Settings
 
@@ -142,7 +142,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also print the values found and the raw bytes (personal data: operators only)",
     )
-    p.set_defaults(func=broker_errors(_inspect))
+    p.set_defaults(func=needs_broker(_inspect))
 
     p = add_command(
         cmds,
@@ -152,4 +152,4 @@ def register(sub: Any) -> None:
         "signalfold dlq replay --source returns_portal",
     )
     p.add_argument("--source", help="only this source (tracked separately)")
-    p.set_defaults(func=broker_errors(_replay))
+    p.set_defaults(func=needs_broker(_replay))

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from signalfold.commands._errors import broker_errors, require_broker
+from signalfold.commands._errors import broker_errors, needs_broker, require_broker
 from signalfold.commands._help import add_command
 from signalfold.settings import Settings
 
@@ -16,6 +16,8 @@ __all__ = ["register"]
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.supervisor import run
 
+    if settings.kafka_bootstrap is not None:  # else `run` starts the embedded broker
+        require_broker(settings)
     return run(settings, demo=args.demo, people=args.people)
 
 
@@ -45,7 +47,6 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.bootstrap import build_runner
 
-    require_broker(settings)
     runner = build_runner(args.stage, settings)
     runner.install_signal_handlers()
     runner.run()
@@ -55,7 +56,6 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.sinks.serve import serve
 
-    require_broker(settings)
     serve(settings)
     return 0
 
@@ -86,7 +86,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--demo", action="store_true", help="feed the demo generator once started")
     p.add_argument("--people", type=int, default=300, help="demo people (default 300)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=broker_errors(_run))
 
     p = add_command(
         sub,
@@ -102,7 +102,7 @@ def register(sub: Any) -> None:
         "create the pipeline and source topics that are missing, and list them",
         "SIGNALFOLD_KAFKA_BOOTSTRAP=127.0.0.1:9092 signalfold topics",
     )
-    p.set_defaults(func=broker_errors(_topics))
+    p.set_defaults(func=needs_broker(_topics))
 
     p = add_command(
         sub,
@@ -117,7 +117,7 @@ def register(sub: Any) -> None:
         required=True,
         help="which stage this process runs",
     )
-    p.set_defaults(func=broker_errors(_worker))
+    p.set_defaults(func=needs_broker(_worker))
 
     p = add_command(
         sub,
@@ -126,7 +126,7 @@ def register(sub: Any) -> None:
         "signalfold serve",
         "SIGNALFOLD_API_PORT=8081 SIGNALFOLD_API_REPLICA=1 signalfold serve",
     )
-    p.set_defaults(func=broker_errors(_serve))
+    p.set_defaults(func=needs_broker(_serve))
 
     p = add_command(
         sub,
@@ -137,7 +137,7 @@ def register(sub: Any) -> None:
     p.add_argument("--people", type=int, default=300, help="synthetic people (default 300)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--no-bad", action="store_true", help="leave out the malformed events")
-    p.set_defaults(func=broker_errors(_demo))
+    p.set_defaults(func=needs_broker(_demo))
 
     p = add_command(
         sub,

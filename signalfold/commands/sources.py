@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from signalfold.commands._errors import broker_errors
+from signalfold.commands._errors import broker_errors, needs_broker, require_broker
 from signalfold.commands._help import add_command
 from signalfold.errors import ConfigError
 from signalfold.settings import Settings
@@ -48,6 +48,7 @@ def _evolution(against: str, contract: Any, settings: Settings) -> list[str]:
     from signalfold.streams.registry import active_contracts
 
     if against == "registered":
+        require_broker(settings)
         old = active_contracts(settings).get(contract.name)
         if old is None:
             return [f"  no registered contract for `{contract.name}`: a new source"]
@@ -248,7 +249,7 @@ def register(sub: Any) -> None:
     p.add_argument("file", help="the contract (YAML)")
     p.add_argument("--from-topic", action="store_true", help="read the source's raw topic")
     p.add_argument("--limit", type=int, default=0, help="at most this many events (0: all)")
-    p.set_defaults(func=broker_errors(_dry_run))
+    p.set_defaults(func=needs_broker(_dry_run))
 
     p = add_command(
         cmds,
@@ -257,7 +258,7 @@ def register(sub: Any) -> None:
         "signalfold sources register examples/returns_portal.yaml",
     )
     p.add_argument("file", help="the contract (YAML)")
-    p.set_defaults(func=broker_errors(_register))
+    p.set_defaults(func=needs_broker(_register))
 
     p = add_command(
         cmds,
@@ -271,4 +272,4 @@ def register(sub: Any) -> None:
         "warned: distinct mapped signals that left out an optional trait that did not fit "
         "(see `signalfold dlq inspect --warnings`).",
     )
-    p.set_defaults(func=broker_errors(_list))
+    p.set_defaults(func=needs_broker(_list))

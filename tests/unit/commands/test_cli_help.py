@@ -26,7 +26,7 @@ def _commands(
                 yield from _commands(child, (*path, name))
 
 
-COMMANDS = list(_commands(build_parser()))
+COMMANDS = [((), build_parser()), *_commands(build_parser())]
 
 
 def test_the_walk_reaches_every_group_and_action() -> None:
@@ -35,7 +35,9 @@ def test_the_walk_reaches_every_group_and_action() -> None:
     assert {"sources validate", "dlq inspect", "dlq replay", "keys new", "keys check"} <= names
 
 
-@pytest.mark.parametrize("path,parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+@pytest.mark.parametrize(
+    "path,parser", COMMANDS, ids=[" ".join(p) or "signalfold" for p, _ in COMMANDS]
+)
 def test_help_has_a_description_an_example_and_help_for_every_option(
     path: tuple[str, ...], parser: argparse.ArgumentParser
 ) -> None:

@@ -32,10 +32,10 @@ def test_a_closed_pipe_ends_quietly_with_141() -> None:
     proc.stderr.close()
 
 
-@pytest.mark.parametrize("command", [["worker", "--stage", "ingest"], ["serve"]])
-def test_worker_and_serve_without_a_broker_say_so_in_one_line(
-    command: list[str], tmp_path: object
-) -> None:
+@pytest.mark.parametrize(
+    "command", [["worker", "--stage", "ingest"], ["serve"], ["dlq", "inspect"]], ids=" ".join
+)
+def test_commands_without_a_broker_say_so_in_one_line(command: list[str], tmp_path: object) -> None:
     where = f"127.0.0.1:{_closed_port()}"
     env = {
         **os.environ,
