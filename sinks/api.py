@@ -256,7 +256,7 @@ def create_app(
             return redirect
         state = view.state(customer_id)
         if state is None:
-            raise _not_found(f"no customer with id {customer_id!r}")
+            raise _not_found("no customer has this id; find one with /v1/customers/lookup")
         return state
 
     @app.get(
@@ -282,7 +282,7 @@ def create_app(
             ids, limit=limit, cursor=cursor, type=type, source=source
         )
         if not items and cursor is None and view.state(customer_id) is None:
-            raise _not_found(f"no customer with id {customer_id!r}")
+            raise _not_found("no customer has this id; find one with /v1/customers/lookup")
         return TimelinePage(
             customer_id=customer_id, customer_ids=ids, items=items, next_cursor=next_cursor
         )
