@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from signalfold.commands._help import add_command
 from signalfold.errors import SignalfoldError
 from signalfold.settings import Settings
 
@@ -172,35 +173,65 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    group = sub.add_parser("identity", help="split customers, pin records, explain links")
+    group = add_command(
+        sub,
+        "identity",
+        "split customers, pin records, explain links",
+        "signalfold identity why marketing:jane@example.com support:1001",
+        "signalfold identity split cus_0123456789abcdef0123 --records support:1001",
+        description="Operate the identity graph: split a wrong merge, pin two records never or "
+        "always together, explain why records are (or are not) one customer, retrain the "
+        "Splink model. Commands travel on identity.commands; the resolve worker answers.",
+    )
     isub = group.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
 
     def waiting(p: argparse.ArgumentParser) -> None:
         p.add_argument("--wait", type=float, default=30, help="seconds to wait for the answer")
         p.add_argument("--note", default=None, help="why, kept with the command for the audit")
 
-    p = isub.add_parser("split", help="move records out of a customer into a new one")
-    p.add_argument("customer_id")
+    p = add_command(
+        isub,
+        "split",
+        "move records out of a customer (each side is named after its oldest record)",
+        "signalfold identity split cus_0123456789abcdef0123 --records support:1001,sales:003A",
+    )
+    p.add_argument("customer_id", help="the customer to split (cus_…)")
     p.add_argument("--records", required=True, help="comma-separated record ids (source:key)")
     waiting(p)
     p.set_defaults(func=_split)
 
-    p = isub.add_parser("pin", help="pin two records as never / always the same customer")
-    p.add_argument("record_a")
-    p.add_argument("record_b")
+    p = add_command(
+        isub,
+        "pin",
+        "pin two records as never / always the same customer",
+        "signalfold identity pin support:1001 marketing:jane@example.com --never",
+        "signalfold identity pin support:1001 sales:003A --always",
+    )
+    p.add_argument("record_a", help="a record id (source:key)")
+    p.add_argument("record_b", help="the other record id (source:key)")
     kind = p.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--never", action="store_true")
-    kind.add_argument("--always", action="store_true")
+    kind.add_argument("--never", action="store_true", help="keep them apart from now on")
+    kind.add_argument("--always", action="store_true", help="join them now and from now on")
     waiting(p)
     p.set_defaults(func=_pin)
 
-    p = isub.add_parser("why", help="the chain of links, with evidence, joining two records")
-    p.add_argument("record_a")
-    p.add_argument("record_b")
+    p = add_command(
+        isub,
+        "why",
+        "the chain of links joining two records, or what kept them apart",
+        "signalfold identity why marketing:jane@example.com support:1001",
+    )
+    p.add_argument("record_a", help="a record id (source:key)")
+    p.add_argument("record_b", help="the other record id (source:key)")
     p.set_defaults(func=_why)
 
-    p = isub.add_parser("show", help="a customer's records, links and refused merges (JSON)")
-    p.add_argument("customer_id")
+    p = add_command(
+        isub,
+        "show",
+        "a customer's records, links, relationships and refused merges (JSON)",
+        "signalfold identity show cus_0123456789abcdef0123",
+    )
+    p.add_argument("customer_id", help="the customer (cus_…)")
     p.set_defaults(func=_show)
 
     for module in EXTENSIONS:

@@ -18,6 +18,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from signalfold.commands._help import add_command
+
 __all__ = ["add_train_command", "register_identity"]
 
 
@@ -89,8 +91,15 @@ def add_train_command(identity_subparsers: Any) -> argparse.ArgumentParser:
     """Add ``train`` under the ``identity`` command group; returns its parser."""
     from signalfold.identity.splink_model import DEFAULT_MODEL_PATH
 
-    p = identity_subparsers.add_parser(
-        "train", help="retrain the Splink model (u by random sampling, m by EM)"
+    p = add_command(
+        identity_subparsers,
+        "train",
+        "retrain the Splink model (u by random sampling, m by EM, no labels)",
+        "signalfold identity train --stored --out .data/model",
+        "signalfold identity train --febrl",
+        description="Retrain the Splink model and write it with Splink's match-weights chart. "
+        "Point SIGNALFOLD_SPLINK_MODEL_PATH at the written splink_model.json and restart the "
+        "resolve worker to use it.",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
@@ -108,7 +117,7 @@ def add_train_command(identity_subparsers: Any) -> argparse.ArgumentParser:
         help="the stored identity records: first signal of each record on signals.canonical",
     )
     p.add_argument("--out", default=str(DEFAULT_MODEL_PATH.parent), help="output directory")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="random seed of the u sampling")
     p.set_defaults(func=_train)
     return p
 
