@@ -78,7 +78,7 @@ def test_validate_cli_accepts_an_added_optional_field(
     code = main(["sources", "validate", str(tmp_path / "v1b.yaml"), "--against", against])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "compatible with v1: additive changes only" in out
+    assert "compatible with v1 in `" in out and "additive changes only" in out
 
 
 def test_installing_the_wider_declaration_widens_the_type_either_way_round() -> None:
