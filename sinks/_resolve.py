@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ __all__ = [
     "BadIdentifier",
     "Decider",
     "answer_check",
+    "declared_identifier_types",
     "describe_given",
     "fast_answer",
     "fast_answer_item",
@@ -329,3 +331,11 @@ def fast_answer_item(
         product_id=get("product_id"),
         category=get("category"),
     )
+
+
+def declared_identifier_types(contracts_dir: Path | None) -> frozenset[str]:
+    """The identifier types the contract files declare (shipped and ``contracts_dir``)."""
+    from signalfold.schemas.contract import load_contracts
+
+    contracts = load_contracts([contracts_dir] if contracts_dir else [])
+    return frozenset(i.type for c in contracts.values() for i in c.identifiers)

@@ -24,7 +24,13 @@ from fastapi.staticfiles import StaticFiles
 
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks._resolve import BadIdentifier, Decider, describe_given, find_state
+from signalfold.sinks._resolve import (
+    BadIdentifier,
+    Decider,
+    declared_identifier_types,
+    describe_given,
+    find_state,
+)
 from signalfold.sinks.auth import KeyChecker, document_scopes, key_checker_for, require
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.errors import InvalidCursor, problem, validation_details
@@ -61,14 +67,6 @@ def _unprocessable(exc: BadIdentifier, location: str) -> HTTPException:
     err = exc.error
     loc = [location] + ([err.field] if err.field else [])
     return HTTPException(422, detail=[problem("invalid_identifier", loc, **err.model_dump())])
-
-
-def declared_identifier_types(settings: Settings) -> frozenset[str]:
-    """The identifier types the contract files declare (shipped and ``contracts_dir``)."""
-    from signalfold.schemas.contract import load_contracts
-
-    contracts = load_contracts([settings.contracts_dir] if settings.contracts_dir else [])
-    return frozenset(i.type for c in contracts.values() for i in c.identifiers)
 
 
 _DOCS_ASSETS = "/static/docs"
@@ -158,7 +156,9 @@ def create_app(
     decider = decide or _default_decider()
     region = settings.default_region
     types = frozenset(
-        identifier_types if identifier_types is not None else declared_identifier_types(settings)
+        identifier_types
+        if identifier_types is not None
+        else declared_identifier_types(settings.contracts_dir)
     )
     app = FastAPI(
         title="signalfold",

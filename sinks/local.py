@@ -29,7 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from signalfold.schemas import SuppressionDecision
 from signalfold.settings import Settings
-from signalfold.sinks._resolve import answer_check, fast_answer
+from signalfold.sinks._resolve import answer_check, declared_identifier_types, fast_answer
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import consume_ready, is_fence
@@ -59,6 +59,8 @@ class LocalDecisions:
         self._policy = policy if policy is not None else load_policy(settings.policy_file)
         self._decide = functools.partial(decide, policy=self._policy)
         self._fast = as_fast_decider(self._decide)
+        # A typo in an identifier type is an error, not an unknown (allowed) customer.
+        self._types = declared_identifier_types(settings.contracts_dir)
         self._clock = clock
         self.view = ServingView()
         self._stop = threading.Event()
@@ -110,9 +112,10 @@ class LocalDecisions:
         )
         moment = now if now is not None else self._clock()
         region = self._settings.default_region
+        types = self._types
         if self._fast is not None:
-            return fast_answer(self.view, self._fast, query, moment, region).decision()
-        return answer_check(self.view, self._decide, query, moment, region)
+            return fast_answer(self.view, self._fast, query, moment, region, types=types).decision()
+        return answer_check(self.view, self._decide, query, moment, region, types=types)
 
     def stop(self) -> None:
         self._stop.set()

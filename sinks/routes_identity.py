@@ -130,7 +130,8 @@ def identity_router(
                 404,
                 detail={
                     "error": "customer_not_found",
-                    "message": f"no customer with id {customer_id!r}",
+                    "message": "no customer has this id; look it up by an identifier "
+                    "(GET /v1/customers/lookup)",
                 },
             )
         return from_changes(customer_id, ids, changes)

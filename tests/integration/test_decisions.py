@@ -130,6 +130,9 @@ def test_ticket_to_decision_log_local_mode_and_policy_reload(
                     "local mode to see the ticket",
                 )
                 assert same
+                # A typo in the identifier type is an error there too, never an allow.
+                with pytest.raises(ValueError, match="not an identifier type of any source"):
+                    local.check(type="nonsense_id", value="x", channel="email", purpose="marketing")
 
             # A platform team edits the policy: the worker re-evaluates existing customers.
             policy = settings.policy_file
