@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -111,7 +112,22 @@ def build_tickets(registers: dict[str, RegisterMap]) -> dict[str, TicketState]:
         if cl is not None:
             fields |= {"closed_at": cl.at, "closed_event_id": cl.value["source_event_id"]}
         tickets[tid] = TicketState(**fields)
-    return tickets
+    return _recent_closed(tickets)
+
+
+#: Closed tickets a published state keeps (the latest by close time); every open one
+#: stays, so the open-ticket flags never miss one. Older ones are in the timeline API.
+MAX_CLOSED_TICKETS = 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _recent_closed(tickets: dict[str, TicketState]) -> dict[str, TicketState]:
+    closed = [t for t in tickets.values() if t.status == "closed"]
+    if len(closed) <= MAX_CLOSED_TICKETS:
+        return tickets
+    closed.sort(key=lambda t: (t.closed_at or t.status_at or _EPOCH, t.ticket_id), reverse=True)
+    dropped = {t.ticket_id for t in closed[MAX_CLOSED_TICKETS:]}
+    return {tid: t for tid, t in tickets.items() if tid not in dropped}
 
 
 def build_orders(registers: dict[str, RegisterMap]) -> dict[str, OrderState]:

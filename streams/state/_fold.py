@@ -8,11 +8,21 @@ lets the aggregate stay a semilattice whatever new types are added here.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from signalfold.schemas.signal import Signal
 
-__all__ = ["FIRST_WINS", "NAMESPACES", "Write", "recent_payload", "writes_for"]
+__all__ = [
+    "FIRST_WINS",
+    "MAX_KEY_CHARS",
+    "MAX_TEXT_CHARS",
+    "NAMESPACES",
+    "Write",
+    "bounded",
+    "recent_payload",
+    "writes_for",
+]
 
 Write = tuple[str, str, dict[str, Any]]
 
@@ -35,6 +45,34 @@ FIRST_WINS: frozenset[str] = frozenset({"ticket.opened"})
 # often personal data), never a condition.
 _FREE_TEXT = frozenset({"comment", "body", "text", "message", "subject", "notes", "description"})
 _MAX_TEXT = 120
+#: The longest text a register keeps (a ticket subject, a trait, a return reason):
+#: longer text is cut with a marker, so no customer's state grows with what a source
+#: types in. Flags read ids, statuses and priorities, never the cut part.
+MAX_TEXT_CHARS = 1_000
+#: The longest item id (ticket, order) kept as is; a longer one keeps a prefix and a
+#: digest, so two long ids stay two items.
+MAX_KEY_CHARS = 200
+
+
+def bounded(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and a marker saying how long it was.
+
+    >>> bounded("x" * 1_005).endswith("x… [1005 characters, cut]")
+    True
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text)} characters, cut]"
+
+
+def _bounded_key(key: str) -> str:
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    return f"{key[:MAX_KEY_CHARS]}…{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def _bounded_value(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: bounded(v) if isinstance(v, str) else v for k, v in value.items()}
 
 
 def recent_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +94,7 @@ def writes_for(signal: Signal, payload: dict[str, Any]) -> list[Write]:
     handler = _HANDLERS.get(signal.type)
     if handler is not None:
         writes.extend(handler(payload, origin))
-    return writes
+    return [(ns, _bounded_key(key), _bounded_value(value)) for ns, key, value in writes]
 
 
 def _ticket_opened(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:

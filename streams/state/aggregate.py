@@ -26,7 +26,13 @@ from signalfold.schemas.signal import Signal
 from signalfold.schemas.state import CustomerState, IdentityRef
 from signalfold.streams.policy.evaluate import EventRef, EventRefs, evaluate_flags
 from signalfold.streams.state import _build
-from signalfold.streams.state._fold import FIRST_WINS, NAMESPACES, recent_payload, writes_for
+from signalfold.streams.state._fold import (
+    FIRST_WINS,
+    NAMESPACES,
+    bounded,
+    recent_payload,
+    writes_for,
+)
 from signalfold.streams.state._registers import (
     Register,
     RegisterMap,
@@ -82,7 +88,7 @@ class CustomerAggregate:
             "type": signal.type,
             "source": signal.source,
             "source_event_id": signal.source_event_id,
-            "summary": summarize(signal.type, payload),
+            "summary": bounded(summarize(signal.type, payload), 300),
         }
         self.timeline[signal.signal_id] = Register(at, signal.signal_id, entry)
         self._trim_timeline()
