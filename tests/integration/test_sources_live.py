@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,11 @@ def test_register_picks_up_live_and_replay_recovers_dead_letters(
             fixed.write_text(CONTRACT.format(version=2, email_path="contact.mail"))
             code, out = run_cli(monkeypatch, capsys, settings, "sources", "register", str(fixed))
             assert code == 0 and "v2 (was v1)" in out, out
+            ingest = runner.stage
+            deadline = time.monotonic() + 30  # taken between batches, idle or not
+            while ingest.contracts["legacy_crm"].version != 2:
+                assert time.monotonic() < deadline, "the live worker never took v2"
+                time.sleep(0.05)
             feed.send("legacy_crm", "L3", _event(3))
             feed.flush()
             view.wait_for(lambda v: v.count(feed.topics.canonical) == 1, what="live mapping")
