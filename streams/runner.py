@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from pydantic import ValidationError
@@ -177,29 +177,21 @@ class StageRunner:
         return outputs
 
     def _dead_letter(self, message: Message, exc: Exception) -> Output:
-        from signalfold.schemas.dlq import DeadLetter, kept_bytes
-
-        letter = DeadLetter(
-            source=f"internal:{self.stage.name}",
-            contract_version=None,
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            key=(message.key() or b"").decode("utf-8", errors="backslashreplace") or None,
+        return self._letter(
+            message.topic(),
+            message.key(),
+            message.value(),
             reason=(
                 f"stage `{self.stage.name}` could not handle a record of {message.topic()}: "
                 f"{describe(exc)}; it was set aside so the stage keeps running — fix the "
                 "producer of this record, or report it with this dead letter"
             ),
-            field=None,
             expected="a record this stage can handle",
             found=type(exc).__name__,
-            error_kind="invalid_value",
-            at=datetime.now(UTC),
-            **kept_bytes(message.value()),
+            kind="invalid_value",
+            partition=message.partition(),
+            offset=message.offset(),
         )
-        assert self._dlq_topic is not None
-        return Output(self._dlq_topic, message.key(), letter.model_dump_json().encode())
 
     def _produce(self, producer: Producer, out: Output, delivered: Any) -> None:
         while True:
@@ -224,29 +216,55 @@ class StageRunner:
 
     def _set_aside(self, out: Output, why: str) -> Output:
         """A bounded dead letter for an output that cannot be published; the stage goes on."""
-        from signalfold.schemas.dlq import DeadLetter, kept_bytes
-
         size = len(out.value or b"")
         log.error(
             "%s: set aside a %d-byte record for %s: %s", self.stage.name, size, out.topic, why
         )
-        letter = DeadLetter(
-            source=f"internal:{self.stage.name}",
-            topic=out.topic,
-            key=(out.key or b"").decode("utf-8", errors="backslashreplace")[:200] or None,
+        return self._letter(
+            out.topic,
+            out.key,
+            out.value,
             reason=(
                 f"stage `{self.stage.name}` could not publish a record to {out.topic}: {why}; "
                 "it was set aside so the stage keeps running — bound what the record carries "
-                "(see the state size settings) or raise the topic's and producer's limits"
+                "or raise the topic's and the producer's size limits"
             ),
             expected=f"a record of at most {MAX_RECORD_BYTES} bytes",
             found=f"{size} bytes",
-            error_kind="oversized",
+            kind="oversized",
+        )
+
+    def _letter(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        reason: str,
+        expected: str,
+        found: str,
+        kind: Literal["invalid_value", "oversized"],
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> Output:
+        """The DLQ record of something this stage set aside (its bytes bounded)."""
+        from signalfold.schemas.dlq import DeadLetter, kept_bytes
+
+        letter = DeadLetter(
+            source=f"internal:{self.stage.name}",
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=(key or b"").decode("utf-8", errors="backslashreplace")[:200] or None,
+            reason=reason,
+            expected=expected,
+            found=found,
+            error_kind=kind,
             at=datetime.now(UTC),
-            **kept_bytes(out.value),
+            **kept_bytes(value),
         )
         assert self._dlq_topic is not None
-        return Output(self._dlq_topic, out.key, letter.model_dump_json().encode())
+        return Output(self._dlq_topic, key, letter.model_dump_json().encode())
 
     def _handle(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         messages = []

@@ -161,6 +161,19 @@ def score(predicted: dict[str, str], dataset: Dataset) -> dict[str, Any]:
     return out
 
 
+def mapped_signals(dataset: Dataset) -> list[Any]:
+    """The dataset's events mapped through their contracts, in process (event-time order)."""
+    from signalfold.schemas.contract import load_contracts
+    from signalfold.streams.ingest import map_event
+
+    contracts = load_contracts(CONTRACTS)
+    now = datetime.now(UTC)
+    return [
+        map_event(contracts[ev.source], ev.value, received_at=now, max_bytes=1 << 20)
+        for _, ev in dataset.events
+    ]
+
+
 def store_prior_model(dataset: Dataset, out: Path) -> Path:
     """The shipped model with its prior re-estimated on the dataset's own records.
 
@@ -170,14 +183,9 @@ def store_prior_model(dataset: Dataset, out: Path) -> Path:
     """
     from signalfold.identity.splink_model import load_model, row_from_signal
     from signalfold.identity.training import with_store_prior
-    from signalfold.schemas.contract import load_contracts
-    from signalfold.streams.ingest import map_event
 
-    contracts = load_contracts(CONTRACTS)
-    now = datetime.now(UTC)
     first: dict[str, Any] = {}
-    for _, ev in dataset.events:
-        signal = map_event(contracts[ev.source], ev.value, received_at=now, max_bytes=1 << 20)
+    for signal in mapped_signals(dataset):
         first.setdefault(signal.record_id, signal)
     rows = [row_from_signal(s) for s in first.values()]
     out.write_text(json.dumps(with_store_prior(load_model(), rows)))

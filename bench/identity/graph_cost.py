@@ -17,28 +17,13 @@ import argparse
 import gc
 import json
 import time
-from datetime import UTC, datetime
 
-from bench.identity.e2e import CONTRACTS
+from bench.identity.e2e import mapped_signals
 from bench.identity.multisource import multisource
 from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.probabilistic import build_matcher
-from signalfold.schemas import Signal
-from signalfold.schemas.contract import load_contracts
-from signalfold.streams.ingest import map_event
 
-__all__ = ["main", "signals_of"]
-
-
-def signals_of(people: int, seed: int) -> list[Signal]:
-    """The multi-source dataset's events as canonical signals, in event-time order."""
-    contracts = load_contracts(CONTRACTS)
-    now = datetime.now(UTC)
-    dataset = multisource(people, seed)
-    return [
-        map_event(contracts[ev.source], ev.value, received_at=now, max_bytes=1 << 20)
-        for _, ev in dataset.events
-    ]
+__all__ = ["main"]
 
 
 def main() -> None:
@@ -48,7 +33,7 @@ def main() -> None:
     parser.add_argument("--splink", action="store_true", help="with the Splink matcher")
     parser.add_argument("--no-gc", action="store_true", help="collector off while timing")
     args = parser.parse_args()
-    signals = signals_of(args.people, args.seed)
+    signals = mapped_signals(multisource(args.people, args.seed))
     matcher = None
     if args.splink:
         matcher = build_matcher(
