@@ -1,11 +1,13 @@
-"""The seam for probabilistic matching: what the graph asks when strong ids say nothing.
+"""The seam for probabilistic matching: what the graph asks of every new record.
 
-``IdentityGraph`` consults its ``Matcher`` only for a record seen for the first
-time whose strong identifiers match no customer. A matcher (later: the Splink
-model over folded traits and weak identifiers) proposes customers, each with
-the evidence behind it (match weight and per-comparison contributions); the
-graph links or merges them exactly as it does exact matches, under the same
-merge protection, and publishes the evidence. The default matches nothing.
+``IdentityGraph`` consults its ``Matcher`` for every record seen for the first
+time, whatever its strong identifiers say, so the links found do not depend on
+arrival order. A matcher (``SplinkMatcher``: the Splink model over folded
+traits and contact ids) proposes customers, each with the evidence behind it
+(match weight and per-comparison contributions, ``identifier_value`` naming the
+linked record); the graph records each as a ``matched`` change and uses it as a
+clustering edge, under the same barriers and limits as identifiers. The
+default matches nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class GraphView(Protocol):
 
 
 class Matcher(Protocol):
-    """Proposes customers for a record that no strong identifier settles.
+    """Proposes customers (through their records) a new record may be one with.
 
     Must be deterministic for the same signal and graph, or replays diverge.
     """

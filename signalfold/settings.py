@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     timeline_size: int = Field(default=50, description="Recent entries kept in CustomerState.")
     splink_enabled: bool = Field(
         default=True,
-        description="Probabilistic matching (Splink) for records no strong identifier settles.",
+        description="Probabilistic matching (Splink) of every new record, as clustering evidence.",
     )
     splink_model_path: Path | None = Field(
         default=None, description="Trained Splink model JSON; unset uses the shipped model."
