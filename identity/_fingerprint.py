@@ -23,6 +23,11 @@ Birth dates are compatible when equal, day and month swapped, or one digit
 apart (``1980-05-17`` ~ ``1980-05-71`` cannot exist, ``1980-05-12`` can).
 Missing evidence never makes two records different; it also never makes them
 positively the same (see ``agree``).
+
+A mailbox *shows* a name when its local part carries a part of it: the family
+name (``j.smith``, ``smithj``), a given name of three letters or more
+(``john@``, ``bob@`` for Robert), or one of them with a typo from five letters.
+``studio@`` or ``ops-north@`` shows nobody's (``mailbox_shows_name``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ __all__ = [
     "births_compatible",
     "conflict",
     "given_compatible",
+    "mailbox_shows_name",
     "name_keys",
     "names_compatible",
 ]
@@ -51,7 +57,7 @@ def name_keys(traits: Traits) -> tuple[str, ...]:
     """The folded ``given family`` (or ``given``) a record shows, if it shows a given name.
 
     >>> name_keys(Traits(given_name="Bob", family_name="O'Neil"))
-    ('robert o neil',)
+    ('robert neil',)
     >>> name_keys(Traits(full_name="Mary"))
     ('mary',)
     """
@@ -144,6 +150,31 @@ def conflict(
     ):
         return "different birth dates"
     return None
+
+
+@lru_cache(maxsize=1 << 14)
+def mailbox_shows_name(local: str, name: str) -> bool:
+    """Whether the folded mailbox ``local`` part carries a part of the name key ``name``.
+
+    >>> mailbox_shows_name("bob.smith", "robert smith"), mailbox_shows_name("bob", "robert lee")
+    (True, True)
+    >>> mailbox_shows_name("studio", "ann lee"), mailbox_shows_name("a.lee", "ann lee")
+    (False, True)
+    """
+    tokens = [t for t in fold_text(local.replace(".", " ").replace("_", " ")).split() if t]
+    letters = "".join(c for c in "".join(tokens) if c.isalpha())
+    parts = name.split()
+    family = parts[1:]
+    for n, part in enumerate(parts):
+        if (len(part) >= 3 or (n and len(part) >= 2)) and part in letters:
+            return True
+    for token in tokens:
+        word = "".join(c for c in token if c.isalpha())
+        if word and fold_name(word) == parts[0]:
+            return True  # a nickname: bob@ for Robert
+        if len(word) >= 5 and any(_osa(word, p) <= 1 for p in parts if len(p) >= 5):
+            return True
+    return bool(family) and len(letters) <= 3 and letters[:1] == parts[0][:1]
 
 
 def agree(names: tuple[Iterable[str], Iterable[str]]) -> bool:

@@ -5,7 +5,11 @@ A value's role is a function of every record that carries it: declared
 ``organisation`` (or a listed role mailbox) never joins; declared ``household``,
 or seen with clearly different people (names or birth dates), or with more
 distinct holders of a one-per-person identifier than ``MatchRules.max_people``,
-joins only records whose names agree; anything else joins.
+joins only records whose names agree; so does a mailbox at an organisation's
+domain (not one of ``MatchRules.personal_mail_domains``) whose local part shows
+none of the names its holders show (``studio@acme.com`` held by Ann Lee: it
+may be the studio's, and a nameless subscription of it nobody's in
+particular). Anything else joins.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from signalfold.identity._clusters import MAX_CARRIERS, Evidence, KeyRole
-from signalfold.identity._fingerprint import conflict
+from signalfold.identity._fingerprint import conflict, mailbox_shows_name
 from signalfold.identity._state import GraphState
 from signalfold.identity.rules import MatchRules
 
@@ -81,7 +85,17 @@ class Overlay:
                     single.setdefault(k.partition(":")[0], set()).add(k)
         if any(len(values) > self.rules.max_people for values in single.values()):
             return KeyRole("agreeing", f"shared:{kind}")
+        if kind == "email" and self._unnamed_mailbox(key, evidence):
+            return KeyRole("agreeing", f"organisation:{kind}")
         return KeyRole("yes", f"shared:{kind}")
+
+    def _unnamed_mailbox(self, key: str, evidence: list[Evidence]) -> bool:
+        local, _, domain = key.partition(":")[2].partition("@")
+        if not domain or self.rules.personal_domain(domain):
+            return False
+        names = {n for ev in evidence for n in ev.names}
+        local = local.split("+", 1)[0]
+        return bool(names) and not any(mailbox_shows_name(local, n) for n in names)
 
     def neighbours(self, r: str) -> set[str]:
         ev = self.evidence(r)

@@ -34,7 +34,7 @@ must feed the stored records back (``IncrementalLinker.add``) before matching.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
@@ -243,17 +243,23 @@ class SplinkMatcher:
 
     linker: IncrementalLinker
     region: str = "GB"
+    #: Keys (``type:value``) that are no evidence of one person: placeholders, role mailboxes.
+    ignored: Callable[[str], bool] | None = None
     _links: dict[str, list[ScoredPair]] = field(default_factory=lambda: defaultdict(list))
     reviews: list[ScoredPair] = field(default_factory=list)
 
     def prepare(self, signals: Sequence[Signal]) -> BatchScore:
         """Score the records of a micro-batch in one go, before the graph resolves them."""
         self._links.clear()
-        batch = self.linker.score([row_from_signal(s, region=self.region) for s in signals])
+        batch = self.linker.score([self.row(s) for s in signals])
         for pair in batch.links:
             self._links[pair.record_id].append(pair)
         self.reviews.extend(batch.reviews)
         return batch
+
+    def row(self, signal: Signal, region: str | None = None) -> Row:
+        """``signal``'s model row, without the keys no one person owns."""
+        return row_from_signal(signal, region=region or self.region, ignored=self.ignored)
 
     @property
     def prior_weight(self) -> float:

@@ -25,6 +25,7 @@ from signalfold.schemas.signal import Signal
 
 if TYPE_CHECKING:
     from signalfold.identity.graph import IdentityGraph
+    from signalfold.identity.rules import MatchRules
 
 __all__ = [
     "MAX_REVIEWS_PER_RECORD",
@@ -43,12 +44,15 @@ def build_matcher(
     review_probability: float,
     region: str,
     max_block: int | None = None,
+    rules: MatchRules | None = None,
 ) -> BatchMatcher:
     """A ``SplinkMatcher`` with its in-memory indexes and one DuckDB connection.
 
     ``max_block`` caps how many stored records one blocking key may propose
     (``IncrementalLinker``): a key every record shares (a coarse phonetic code
     of a common name) would otherwise make each new record cost the whole store.
+    ``rules``: their placeholders and role mailboxes are left out of model rows
+    (two strangers typing ``07000 000000`` do not agree on a phone).
     """
     from signalfold.identity.matcher import IncrementalLinker, SplinkMatcher
     from signalfold.identity.splink_model import load_model
@@ -60,7 +64,14 @@ def build_matcher(
         review_probability=review_probability,
         max_block=max_block,
     )
-    return SplinkMatcher(linker, region=region)
+    ignored = None
+    if rules is not None:
+        found = rules
+
+        def ignored(key: str) -> bool:
+            return found.is_blocked(key) is not None or found.role_mailbox(key) is not None
+
+    return SplinkMatcher(linker, region=region, ignored=ignored)
 
 
 def possible_match_changes(
@@ -153,11 +164,10 @@ def take_possible_matches(
 def restore_rows(matcher: BatchMatcher, signals: Iterable[Signal], *, region: str) -> int:
     """Refill the matcher's record store with each record's first signal."""
     from signalfold.identity.matcher import SplinkMatcher
-    from signalfold.identity.splink_model import row_from_signal
 
     if not isinstance(matcher, SplinkMatcher):
         return 0
     first: dict[str, Signal] = {}
     for signal in signals:
         first.setdefault(signal.record_id, signal)
-    return matcher.linker.add(row_from_signal(s, region=region) for s in first.values())
+    return matcher.linker.add(matcher.row(s, region) for s in first.values())

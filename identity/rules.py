@@ -6,8 +6,12 @@ the blocklist drops them. Role mailboxes (``info@``, ``accounts@``,
 ``team-*@``: a list in configuration, ``signalfold/defaults/identity.yaml`` or
 ``SIGNALFOLD_IDENTITY_RULES_FILE``) are organisation values: kept, shown as a
 relationship between the colleagues who share one, never a join. What no list
-names is learned (``identity._planner``: a value seen with clearly different
-people stops joining on its own). Per-type limits catch the rest: a customer
+names is learned (``identity._overlay``: a value seen with clearly different
+people stops joining on its own; a mailbox at an organisation's domain that
+shows none of its holders' names joins only records whose names agree).
+Mail providers where anyone can open a personal mailbox
+(``personal_mail_domains``) are exempt from that: their local parts are
+chosen, not assigned. Per-type limits catch the rest: a customer
 with two CRM contact ids is two people, so a link that would create one is
 refused (``IdentityGraph`` records the refusal).
 """
@@ -23,7 +27,13 @@ from typing import Any
 
 from signalfold.identity.errors import IdentityError
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_ROLE_MAILBOXES", "MatchRules", "RulesFileError"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_PERSONAL_MAIL_DOMAINS",
+    "DEFAULT_ROLE_MAILBOXES",
+    "MatchRules",
+    "RulesFileError",
+]
 
 DEFAULT_LIMITS: Mapping[str, int] = MappingProxyType(
     {"crm_contact_id": 1, "support_user_id": 3, "email": 5, "phone": 5}
@@ -32,6 +42,12 @@ DEFAULT_LIMITS: Mapping[str, int] = MappingProxyType(
 DEFAULT_ROLE_MAILBOXES: frozenset[str] = frozenset(
     {"info", "noreply", "no-reply", "donotreply", "do-not-reply", "test", "admin", "sales",
      "support"}
+)  # fmt: skip
+#: Consumer mail providers (shell patterns): a mailbox there is one person's, whatever
+#: its local part says. The shipped ``identity.yaml`` lists more.
+DEFAULT_PERSONAL_MAIL_DOMAINS: frozenset[str] = frozenset(
+    {"gmail.com", "googlemail.com", "outlook.*", "hotmail.*", "live.*", "yahoo.*",
+     "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.*"}
 )  # fmt: skip
 _DEFAULT_BLOCKED_KEYS: frozenset[str] = frozenset({"email:test@example.com"})
 _DEFAULT_BLOCKED_PATTERNS: tuple[str, ...] = (
@@ -53,6 +69,10 @@ class MatchRules:
     - ``blocked_patterns``: regexes matched against the whole key.
     - ``max_people``: a key that more than this many otherwise distinct
       customers carried (each kept apart by another rule) stops identifying.
+    - ``personal_mail_domains``: domains (shell patterns: ``yahoo.*``) of
+      consumer mail providers. Elsewhere a mailbox whose local part shows
+      none of its holders' names (``studio@acme.com`` held by Ann Lee) may be
+      a role's, so it joins only records whose names agree.
     """
 
     limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
@@ -61,6 +81,7 @@ class MatchRules:
     role_mailboxes: frozenset[str] = DEFAULT_ROLE_MAILBOXES
     blocked_patterns: tuple[str, ...] = _DEFAULT_BLOCKED_PATTERNS
     max_people: int = 3
+    personal_mail_domains: frozenset[str] = DEFAULT_PERSONAL_MAIL_DOMAINS
     _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
     _roles: tuple[frozenset[str], tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
@@ -74,7 +95,7 @@ class MatchRules:
         limits = tuple(sorted(self.limits.items()))
         patterns = self.blocked_patterns
         return hash((limits, self.default_limit, self.blocked_keys, patterns, self.max_people,
-                     self.role_mailboxes))  # fmt: skip
+                     self.role_mailboxes, self.personal_mail_domains))  # fmt: skip
 
     def limit_for(self, identifier_type: str) -> int | None:
         """The most distinct values of ``identifier_type`` one customer may hold."""
@@ -110,16 +131,25 @@ class MatchRules:
             return local
         return next((entry for entry in wild if fnmatchcase(local, entry)), None)
 
+    def personal_domain(self, domain: str) -> bool:
+        """Whether ``domain`` is a consumer mail provider's (anyone's own mailbox).
+
+        >>> MatchRules().personal_domain("yahoo.co.uk"), MatchRules().personal_domain("acme.com")
+        (True, False)
+        """
+        return any(fnmatchcase(domain, entry) for entry in self.personal_mail_domains)
+
     @classmethod
     def from_mapping(cls, data: Any, *, file: str) -> MatchRules:
         """Rules from a parsed rules file (``identity.yaml``); ``file`` names it in errors.
 
         Keys: ``role_mailboxes`` (list), ``blocked_values`` (list of ``type:value``),
         ``blocked_patterns`` (list of regexes), ``limits`` (type → int),
-        ``default_limit`` (int or null), ``max_people`` (int).
+        ``default_limit`` (int or null), ``max_people`` (int),
+        ``personal_mail_domains`` (list).
         """
         known = {"role_mailboxes", "blocked_values", "blocked_patterns", "limits",
-                 "default_limit", "max_people"}  # fmt: skip
+                 "default_limit", "max_people", "personal_mail_domains"}  # fmt: skip
         if not isinstance(data, dict):
             raise RulesFileError(
                 f"{file}: expected a mapping of rules, found {type(data).__name__}"
@@ -129,7 +159,8 @@ class MatchRules:
                 f"{file}: expected only {sorted(known)}, found {unknown}; check the spelling"
             )
         lists = {}
-        for name in ("role_mailboxes", "blocked_values", "blocked_patterns"):
+        for name in ("role_mailboxes", "blocked_values", "blocked_patterns",
+                     "personal_mail_domains"):  # fmt: skip
             value = data.get(name, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise RulesFileError(f"{file}: `{name}` expected a list of strings")
@@ -153,6 +184,9 @@ class MatchRules:
             role_mailboxes=frozenset(v.lower() for v in lists["role_mailboxes"]),
             blocked_patterns=tuple(lists["blocked_patterns"]) or _DEFAULT_BLOCKED_PATTERNS,
             max_people=int(data.get("max_people", 3)),
+            personal_mail_domains=frozenset(
+                v.lower() for v in data.get("personal_mail_domains", DEFAULT_PERSONAL_MAIL_DOMAINS)
+            ),
         )
 
 

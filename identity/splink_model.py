@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -218,24 +219,33 @@ def row_from_traits(
     }
 
 
-def _first_valid(signal: Signal, kind: str, region: str) -> str | None:
+def _first_valid(
+    signal: Signal, kind: str, region: str, ignored: Callable[[str], bool] | None
+) -> str | None:
     for identifier in signal.identifiers:
         if identifier.type != kind:
             continue
         try:
             if kind == "email":
-                return normalize_email(identifier.value)
-            return normalize_phone(identifier.value, region)
+                value = normalize_email(identifier.value)
+            else:
+                value = normalize_phone(identifier.value, region)
         except InvalidIdentifier:
             continue
+        if ignored is None or not ignored(f"{kind}:{value}"):
+            return value
     return None
 
 
-def row_from_signal(signal: Signal, *, region: str = "GB") -> Row:
+def row_from_signal(
+    signal: Signal, *, region: str = "GB", ignored: Callable[[str], bool] | None = None
+) -> Row:
     """The model row of ``signal``'s record (``unique_id`` = its record id).
 
     A ``full_name`` without given/family parts is split at its first space.
-    The first valid email and phone identifiers (strong or weak) are used.
+    The first valid email and phone identifiers (strong or weak) are used,
+    skipping keys ``ignored`` names (``type:value``: a placeholder or a role
+    mailbox, which two strangers share and so must not count as agreement).
     """
     traits = signal.traits
     given, family = traits.given_name, traits.family_name
@@ -251,8 +261,8 @@ def row_from_signal(signal: Signal, *, region: str = "GB") -> Row:
         city=traits.city,
         region=traits.region,
         company=traits.company,
-        email=_first_valid(signal, "email", region),
-        phone=_first_valid(signal, "phone", region),
+        email=_first_valid(signal, "email", region, ignored),
+        phone=_first_valid(signal, "phone", region, ignored),
     )
 
 

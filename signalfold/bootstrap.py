@@ -105,7 +105,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
         }
 
         def graph() -> IdentityGraph:
-            matcher = None
+            matcher, rules = None, identity_rules(settings)
             if settings.splink_enabled:
                 matcher = build_matcher(
                     model_path=settings.splink_model_path,
@@ -113,9 +113,10 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
                     review_probability=settings.splink_review_probability,
                     region=settings.default_region,
                     max_block=settings.splink_max_block,
+                    rules=rules,
                 )
             return IdentityGraph(
-                identity_rules(settings),
+                rules,
                 default_region=settings.default_region,
                 regions=regions,
                 clock=clock,

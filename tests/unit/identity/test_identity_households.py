@@ -157,3 +157,41 @@ def test_a_possible_match_settled_by_a_later_link_is_no_longer_shown(
     cid = graph.customer_of_record("crm:1") or ""
     ids = [cid, *graph.aliases_of(cid)]
     assert "possible_match" not in [c.kind for c in from_changes(cid, ids, [*log, review]).changes]
+
+
+def test_a_mailbox_that_shows_no_holder_s_name_joins_only_agreeing_names(
+    make_signal: SignalFactory,
+) -> None:
+    """Ann's CRM record carries studio@ (no list names it); a nameless newsletter
+    subscription of it may be the studio's, so it is related, not merged."""
+    graph = IdentityGraph(identity_rules(Settings()))
+    box = ("email", "studio@acme.example")
+    ann = person(make_signal, "a", [box, ("phone", "07700 900111")], ("Ann", "Okafor"))
+    subscription = make_signal("newsletter", "s", [box], day=1)
+    again = person(make_signal, "a2", [box], ("Anne", "Okafor"), day=2, source="shop")
+    resolve(graph, [ann, subscription, again])
+    assert graph.customer_of_record("newsletter:s") != graph.customer_of_record("crm:a")
+    assert graph.customer_of_record("shop:a2") == graph.customer_of_record("crm:a")
+    related = from_graph(graph, graph.customer_of_record("crm:a") or "").relationships
+    assert {(r.kind, r.other_record_id, r.evidence.rule) for r in related} == {
+        ("organisation", "newsletter:s", "organisation:email")
+    }
+
+
+def test_mailboxes_that_show_the_name_or_sit_at_a_mail_provider_join_nameless_records(
+    make_signal: SignalFactory,
+) -> None:
+    graph = IdentityGraph(identity_rules(Settings()))
+    pairs = [
+        (("email", "a.okafor@acme.example"), ("Ann", "Okafor")),  # the name, at work
+        (("email", "bob@acme.example"), ("Robert", "Lee")),  # a nickname
+        (("email", "sunnyday77@gmail.com"), ("Raj", "Patel")),  # chosen, at a provider
+        (("email", "sunnyday78@yahoo.co.uk"), ("Mei", "Chan")),
+    ]
+    for n, (box, name) in enumerate(pairs):
+        named = person(make_signal, f"c{n}", [box], name, day=n)
+        nameless = make_signal("newsletter", f"s{n}", [box], day=n + 10)
+        resolve(graph, [named, nameless])
+        assert graph.customer_of_record(f"newsletter:s{n}") == graph.customer_of_record(
+            f"crm:c{n}"
+        ), box

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from signalfold.identity import MatchRules
+from signalfold.identity._fingerprint import mailbox_shows_name
 from signalfold.identity.rules import RulesFileError
 
 
@@ -95,3 +96,32 @@ def test_rules_from_a_file_and_its_errors() -> None:
         MatchRules.from_mapping({"limits": {"email": 0}}, file="identity.yaml")
     with pytest.raises(RulesFileError, match="`blocked_patterns` expected regexes"):
         MatchRules.from_mapping({"blocked_patterns": ["("]}, file="identity.yaml")
+
+
+@pytest.mark.parametrize(
+    ("local", "name", "shows"),
+    [
+        ("john.smith", "john smith", True),
+        ("jsmith", "john smith", True),
+        ("smithj", "john smith", True),
+        ("j.s", "john smith", True),
+        ("bob", "robert lee", True),
+        ("xyz", "jon smith", False),
+        ("katherine", "katharine wood", True),
+        ("studio", "ann lee", False),
+        ("ops-north", "ann lee", False),
+        ("u48213", "ann lee", False),
+        ("dispatch", "patrick ashworth", False),
+    ],
+)
+def test_a_mailbox_shows_a_name_when_its_local_part_carries_one(
+    local: str, name: str, shows: bool
+) -> None:
+    assert mailbox_shows_name(local, name) is shows
+
+
+def test_personal_mail_domains_come_from_the_rules_file() -> None:
+    rules = MatchRules.from_mapping({"personal_mail_domains": ["mail.example"]}, file="r.yaml")
+    assert rules.personal_domain("mail.example")
+    assert not rules.personal_domain("gmail.com")
+    assert MatchRules().personal_domain("gmail.com")

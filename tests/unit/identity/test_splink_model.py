@@ -205,3 +205,20 @@ def test_a_stores_own_prior_is_estimated_without_labels_and_keeps_m_and_u() -> N
     # FEBRL1: 500 true pairs among 499,500 (1.0e-3); labels are not read
     assert 0.7e-3 < own["probability_two_random_records_match"] < 1.5e-3
     assert own["comparisons"] == shipped["comparisons"]
+
+
+def test_placeholders_and_role_mailboxes_are_no_agreement_in_model_rows() -> None:
+    """Two strangers who type 07000 000000 into a helpdesk form do not share a phone."""
+    from signalfold.identity.probabilistic import build_matcher
+    from signalfold.identity.rules import MatchRules
+
+    matcher = build_matcher(
+        model_path=None, match_probability=0.9, review_probability=0.5, region="GB",
+        rules=MatchRules(),
+    )  # fmt: skip
+    ids = [("phone", "07000 000000"), ("phone", "07911 123456"), ("email", "info@acme.example")]
+    signal = build_signal("helpdesk", "h1", ids)
+    assert row_from_signal(signal)["phone"] == "+447000000000"  # without rules: agreement
+    row = matcher.row(signal)  # type: ignore[attr-defined]
+    assert row["phone"] == "+447911123456"
+    assert row["email"] is None
