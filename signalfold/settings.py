@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         default=None, description="YAML of scoped API keys (hashed); unset: open API, dev only."
     )
     max_event_bytes: int = Field(default=256 * 1024, description="Larger raw events go to DLQ.")
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body the API reads; larger ones get 413 "
+        "(a full batch of 10,000 checks naming a product is about 1.5 MB).",
+    )
     batch_size: int = Field(default=2000, description="Max messages a stage handles at once.")
     batch_linger_ms: int = Field(default=5, description="Longest wait to fill a batch.")
     timeline_size: int = Field(default=50, description="Recent entries kept in CustomerState.")
