@@ -43,7 +43,13 @@ import duckdb
 
 from signalfold.identity._splink_scoring import FIELDS, PairScorer
 from signalfold.identity.matching import GraphView, Match
-from signalfold.identity.splink_model import BLOCKING_COLUMNS, Row, load_model, row_from_signal
+from signalfold.identity.splink_model import (
+    BLOCKING_COLUMNS,
+    SWAPPED_NAMES_RULE,
+    Row,
+    load_model,
+    row_from_signal,
+)
 from signalfold.schemas.identity import LinkEvidence
 from signalfold.schemas.signal import Signal
 
@@ -131,6 +137,10 @@ class IncrementalLinker:
         rules = [[FIELDS.index(c) for c in rule] for rule in BLOCKING_COLUMNS]
         self._getters = [itemgetter(*positions) for positions in rules]
         self._index: list[dict[Any, Bucket]] = [{} for _ in rules]
+        # The names rule's index, probed with the row's names the other way round.
+        names = BLOCKING_COLUMNS.index(SWAPPED_NAMES_RULE)
+        swap = itemgetter(*(FIELDS.index(c) for c in reversed(SWAPPED_NAMES_RULE)))
+        self._swapped = (self._index[names], swap)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -208,6 +218,14 @@ class IncrementalLinker:
                 else:
                     candidates.update(bucket)
                 bucket.append(number)
+            index, swap = self._swapped
+            key = swap(row)
+            if None not in key and (bucket := index.get(key)) is not None:
+                found = [bucket] if type(bucket) is int else bucket
+                if cap is not None and len(found) > cap:
+                    skipped += len(found)
+                else:
+                    candidates.update(n for n in found if n != number)
             stored.append(row)
             ids[row[0]] = number  # type: ignore[index]
             left.extend([row] * len(candidates))

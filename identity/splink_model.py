@@ -76,6 +76,7 @@ __all__ = [
     "COMPARISONS",
     "DEFAULT_MODEL_PATH",
     "IDENTIFIER_PRIORS",
+    "SWAPPED_NAMES_RULE",
     "ModelFileError",
     "Row",
     "blocking_rules",
@@ -133,6 +134,9 @@ BLOCKING_COLUMNS: tuple[tuple[str, ...], ...] = (
     ("email",),
     ("phone",),
 )
+#: The first rule (given and family name) is also looked up the other way round:
+#: a form that swapped the two fields (``Smith John``) still meets its record.
+SWAPPED_NAMES_RULE = ("given_name", "family_name")
 
 # Starting m and u per non-null level (best level first) of the comparisons FEBRL
 # cannot train. Email and phone: a person keeps one of several per source (m of
@@ -364,7 +368,7 @@ def comparisons() -> list[Any]:
 
     return [
         _name("given_name", "family_name"),
-        _name("family_name"),
+        _name("family_name", "given_name"),
         _birth_date(),
         _location(),
         _with_priors(cl.JaroWinklerAtThresholds("company", [0.92]), "company"),
@@ -374,10 +378,13 @@ def comparisons() -> list[Any]:
 
 
 def blocking_rules() -> list[Any]:
-    """``BLOCKING_COLUMNS`` as Splink ``block_on`` rules."""
+    """``BLOCKING_COLUMNS`` as Splink ``block_on`` rules, and the swapped names' rule."""
     from splink import block_on
+    from splink.blocking_rule_library import CustomRule
 
-    return [block_on(*cols) for cols in BLOCKING_COLUMNS]
+    given, family = SWAPPED_NAMES_RULE
+    swapped = CustomRule(f"l.{given} = r.{family} AND l.{family} = r.{given}")
+    return [*(block_on(*cols) for cols in BLOCKING_COLUMNS), swapped]
 
 
 def settings_dict() -> dict[str, Any]:
