@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from signalfold.identity import MatchRules
-from signalfold.identity._fingerprint import mailbox_shows_name
+from signalfold.identity._fingerprint import given_compatible, mailbox_shows_name
+from signalfold.identity._folding import fold_name
 from signalfold.identity.rules import RulesFileError
 
 
@@ -125,3 +126,20 @@ def test_personal_mail_domains_come_from_the_rules_file() -> None:
     assert rules.personal_domain("mail.example")
     assert not rules.personal_domain("gmail.com")
     assert MatchRules().personal_domain("gmail.com")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("Debbie", "Deborah", True),
+        ("Becky", "Rebecca", True),
+        ("Vicky", "Victoria", True),
+        ("Geoff", "Geoffrey", True),
+        ("Rich", "Richard", True),
+        ("Chris", "Tina", False),
+        ("Ray", "Rachel", False),
+        ("Mark", "Mary", False),
+    ],
+)
+def test_common_nicknames_are_one_given_name(a: str, b: str, same: bool) -> None:
+    assert given_compatible(fold_name(a), fold_name(b)) is same

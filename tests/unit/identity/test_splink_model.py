@@ -222,3 +222,21 @@ def test_placeholders_and_role_mailboxes_are_no_agreement_in_model_rows() -> Non
     row = matcher.row(signal)  # type: ignore[attr-defined]
     assert row["phone"] == "+447911123456"
     assert row["email"] is None
+
+
+def test_names_given_the_other_way_round_are_compared_and_link() -> None:
+    """A form that swapped the name fields: no other blocking rule pairs these two."""
+    stored = _person("a:1", birth_date=None, postcode=None)
+    swapped = _person(
+        "b:1", given_name="Smith", family_name="Robert", birth_date=None, postcode=None,
+        address="12 Acacia Ave",
+    )  # fmt: skip
+    results = []
+    for engine in ("native", "stock"):
+        linker = IncrementalLinker(engine=engine, review_probability=1e-9)
+        linker.score([stored])
+        batch = linker.score([swapped])
+        results.append([(p.other_record_id, round(p.match_weight, 6)) for p in batch.links])
+    assert results[0] == results[1] and [other for other, _ in results[0]] == ["a:1"]
+    pair = _pair(stored, swapped)
+    assert pair.contributions["given_name"] > 0 and pair.contributions["family_name"] > 0
