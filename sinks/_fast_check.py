@@ -6,12 +6,18 @@ decisions. ``FastChecks`` answers the plain cases itself — a key that holds
 ``decisions:read``, well-formed parameters or JSON body — with the same key
 check (``auth.require``'s own function), the same decisions (``FastDecider``)
 and the same JSON. Anything else (no key, a wrong key, a bad parameter or
-identifier, malformed JSON) is handed to the FastAPI route unchanged, body
+identifier, malformed JSON, a value over its length, a body with no declared
+length or over the limit) is handed to the FastAPI route unchanged, body
 included, so every error keeps its status and text.
+
+Admitted keys are remembered by the SHA-256 of the headers that carried them,
+never in plain text.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -21,27 +27,37 @@ from urllib.parse import parse_qsl
 import orjson
 import pydantic_core
 from fastapi import HTTPException
-from fastapi.responses import Response
-from fastapi.routing import APIRoute
+from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from signalfold.sinks._resolve import BadIdentifier, fast_answer, fast_answer_item
 from signalfold.sinks.auth import require
 from signalfold.sinks.decision_models import DecisionQuery
+from signalfold.sinks.errors import StrictJSONRoute, declared_length, describe_failure, server_error
 from signalfold.sinks.models import MAX_BATCH_CHECKS
 from signalfold.sinks.view import ServingView
 from signalfold.streams.policy._fast import CHANNELS, PURPOSES, FastDecider
 
 __all__ = ["FastChecks", "FastFront", "FastPathRoute", "batch_json", "logged_request"]
 
+log = logging.getLogger(__name__)
+
 FIELD_ORDER = tuple(DecisionQuery.model_fields)
 _FIELDS = frozenset(FIELD_ORDER)
+# Each field's ``max_length`` as ``DecisionQuery`` declares it (channel and purpose: none,
+# they are checked against their closed sets); a longer value goes to the route's 422.
+_MAX_CHARS = {
+    name: limit
+    for name, field in DecisionQuery.model_fields.items()
+    for limit in [next((m.max_length for m in field.metadata if hasattr(m, "max_length")), None)]
+    if limit is not None
+}
 FastPath = Callable[[Scope, Receive, Send], Any]
 AnswerNow = Callable[[bytes, list[tuple[bytes, bytes]], Any], bytes | None]
 
 
-class FastPathRoute(APIRoute):
+class FastPathRoute(StrictJSONRoute):
     """An ``APIRoute`` whose endpoint may answer first through its ``fast_path`` attribute.
 
     ``fast_path(scope, receive, send)`` returns ``None`` once it answered, or the
@@ -110,7 +126,14 @@ class FastFront:
                 scope[_LEARN] = self._learn
             else:
                 scope["app"] = self.app  # as Starlette sets it: the key check reads app.state
-                answered = await fast_path(scope, receive, send)
+                try:
+                    answered = await fast_path(scope, receive, send)
+                except Exception as exc:  # as the app's ``RequestGuard``: no values logged
+                    log.error(
+                        "%s %s failed: %s", scope["method"], scope["path"], describe_failure(exc)
+                    )
+                    await JSONResponse({"detail": server_error()}, 500)(scope, receive, send)
+                    return
                 if answered is None:
                     return
                 receive, scope[_TRIED] = answered, True
@@ -166,19 +189,22 @@ class FastChecks:
         record: Callable[[str, list[tuple[Any, Any]], datetime], None],
         *,
         types: frozenset[str] | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         self._view, self._fast, self._clock, self._region = view, fast, clock, region
         self._types = types
+        self._max_body = max_body_bytes
         self._record = record
         self._key_check = require("decisions:read")
-        # Admitted keys → surface name, for the checker that admitted them: hashing the
-        # presented key and building a ``Request`` cost more than the decision.
+        # Admitted keys → surface name, for the checker that admitted them: building a
+        # ``Request`` and checking the key cost more than the decision. Keyed by the
+        # SHA-256 of the key headers (``_key_digest``): no plain key is kept.
         self._checker: Any = None
-        self._admitted: dict[tuple[bytes | None, bytes | None], str] = {}
+        self._admitted: dict[bytes, str] = {}
 
     def _surface(self, scope: Scope, receive: Receive) -> str | None:
         """The caller's key name if it holds ``decisions:read``, as the route's dependency says."""
-        presented = _key_headers(scope["headers"])
+        presented = _key_digest(scope["headers"])
         checker = scope["app"].state.key_checker
         if checker is self._checker:
             name = self._admitted.get(presented)
@@ -208,7 +234,7 @@ class FastChecks:
         params = _plain_params(query_string)
         if params is None or app.state.key_checker is not self._checker:
             return None
-        surface = self._admitted.get(_key_headers(headers))
+        surface = self._admitted.get(_key_digest(headers))
         return None if surface is None else self._answer_single(surface, params)
 
     async def single(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
@@ -253,6 +279,9 @@ class FastChecks:
         content_type = request.headers.get("content-type", "")
         if content_type.partition(";")[0].strip().lower() != "application/json":
             return receive
+        size = declared_length(scope)
+        if size is None or (self._max_body is not None and size > self._max_body):
+            return receive  # the app's ``RequestGuard`` counts or refuses it
         surface = self._surface(scope, receive)
         if surface is None:
             return receive
@@ -290,8 +319,12 @@ _MAX_ADMITTED = 1024
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
-def _key_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None]:
-    """The first ``x-api-key`` and ``authorization`` values: all a key check reads."""
+def _key_digest(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """SHA-256 of the first ``x-api-key`` and ``authorization`` values: all a key check reads.
+
+    Absent and empty headers are the same to the key check, so they hash the same;
+    header values hold no newline, so the pair is unambiguous.
+    """
     api_key = authorization = None
     for name, value in headers:
         if name == b"x-api-key":
@@ -299,7 +332,7 @@ def _key_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, byte
                 api_key = value
         elif name == b"authorization" and authorization is None:
             authorization = value
-    return api_key, authorization
+    return hashlib.sha256(b"%b\n%b" % (api_key or b"", authorization or b"")).digest()
 
 
 def _plain_params(query_string: bytes) -> dict[str, str] | None:
@@ -312,6 +345,7 @@ def _plain_params(query_string: bytes) -> dict[str, str] | None:
         or "" in params.values()
         or params.get("channel") not in CHANNELS
         or params.get("purpose") not in PURPOSES
+        or any(len(v) > _MAX_CHARS.get(k, len(v)) for k, v in params.items())
     ):
         return None
     return params
@@ -345,7 +379,9 @@ def _plain_checks(data: Any) -> list[dict[str, Any]] | None:
         if type(purpose) is not str or purpose not in PURPOSES:
             return None
         for name, value in item.items():
-            if value is not None and type(value) is not str and name in _FIELDS:
+            if value is None or name not in _FIELDS:
+                continue
+            if type(value) is not str or len(value) > _MAX_CHARS.get(name, len(value)):
                 return None
     return checks
 

@@ -3,6 +3,11 @@
 Reads come from ``ServingView`` (states, identifiers, aliases: memory) and
 ``Store`` (timelines, identity explanations: DuckDB). Every route depends on
 an API-key scope (``auth.require``); the checker is open until key files land.
+
+Bad input is never a 5xx: bodies over ``max_request_bytes`` get 413 and
+failures are logged without values (``errors.RequestGuard``), JSON bodies are
+parsed strictly (``errors.StrictJSONRoute``: NaN, Infinity and lone surrogates
+are a 422), ids and cursors have a length and a shape.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import (
     get_redoc_html,
@@ -33,17 +39,28 @@ from signalfold.sinks._resolve import (
 )
 from signalfold.sinks.auth import KeyChecker, document_scopes, key_checker_for, require
 from signalfold.sinks.decision_log import DecisionLog
-from signalfold.sinks.errors import InvalidCursor, problem, validation_details
+from signalfold.sinks.errors import (
+    InvalidCursor,
+    RequestGuard,
+    StrictJSONRoute,
+    problem,
+    server_error,
+    validation_details,
+)
 from signalfold.sinks.models import (
+    MAX_CURSOR_CHARS,
+    MAX_CUSTOMER_ID_CHARS,
+    MAX_ID_CHARS,
     Problem,
     ProblemReport,
+    RefusalReport,
     ServiceStatus,
     TimelinePage,
 )
 from signalfold.sinks.routes_decisions import decision_router
-from signalfold.sinks.routes_identity import identity_router
+from signalfold.sinks.routes_identity import Publish, identity_router
 from signalfold.sinks.status import Readiness, status_response
-from signalfold.sinks.store import Store
+from signalfold.sinks.store import Store, decode_cursor
 from signalfold.sinks.view import ServingView
 
 __all__ = ["create_app"]
@@ -67,6 +84,42 @@ def _unprocessable(exc: BadIdentifier, location: str) -> HTTPException:
     err = exc.error
     loc = [location] + ([err.field] if err.field else [])
     return HTTPException(422, detail=[problem("invalid_identifier", loc, **err.model_dump())])
+
+
+CustomerPath = Annotated[str, PathParam(max_length=MAX_CUSTOMER_ID_CHARS)]
+IdQuery = Annotated[str | None, Query(max_length=MAX_ID_CHARS)]
+_INT64 = range(-(2**63), 2**63)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": RefusalReport, "description": "no customer has this id or identifier"}
+}
+MERGED: dict[int | str, dict[str, Any]] = {
+    308: {"description": "merged into another customer; follow Location"}
+}
+
+
+class _App(FastAPI):
+    """FastAPI with ``RequestGuard`` around its whole stack.
+
+    Not a user middleware: ``FastFront`` still sends learned fast paths past the stack.
+    """
+
+    max_request_bytes: int
+
+    def build_middleware_stack(self) -> Any:
+        return RequestGuard(super().build_middleware_stack(), self.max_request_bytes)
+
+
+def _checked_cursor(cursor: str | None) -> str | None:
+    """``cursor`` if it is one ``Store.timeline`` can page from; else ``InvalidCursor``.
+
+    The query's length bound already keeps its JSON shallow; the event time must
+    fit DuckDB's 64-bit integer.
+    """
+    if cursor is not None:
+        occurred_us, _ = decode_cursor(cursor)
+        if occurred_us not in _INT64:
+            raise InvalidCursor("cursor is not one this service handed out")
+    return cursor
 
 
 _DOCS_ASSETS = "/static/docs"
@@ -114,7 +167,11 @@ def _serve_docs(app: FastAPI) -> None:
 
 
 def _document_problems(app: FastAPI) -> None:
-    """Make OpenAPI's 422 schema the shape the API answers with (``ProblemReport``)."""
+    """Make OpenAPI's 422 schema the shape the API answers with (``ProblemReport``).
+
+    Operations with a body also document the 413 of ``RequestGuard``, in that shape;
+    operations that need a key, its 401 and 403 (``RefusalReport``).
+    """
     default = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -128,6 +185,27 @@ def _document_problems(app: FastAPI) -> None:
             report["title"] = "HTTPValidationError"
             report["properties"]["detail"] = {"type": "array", "items": {"$ref": ref}}
             schemas["HTTPValidationError"] = report
+            too_large = {
+                "description": "body over SIGNALFOLD_MAX_REQUEST_BYTES",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                    }
+                },
+            }
+            refused = {
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/RefusalReport"}}
+                }
+            }
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    if "requestBody" in operation:
+                        responses["413"] = too_large
+                    if operation.get("security"):
+                        responses["401"] = {"description": "no key, or an unknown one", **refused}
+                        responses["403"] = {"description": "the key lacks the scope", **refused}
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -145,13 +223,15 @@ def create_app(
     key_checker: KeyChecker | None = None,
     decision_log: DecisionLog | None = None,
     identifier_types: Iterable[str] | None = None,
+    publish: Publish | None = None,
 ) -> FastAPI:
     """The serving API over ``view`` and ``store``; tests pass a fixed clock and fakes.
 
     ``decide`` defaults to ``signalfold.streams.policy.decide``; ``readiness``
     ``None`` means always ready (no consumer, e.g. in unit tests);
     ``decision_log`` records every check answered (``None``: not logged);
-    ``identifier_types`` defaults to the types the contract files declare.
+    ``identifier_types`` defaults to the types the contract files declare;
+    ``publish`` sends identity commands (default: to Kafka).
     """
     decider = decide or _default_decider()
     region = settings.default_region
@@ -160,15 +240,22 @@ def create_app(
         if identifier_types is not None
         else declared_identifier_types(settings.contracts_dir)
     )
-    app = FastAPI(
+    app = _App(
         title="signalfold",
         version="1",
         summary="One customer reality, served.",
         docs_url=None,
         redoc_url=None,
     )
+    app.max_request_bytes = settings.max_request_bytes
+    app.router.route_class = StrictJSONRoute
     app.state.key_checker = key_checker or key_checker_for(settings)
     _serve_docs(app)
+
+    @app.exception_handler(Exception)
+    async def _failed(request: Request, exc: Exception) -> JSONResponse:
+        # the 500 in the one shape; ``RequestGuard`` logs the failure without its values
+        return JSONResponse({"detail": server_error()}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -190,31 +277,42 @@ def create_app(
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
-    @app.get("/v1/health", response_model=ServiceStatus, tags=["ops"])
+    unavailable = {503: {"model": ServiceStatus, "description": "not ready; see detail"}}
+
+    @app.get("/v1/health", response_model=ServiceStatus, responses=unavailable, tags=["ops"])
     async def health() -> JSONResponse:
         """Liveness: 503 only when the consumer thread died (restart the replica)."""
         return status_response(readiness, require_caught_up=False)
 
-    @app.get("/v1/ready", response_model=ServiceStatus, tags=["ops"])
+    @app.get("/v1/ready", response_model=ServiceStatus, responses=unavailable, tags=["ops"])
     async def ready() -> JSONResponse:
         """Readiness: 200 once the topics were replayed up to where they ended at start."""
         return status_response(readiness, require_caught_up=True)
 
     app.include_router(
-        decision_router(view, decider, clock, region, decision_log, identifier_types=types)
+        decision_router(
+            view,
+            decider,
+            clock,
+            region,
+            decision_log,
+            identifier_types=types,
+            max_body_bytes=settings.max_request_bytes,
+        )
     )
 
     @app.get(
         "/v1/customers/lookup",
         response_model=CustomerState,
         dependencies=[Depends(require("customers:read"))],
+        responses=NOT_FOUND,
         tags=["customers"],
     )
     async def lookup(
-        email: str | None = None,
-        phone: str | None = None,
-        type: str | None = None,
-        value: str | None = None,
+        email: IdQuery = None,
+        phone: IdQuery = None,
+        type: IdQuery = None,
+        value: IdQuery = None,
     ) -> CustomerState:
         """The customer an identifier belongs to: ``email``, ``phone``, or ``type`` + ``value``."""
         given = [(t, v) for t, v in (("email", email), ("phone", phone), (type, value)) if v]
@@ -246,10 +344,10 @@ def create_app(
         "/v1/customers/{customer_id}",
         response_model=CustomerState,
         dependencies=[Depends(require("customers:read"))],
-        responses={308: {"description": "merged into another customer; follow Location"}},
+        responses={**MERGED, **NOT_FOUND},
         tags=["customers"],
     )
-    async def customer(customer_id: str, request: Request) -> Any:
+    async def customer(customer_id: CustomerPath, request: Request) -> Any:
         """A customer's current state; a merged-away id redirects to its survivor."""
         redirect = _redirect_if_merged(customer_id, request, "")
         if redirect is not None:
@@ -263,31 +361,44 @@ def create_app(
         "/v1/customers/{customer_id}/timeline",
         response_model=TimelinePage,
         dependencies=[Depends(require("history:read"))],
+        responses={**MERGED, **NOT_FOUND},
         tags=["customers"],
     )
     def timeline(
-        customer_id: str,
+        customer_id: CustomerPath,
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        cursor: str | None = None,
-        type: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
-        source: str | None = None,
+        cursor: Annotated[
+            str | None,
+            Query(
+                max_length=MAX_CURSOR_CHARS,
+                pattern=r"^[A-Za-z0-9_-]+=*$",
+                description="the `next_cursor` of the previous page, unchanged",
+            ),
+        ] = None,
+        type: Annotated[
+            str | None, Query(max_length=MAX_ID_CHARS, description="exact, or a prefix ending in *")
+        ] = None,
+        source: IdQuery = None,
     ) -> Any:
-        """Full history across the customer's merged ids, newest first, keyset-paged."""
+        """Full history across the customer's merged ids, newest first, keyset-paged.
+
+        An id no customer has is a 404, with or without a cursor.
+        """
         redirect = _redirect_if_merged(customer_id, request, "/timeline")
         if redirect is not None:
             return redirect
         ids = view.members(customer_id)
         items, next_cursor = store.timeline(
-            ids, limit=limit, cursor=cursor, type=type, source=source
+            ids, limit=limit, cursor=_checked_cursor(cursor), type=type, source=source
         )
-        if not items and cursor is None and view.state(customer_id) is None:
+        if not items and view.state(customer_id) is None and not store.timeline(ids, limit=1)[0]:
             raise _not_found("no customer has this id; find one with /v1/customers/lookup")
         return TimelinePage(
             customer_id=customer_id, customer_ids=ids, items=items, next_cursor=next_cursor
         )
 
-    app.include_router(identity_router(view, store, settings))
+    app.include_router(identity_router(view, store, settings, publish))
     document_scopes(app)  # after every route: publishes x-required-scope per operation
     _document_problems(app)
 

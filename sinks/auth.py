@@ -21,6 +21,7 @@ With no key file the API is open (development only) and logs say so.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -117,19 +118,34 @@ class OpenAccess:
 
 
 class KeyFileChecker:
-    """Checks presented keys against hashed entries; the plain key is never kept."""
+    """Checks presented keys against hashed entries; the plain key is never kept.
+
+    The presented key's hash is compared with every entry's in constant time
+    (``hmac.compare_digest``, no early exit), so how long a check takes says
+    nothing about which entry, or how much of a hash, it matched.
+    """
 
     def __init__(self, entries: list[KeyEntry]) -> None:
-        self._by_hash = {e.hash: e for e in entries}
+        self._entries = [(e.hash.encode(), e) for e in entries]
+
+    def _entry(self, key: str | None) -> KeyEntry | None:
+        if not key:
+            return None
+        presented = hash_key(key).encode()
+        found = None
+        for digest, entry in self._entries:
+            if hmac.compare_digest(digest, presented):
+                found = entry
+        return found
 
     def check(self, key: str | None, scope: Scope) -> Verdict:
-        entry = self._by_hash.get(hash_key(key)) if key else None
+        entry = self._entry(key)
         if entry is None:
             return "unauthenticated"
         return "ok" if scope in entry.granted() else "forbidden"
 
     def name_of(self, key: str | None) -> str:
-        entry = self._by_hash.get(hash_key(key)) if key else None
+        entry = self._entry(key)
         return entry.name if entry is not None else "unknown"
 
 

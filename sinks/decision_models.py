@@ -11,7 +11,12 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field
 
 from signalfold.schemas import Channel, Flag, Purpose, SuppressionDecision
-from signalfold.sinks.models import MAX_BATCH_CHECKS, CheckError
+from signalfold.sinks.models import (
+    MAX_BATCH_CHECKS,
+    MAX_CUSTOMER_ID_CHARS,
+    MAX_ID_CHARS,
+    CheckError,
+)
 
 __all__ = [
     "DecisionBatchRequest",
@@ -32,20 +37,23 @@ class DecisionQuery(BaseModel):
     ``category`` when a product-specific hold (a defective return) should apply.
     A type no contract declares, or a customer id of another shape that no
     customer has, is a 422 that names what is accepted: a typo never becomes
-    the unknown-customer answer.
+    the unknown-customer answer. Values are at most 320 characters (customer
+    ids 64): a longer one is a 422, never a lookup.
     """
 
-    email: str | None = None
-    phone: str | None = None
-    customer_id: str | None = None
+    email: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    phone: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    customer_id: str | None = Field(default=None, max_length=MAX_CUSTOMER_ID_CHARS)
     type: str | None = Field(
-        default=None, description="identifier type a source contract declares, with `value`"
+        default=None,
+        max_length=MAX_ID_CHARS,
+        description="identifier type a source contract declares, with `value`",
     )
-    value: str | None = None
+    value: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     channel: Channel
     purpose: Purpose
-    product_id: str | None = None
-    category: str | None = None
+    product_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    category: str | None = Field(default=None, max_length=MAX_ID_CHARS)
 
 
 class DecisionBatchRequest(BaseModel):

@@ -13,6 +13,9 @@ from signalfold.schemas import Channel, IdentityChange, Purpose, Signal, Suppres
 
 __all__ = [
     "MAX_BATCH_CHECKS",
+    "MAX_CURSOR_CHARS",
+    "MAX_CUSTOMER_ID_CHARS",
+    "MAX_ID_CHARS",
     "BatchCheckRequest",
     "BatchCheckResponse",
     "BatchCheckResult",
@@ -21,12 +24,27 @@ __all__ = [
     "IdentityExplanation",
     "Problem",
     "ProblemReport",
+    "Refusal",
+    "RefusalReport",
     "ServiceStatus",
     "TimelineItem",
     "TimelinePage",
 ]
 
 MAX_BATCH_CHECKS = 10_000
+
+MAX_ID_CHARS = 320
+"""Longest identifier, record id, product id or category a request may name.
+
+As long as an identifier a signal may carry (``schemas.Identifier.value``):
+a longer value can belong to nobody, so it is a 422 rather than "unknown".
+"""
+
+MAX_CUSTOMER_ID_CHARS = 64
+"""Longest customer id a request may name (signalfold's are ``cus_`` + 20 hex digits)."""
+
+MAX_CURSOR_CHARS = 256
+"""Longest timeline cursor (the ones handed out are under 100 characters)."""
 
 
 class TimelineItem(BaseModel):
@@ -98,6 +116,20 @@ class ProblemReport(BaseModel):
 
     detail: list[Problem]
     error_count: int | None = None
+
+
+class Refusal(BaseModel):
+    """Why a request was refused as a whole (401, 403, 404, 503): what, and the next step."""
+
+    error: str = Field(description="`unauthenticated`, `forbidden`, `customer_not_found`, …")
+    message: str
+    required_scope: str | None = None
+
+
+class RefusalReport(BaseModel):
+    """The body of a 401, 403, 404 or 503."""
+
+    detail: Refusal
 
 
 class BatchCheckResult(BaseModel):

@@ -36,7 +36,8 @@ from signalfold.sinks.decision_models import (
     DecisionLogPage,
     DecisionQuery,
 )
-from signalfold.sinks.errors import problem
+from signalfold.sinks.errors import StrictJSONRoute, problem
+from signalfold.sinks.models import MAX_CUSTOMER_ID_CHARS, MAX_ID_CHARS
 from signalfold.sinks.view import ServingView
 from signalfold.streams.policy._fast import as_fast_decider
 
@@ -57,14 +58,17 @@ def decision_router(
     log: DecisionLog | None,
     *,
     identifier_types: frozenset[str] | None = None,
+    max_body_bytes: int | None = None,
 ) -> APIRouter:
     """The decision routes; ``log`` ``None`` answers without logging (unit tests only).
 
     ``identifier_types``: the types the loaded contracts declare; a question by
     another type that finds nobody is a 422 naming them (``None``: any type).
+    ``max_body_bytes``: the app's body limit; the fast batch leaves larger
+    bodies (and bodies of no declared length) to the app, which refuses them.
     """
     types = identifier_types
-    router = APIRouter(tags=["suppression"])
+    router = APIRouter(tags=["suppression"], route_class=StrictJSONRoute)
 
     fast = as_fast_decider(decide)
 
@@ -124,7 +128,9 @@ def decision_router(
         return Response(batch_json(parts, dict(counts)), media_type="application/json")
 
     if fast is not None:
-        checks = FastChecks(view, fast, clock, region, record, types=types)
+        checks = FastChecks(
+            view, fast, clock, region, record, types=types, max_body_bytes=max_body_bytes
+        )
         check.fast_path = checks.single  # type: ignore[attr-defined]
         check.answer_now = checks.answer_now  # type: ignore[attr-defined]
         check_batch.fast_path = checks.batch  # type: ignore[attr-defined]
@@ -169,8 +175,8 @@ def decision_router(
         dependencies=[Depends(require("decisions:audit"))],
     )
     def decision_log(
-        customer_id: str | None = None,
-        surface: str | None = None,
+        customer_id: Annotated[str | None, Query(max_length=MAX_CUSTOMER_ID_CHARS)] = None,
+        surface: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> DecisionLogPage:
         """Who was told what, and why: logged answers, newest first.

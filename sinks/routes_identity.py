@@ -7,6 +7,10 @@ splits. ``POST /v1/identity/split`` and ``POST /v1/identity/pins`` publish an
 ``IdentityCommand`` on ``identity.commands`` and answer 202 at once: the
 resolve stage carries it out, and the outcome shows up in the explanation
 (the split's new customer id is known in advance and returned).
+
+Ids are checked before anything is published: a customer id is 1 to 64
+letters, digits, ``_`` or ``-``; a record is ``source:key`` of at most 320
+characters; a command that would not fit a Kafka record is a 422.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -26,6 +30,8 @@ from signalfold.schemas import IdentityChange, IdentityCommand
 from signalfold.schemas.identity import CustomerIdentity
 from signalfold.settings import Settings
 from signalfold.sinks.auth import require
+from signalfold.sinks.errors import StrictJSONRoute, problem
+from signalfold.sinks.models import MAX_CUSTOMER_ID_CHARS, MAX_ID_CHARS, RefusalReport
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 
@@ -33,20 +39,37 @@ __all__ = ["CommandAccepted", "KafkaCommands", "PinRequest", "SplitRequest", "id
 
 Publish = Callable[[IdentityCommand], None]
 _MAX_HOPS = 8
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": RefusalReport, "description": "the broker did not take the command; retry"}
+}
+
+CustomerId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_CUSTOMER_ID_CHARS, pattern=r"^[A-Za-z0-9_-]+$"),
+]
+RecordId = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=MAX_ID_CHARS,
+        pattern=r"^[a-z][a-z0-9_]*:.+$",
+        description="`source:key`, as the identity explanation lists records",
+    ),
+]
 
 
 class SplitRequest(BaseModel):
     """Move ``records`` (``source:key``) out of ``customer_id`` into a new customer."""
 
-    customer_id: str
-    records: list[str] = Field(min_length=1, max_length=10_000)
+    customer_id: CustomerId
+    records: list[RecordId] = Field(min_length=1, max_length=10_000)
     note: str | None = Field(default=None, max_length=500)
 
 
 class PinRequest(BaseModel):
     """Two records that are ``never`` / ``always`` the same customer."""
 
-    records: list[str] = Field(min_length=2, max_length=2)
+    records: list[RecordId] = Field(min_length=2, max_length=2)
     pin: Literal["never", "always"]
     note: str | None = Field(default=None, max_length=500)
 
@@ -79,15 +102,38 @@ class KafkaCommands:
             if self._producer is None:
                 self._producer = producer(self._settings.kafka_client_config())
             out = command_output(Topics(self._settings.topic_prefix), command)
-            self._producer.produce(out.topic, key=out.key, value=out.value)
+            try:
+                self._producer.produce(out.topic, key=out.key, value=out.value)
+            except BufferError:  # the producer's queue is full: the broker is not taking them
+                raise _unavailable() from None
             if self._producer.flush(10):
-                raise HTTPException(
-                    503,
-                    detail={
-                        "error": "broker_unavailable",
-                        "message": "the command was not acknowledged; retry",
-                    },
-                )
+                raise _unavailable()
+
+
+def _unavailable() -> HTTPException:
+    return HTTPException(
+        503,
+        detail={
+            "error": "broker_unavailable",
+            "message": "the command was not acknowledged; retry",
+        },
+    )
+
+
+def _fits(command: IdentityCommand) -> None:
+    """Raise a 422 if ``command`` is larger than a Kafka record may be."""
+    from signalfold.streams.runner import MAX_RECORD_BYTES
+
+    size = len(command.model_dump_json().encode())
+    if size <= MAX_RECORD_BYTES:
+        return
+    expected = f"a command of at most {MAX_RECORD_BYTES} bytes"
+    found = f"a command of {size} bytes ({len(command.records)} records)"
+    message = f"records: expected {expected}, found {found}; send the records in several commands"
+    detail = [
+        problem("command_too_large", ["body", "records"], "records", expected, found, message)
+    ]
+    raise HTTPException(422, detail=detail)
 
 
 def _gather(view: ServingView, store: Store, ids: list[str]) -> list[IdentityChange]:
@@ -108,16 +154,21 @@ def identity_router(
     view: ServingView, store: Store, settings: Settings, publish: Publish | None = None
 ) -> APIRouter:
     """The identity routes; ``publish`` defaults to Kafka (tests pass their own)."""
-    router = APIRouter(tags=["identity"])
+    router = APIRouter(tags=["identity"], route_class=StrictJSONRoute)
     send = publish or KafkaCommands(settings)
 
     @router.get(
         "/v1/customers/{customer_id}/identity",
         response_model=CustomerIdentity,
         dependencies=[Depends(require("identity:read"))],
-        responses={308: {"description": "merged into another customer; follow Location"}},
+        responses={
+            308: {"description": "merged into another customer; follow Location"},
+            404: {"model": RefusalReport, "description": "no customer has this id"},
+        },
     )
-    def identity(customer_id: str, request: Request) -> Any:
+    def identity(
+        customer_id: Annotated[str, Path(max_length=MAX_CUSTOMER_ID_CHARS)], request: Request
+    ) -> Any:
         """Why these records are one customer: records, links with evidence, refusals, pins."""
         survivor = view.resolve(customer_id)
         if survivor != customer_id:
@@ -137,6 +188,7 @@ def identity_router(
         return from_changes(customer_id, ids, changes)
 
     def _accept(command: IdentityCommand) -> CommandAccepted:
+        _fits(command)
         send(command)
         return CommandAccepted(command_id=command.command_id)
 
@@ -145,6 +197,7 @@ def identity_router(
         response_model=CommandAccepted,
         status_code=202,
         dependencies=[Depends(require("identity:write"))],
+        responses=UNAVAILABLE,
     )
     def split(body: SplitRequest) -> CommandAccepted:
         """Unmerge: the records move to a new customer whose state is rebuilt from their signals."""
@@ -163,6 +216,7 @@ def identity_router(
         response_model=CommandAccepted,
         status_code=202,
         dependencies=[Depends(require("identity:write"))],
+        responses=UNAVAILABLE,
     )
     def pin(body: PinRequest) -> CommandAccepted:
         """Pin two records never (splitting them if needed) or always (merging them) together."""
