@@ -98,8 +98,10 @@ class StageRunner:
         linger_ms: int = 5,
         session_timeout_ms: int = 6000,
         dlq_topic: str | None = None,
+        assign_all: bool = False,
     ) -> None:
         self._dlq_topic = dlq_topic
+        self._assign_all = assign_all
         self.stage = stage
         self._client = client
         self._group = group
@@ -136,7 +138,18 @@ class StageRunner:
         def on_revoke(_c: Consumer, partitions: list[TopicPartition]) -> None:
             self.stage.on_revoke(partitions)
 
-        consumer.subscribe(self.stage.topics(), on_assign=on_assign, on_revoke=on_revoke)
+        if self._assign_all:
+            # Exclusive by other means (resolve's lease): every partition from its committed
+            # offset, with no group membership whose dead member a new owner must wait out.
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in self.stage.topics()
+                for p in sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+            ]
+            consumer.assign(partitions)
+            on_assign(consumer, partitions)
+        else:
+            consumer.subscribe(self.stage.topics(), on_assign=on_assign, on_revoke=on_revoke)
         # Stages with time-driven work (flag expiry, policy reload) get process([]) when idle.
         ticks = bool(getattr(self.stage, "wants_idle_ticks", False))
         next_tick = time.monotonic() + 1.0
