@@ -17,8 +17,11 @@ from signalfold.streams.topics import Topics, ensure_topics
 
 if TYPE_CHECKING:
     from signalfold.identity.rules import MatchRules
+    from signalfold.streams.lease import LeasedRunner
+    from signalfold.streams.stages.follower import GraphFollower
+    from signalfold.streams.stages.resolve import ResolveStage
 
-__all__ = ["STAGES", "build_runner", "build_stage", "contracts", "create_topics"]
+__all__ = ["STAGES", "build_runner", "build_stage", "build_worker", "contracts", "create_topics"]
 
 STAGES = ("ingest", "resolve", "state")
 
@@ -88,74 +91,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
             updates=ContractTail(client, topics),
         )
     if name == "resolve":
-        from signalfold.identity.graph import IdentityGraph
-        from signalfold.identity.probabilistic import build_matcher, restore_rows
-        from signalfold.schemas import Signal
-        from signalfold.streams.kafka import read_to_end
-        from signalfold.streams.stages.resolve import (
-            ResolveStage,
-            apply_change_message,
-            signals_of_records,
-        )
-
-        regions = {
-            name: region
-            for name, contract in contracts(settings).items()
-            if (region := getattr(contract, "default_region", None))
-        }
-
-        def graph() -> IdentityGraph:
-            matcher, rules = None, identity_rules(settings)
-            if settings.splink_enabled:
-                matcher = build_matcher(
-                    model_path=settings.splink_model_path,
-                    match_probability=settings.splink_match_probability,
-                    review_probability=settings.splink_review_probability,
-                    region=settings.default_region,
-                    max_block=settings.splink_max_block,
-                    rules=rules,
-                )
-            return IdentityGraph(
-                rules,
-                default_region=settings.default_region,
-                regions=regions,
-                clock=clock,
-                matcher=matcher,
-            )
-
-        def rebuild(g: IdentityGraph) -> int:
-            applied = read_to_end(
-                client, topics.identity_changes, lambda m: apply_change_message(g, m)
-            )
-            if settings.splink_enabled:
-                # The matcher's record store is memory only: refill it from the records.
-                firsts: dict[bytes, bytes] = {}  # canonical is keyed by record id
-                read_to_end(
-                    client,
-                    topics.canonical,
-                    lambda m: firsts.setdefault(m.key() or b"", m.value() or b""),
-                )
-                # Only records the graph resolved: a backlog not yet resolved must be
-                # scored when it is, not stored as if it had been.
-                known = (v for k, v in firsts.items() if g.customer_of_record(k.decode()))
-                restore_rows(
-                    g.matcher,  # type: ignore[arg-type]
-                    (Signal.from_internal_json(v) for v in known),
-                    region=settings.default_region,
-                )
-            return applied
-
-        def replay(records: set[str]) -> list[Signal]:
-            return signals_of_records(lambda h: read_to_end(client, topics.canonical, h), records)
-
-        return ResolveStage(
-            graph,
-            topics,
-            default_region=settings.default_region,
-            rebuild=rebuild,
-            replay=replay,
-            clock=clock,
-        )
+        return _resolve(settings, clock)[0]
     if name == "state":
         from signalfold.streams.policy import load_policy
         from signalfold.streams.stages.state import StateStage
@@ -170,13 +106,106 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
 
 
+def _resolve(settings: Settings, clock: Clock) -> tuple[ResolveStage, GraphFollower]:
+    """The resolve stage and the follower that keeps its graph current.
+
+    The stage's graph is the follower's: on assignment the stage asks it to
+    catch up (from offset 0 the first time, a rebuild; from where a standby
+    left off after a takeover).
+    """
+    from signalfold.identity.graph import IdentityGraph
+    from signalfold.identity.probabilistic import build_matcher
+    from signalfold.schemas import Signal
+    from signalfold.streams.kafka import read_to_end
+    from signalfold.streams.stages.follower import GraphFollower
+    from signalfold.streams.stages.resolve import ResolveStage, signals_of_records
+
+    topics = Topics(settings.topic_prefix)
+    client = settings.kafka_client_config()
+    regions = {
+        name: region
+        for name, contract in contracts(settings).items()
+        if (region := getattr(contract, "default_region", None))
+    }
+
+    def graph() -> IdentityGraph:
+        matcher, rules = None, identity_rules(settings)
+        if settings.splink_enabled:
+            matcher = build_matcher(
+                model_path=settings.splink_model_path,
+                match_probability=settings.splink_match_probability,
+                review_probability=settings.splink_review_probability,
+                region=settings.default_region,
+                max_block=settings.splink_max_block,
+                rules=rules,
+            )
+        return IdentityGraph(
+            rules,
+            default_region=settings.default_region,
+            regions=regions,
+            clock=clock,
+            matcher=matcher,
+        )
+
+    follower = GraphFollower(
+        client, topics, graph, region=settings.default_region, rows=settings.splink_enabled
+    )
+
+    def replay(records: set[str]) -> list[Signal]:
+        return signals_of_records(lambda h: read_to_end(client, topics.canonical, h), records)
+
+    stage = ResolveStage(
+        lambda: follower.graph,
+        topics,
+        default_region=settings.default_region,
+        rebuild=lambda _graph: follower.catch_up(),
+        replay=replay,
+        clock=clock,
+    )
+    return stage, follower
+
+
 def build_runner(name: str, settings: Settings, clock: Clock = _utcnow) -> StageRunner:
+    return _runner(build_stage(name, settings, clock), name, settings)
+
+
+def build_worker(
+    name: str, settings: Settings, clock: Clock = _utcnow
+) -> StageRunner | LeasedRunner:
+    """What ``signalfold worker --stage <name>`` runs.
+
+    A resolve worker contends for the lease on ``identity.lease``: the holder
+    owns the graph and runs the stage; any other resolve worker is a hot
+    standby that follows ``identity.changes`` and takes over when the holder's
+    session ends. The other stages scale by partitions and run as they are.
+    """
+    if name != "resolve":
+        return build_runner(name, settings, clock)
+    from signalfold.streams.lease import Lease, LeasedRunner
+
+    stage, follower = _resolve(settings, clock)
+    topics = Topics(settings.topic_prefix)
+    lease = Lease(
+        settings.kafka_client_config(),
+        topics.identity_lease,
+        f"{settings.topic_prefix}signalfold-resolve-lease",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+    )
+    return LeasedRunner(
+        lease, lambda: _runner(stage, name, settings, assign_all=True), follower.poll
+    )
+
+
+def _runner(
+    stage: Stage, name: str, settings: Settings, *, assign_all: bool = False
+) -> StageRunner:
     return StageRunner(
-        build_stage(name, settings, clock),
+        stage,
         settings.kafka_client_config(),
         group=f"{settings.topic_prefix}signalfold-{name}",
         batch_size=settings.batch_size,
         linger_ms=settings.batch_linger_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         dlq_topic=Topics(settings.topic_prefix).dlq,
+        assign_all=assign_all,
     )

@@ -53,6 +53,14 @@ class Topics:
         return f"{self.prefix}identity.commands"
 
     @property
+    def identity_lease(self) -> str:
+        """The resolve owner's lease: whoever its group assigns partition 0 owns the graph.
+
+        It carries no records (see ``streams/lease.py``); one partition, so one holder.
+        """
+        return f"{self.prefix}identity.lease"
+
+    @property
     def customer_state(self) -> str:
         return f"{self.prefix}customer.state"
 
@@ -76,7 +84,7 @@ class Topics:
         The identity graph is rebuilt by applying ``identity.changes`` in the order the
         resolver published them; spread over partitions that order would be lost.
         """
-        return {self.identity_changes, self.identity_commands, self.contracts}
+        return {self.identity_changes, self.identity_commands, self.identity_lease, self.contracts}
 
     def kept(self) -> set[str]:
         """Logs replayed from the start by rebuilds: kept forever (no time retention).
@@ -104,6 +112,7 @@ class Topics:
             self.identity_changes,
             self.identity_index,
             self.identity_commands,
+            self.identity_lease,
             self.customer_state,
             self.suppression_changes,
             self.contracts,

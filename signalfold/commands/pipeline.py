@@ -45,9 +45,9 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from signalfold.bootstrap import build_runner
+    from signalfold.bootstrap import build_worker
 
-    runner = build_runner(args.stage, settings)
+    runner = build_worker(args.stage, settings)
     runner.install_signal_handlers()
     runner.run()
     return 0
@@ -109,7 +109,7 @@ def register(sub: Any) -> None:
         "worker",
         "run one stream stage (ingest, resolve or state) until SIGINT/SIGTERM",
         "signalfold worker --stage ingest",
-        "signalfold worker --stage resolve   # one resolve worker only: it owns the graph",
+        "signalfold worker --stage resolve   # a second one is a hot standby (lease)",
     )
     p.add_argument(
         "--stage",

@@ -1,10 +1,13 @@
 """Resolve: canonical signals → customers, through the identity graph.
 
-One process owns the graph: run exactly one resolve worker (a second member of
-the group would be handed some partitions and build a conflicting graph;
-failover is a restart, which rebuilds from the log). On
-assignment the graph is rebuilt from ``identity.changes`` — its own log — so a
-new owner assigns exactly the ids the old one did. Re-processing the signals
+One process owns the graph. ``signalfold worker --stage resolve`` runs this
+stage only while it holds the lease on ``identity.lease`` (``streams/lease.py``);
+any other resolve worker is a hot standby whose graph follows
+``identity.changes`` (``streams/stages/follower.py``), so two workers never
+build conflicting graphs. On assignment the graph catches up with
+``identity.changes`` — its own log — to a fence: from offset 0 for a fresh
+worker (a rebuild), from where it stood for a standby taking over; either way
+a new owner assigns exactly the ids the old one did. Re-processing the signals
 after the last commit emits no new changes (the graph is idempotent) and the
 same signals again, which the state stage de-duplicates.
 
@@ -67,16 +70,17 @@ class ResolveStage:
         return [self._topics.canonical, self._topics.identity_commands]
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Bring the graph up to date with ``identity.changes`` before the first batch."""
         self.graph = self._graph_factory()
         applied = self._rebuild(self.graph)
         # The rebuilt graph and the matcher's store live as long as the process: move
         # them out of the collector's generations so full collections do not walk them.
         gc.collect()
         gc.freeze()
-        log.info("resolve: identity graph rebuilt from %d changes", applied)
+        log.info("resolve: identity graph current (%d changes applied on assignment)", applied)
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
-        """The graph is rebuilt on the next assignment; nothing to flush."""
+        """The graph catches up on the next assignment; nothing to flush."""
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
         out: list[Output] = []
