@@ -2,9 +2,19 @@
 
 Starts the embedded broker unless ``SIGNALFOLD_KAFKA_BOOTSTRAP`` names one,
 creates the topics, starts one process per stage plus the API, optionally
-feeds the demo, prints what to try, and on Ctrl-C stops everything it
-started — children first, broker last — with no orphans (children also get
-SIGTERM from the kernel if this process dies).
+feeds the demo, prints what to try, and then watches every child:
+
+- a stage or API process that exits unasked is started again after a backoff
+  (1 s, doubling to 30 s; reset once it has run for a minute), and the others
+  go on: one crash does not stop the pipeline;
+- the embedded broker keeps everything in memory, so if it exits, every
+  topic and offset is gone: that is reported loudly and everything stops
+  (exit code 3), rather than starting again from nothing behind the
+  operator's back.
+
+On Ctrl-C (or SIGTERM) it stops everything it started — children first,
+broker last — with no orphans (children also get SIGTERM from the kernel if
+this process dies).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -27,7 +38,12 @@ from signalfold.streams.broker import EmbeddedBroker
 from signalfold.streams.kafka import consumer, die_with_parent, is_fence, producer
 from signalfold.streams.topics import Topics, ensure_topics
 
-__all__ = ["feed_demo", "run"]
+__all__ = ["BROKER_LOST", "Child", "feed_demo", "run"]
+
+#: ``signalfold run``'s exit code when the embedded broker died (its data with it).
+BROKER_LOST = 3
+#: Restart backoff: first delay, ceiling, and how long a run resets it.
+_BACKOFF_FIRST, _BACKOFF_MAX, _HEALTHY_AFTER = 1.0, 30.0, 60.0
 
 
 def feed_demo(
@@ -94,6 +110,82 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and its restart backoff."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restarts: int = 0
+    due: float | None = field(default=None, repr=False)  # when a restart is due
+
+    def start(self, now: float) -> None:
+        self.proc, self.started, self.due = _spawn(self.args, self.env, self.log), now, None
+
+    def exited(self, now: float) -> float | None:
+        """If the process has exited: schedule its restart and return the delay."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        if now - self.started >= _HEALTHY_AFTER:
+            self.restarts = 0  # it ran well for a while: this is a new failure, not a loop
+        delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2**self.restarts)
+        self.restarts += 1
+        self.proc, self.due = None, now + delay
+        return delay
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _watch(
+    children: list[Child], broker: EmbeddedBroker | None, stop: threading.Event, logs: Path
+) -> int:
+    """Keep every child running until ``stop``; 0, or ``BROKER_LOST``."""
+    while not stop.is_set():
+        if broker is not None and (code := broker.returncode) is not None:
+            print(
+                f"\nsignalfold run: THE EMBEDDED BROKER EXITED (code {code}); see "
+                f"{logs}/broker.log. It keeps every topic and offset in memory only, so "
+                "everything it held is gone: signals, identity log, states, decisions log. "
+                "signalfold will not rebuild from nothing behind your back, so everything "
+                "stops now. Start over with `make run` (the demo is fed again), or run "
+                "against a Kafka that keeps its data (SIGNALFOLD_KAFKA_BOOTSTRAP).",
+                file=sys.stderr,
+                flush=True,
+            )
+            return BROKER_LOST
+        now = time.monotonic()
+        for child in children:
+            if child.proc is not None:
+                code = child.proc.returncode if child.proc.poll() is not None else None
+                delay = child.exited(now)
+                if delay is not None:
+                    print(
+                        f"{child.name} exited with code {code}; starting it again in "
+                        f"{delay:.0f}s (restart {child.restarts}); see {child.log}",
+                        flush=True,
+                    )
+            elif child.due is not None and now >= child.due:
+                child.start(now)
+                print(f"{child.name} started again", flush=True)
+        stop.wait(0.25)
+    return 0
 
 
 def _wait_ready(base: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
@@ -174,7 +266,7 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     broker = None
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    children: list[Child] = []
     try:
         env = dict(os.environ)
         if settings.kafka_bootstrap is None:
@@ -185,14 +277,16 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
             print(f"embedded broker on {broker.bootstrap}", flush=True)
         create_topics(settings)
         for stage in STAGES:
-            procs[stage] = _spawn(["worker", "--stage", stage], env, logs / f"{stage}.log")
+            children.append(Child(stage, ["worker", "--stage", stage], env, logs / f"{stage}.log"))
         replicas = settings.serve_processes  # more than one: they share the port
         for replica in range(replicas):
             name = "serve" if replicas == 1 else f"serve-{replica}"
             extra = {} if replicas == 1 else {"SIGNALFOLD_API_REPLICA": str(replica)}
-            procs[name] = _spawn(["serve"], env | extra, logs / f"{name}.log")
+            children.append(Child(name, ["serve"], env | extra, logs / f"{name}.log"))
+        for child in children:
+            child.start(time.monotonic())
         base = f"http://{settings.api_host}:{settings.api_port}"
-        _wait_ready(base, procs, timeout=60)
+        _wait_ready(base, {c.name: c.proc for c in children if c.proc is not None}, timeout=60)
         denied = allowed = None
         if demo:
             sent, good = feed_demo(settings, people=people)
@@ -204,29 +298,16 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
                 time.sleep(1)  # let the API catch up with the last states
                 denied, allowed = _example_email(settings, base)
         _print_try(base, denied, allowed, logs)
-        crashed = False
-        while not stop.is_set():
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; see {logs}/{name}.log")
-                    crashed = True
-                    stop.set()
-            stop.wait(0.5)
-        return 1 if crashed else 0
+        return _watch(children, broker, stop, logs)
     except RuntimeError as exc:
         print(f"signalfold run: {exc}", file=sys.stderr)
         return 1
     finally:
         print("stopping…", flush=True)
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for child in children:
+            child.stop()
+        for child in children:
+            child.wait()
         if broker is not None:
             broker.stop()
         print("stopped.", flush=True)

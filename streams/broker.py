@@ -104,6 +104,11 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerError(f"Tansu did not listen on {self.bootstrap} within {timeout:.0f}s")
 
+    @property
+    def returncode(self) -> int | None:
+        """The broker's exit code if it has exited since ``start``, else ``None``."""
+        return None if self._proc is None else self._proc.poll()
+
     def stop(self, grace: float = 2.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds: Tansu may ignore SIGTERM."""
         proc, self._proc = self._proc, None

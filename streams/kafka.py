@@ -5,6 +5,14 @@ the last batch + 1, so a reader that stops at the watermark can miss the tail.
 It writes a fence record to every partition and reads until it has seen them
 all. Consumers of a fenced topic skip records with the ``signalfold.fence``
 header (see ``is_fence``).
+
+No client of signalfold's creates a topic by using it
+(``allow.auto.create.topics=false``): a broker would create it with its own
+defaults (partitions, no retention rule), and after a memory-only broker
+restarts empty, a stage would quietly recreate what it reads and start from
+nothing. Topics are created with their settings by ``signalfold topics`` /
+``signalfold run`` (``streams.topics.ensure_topics``), and a stage refuses to
+run without them (``streams.topic_check``).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ def producer(client: Config, **overrides: Any) -> Producer:
             "acks": "all",
             "compression.type": "none",
             "queue.buffering.max.messages": 1_000_000,
+            "allow.auto.create.topics": False,
             **overrides,
         }
     )
@@ -66,6 +75,7 @@ def consumer(client: Config, group: str | None, **overrides: Any) -> Consumer:
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 20,
         "enable.partition.eof": False,
+        "allow.auto.create.topics": False,
         **overrides,
     }
     return Consumer(config)
