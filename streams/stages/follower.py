@@ -71,9 +71,9 @@ class GraphFollower:
         handled = 0
         for message in reader.consume(num_messages=5000, timeout=timeout):
             if self._check(message) and not is_fence(message):
-                self._handle(message)
+                self.handle(message)
                 handled += 1
-        self._store_rows()
+        self.store_rows()
         return handled
 
     def catch_up(self, timeout: float = 60.0) -> int:
@@ -115,8 +115,8 @@ class GraphFollower:
                     if dict(message.headers() or []).get(FENCE_HEADER) == fence:
                         waiting.discard((message.topic(), message.partition()))
                     continue
-                self._handle(message)
-        self._store_rows()
+                self.handle(message)
+        self.store_rows()
         reader.pause(self._partitions)
         self._paused = True
         log.info(
@@ -153,7 +153,11 @@ class GraphFollower:
         log.warning("resolve follower: consumer error %s", error.str())
         return False
 
-    def _handle(self, message: Message) -> None:
+    def handle(self, message: Message) -> None:
+        """Fold one record of ``identity.changes`` or ``signals.canonical`` (no fences).
+
+        Rows wait in memory until ``store_rows``, so a batch is stored at once.
+        """
         value = message.value() or b""
         if message.topic() == self._changes:
             change = IdentityChange.model_validate_json(value)
@@ -172,7 +176,8 @@ class GraphFollower:
         else:
             self._unresolved[key] = value
 
-    def _store_rows(self) -> None:
+    def store_rows(self) -> None:
+        """Store the rows of the records the graph now knows in the matcher."""
         if self._ready:
             signals = (Signal.from_internal_json(v) for v in self._ready)
             restore_rows(self.graph.matcher, signals, region=self._region)  # type: ignore[arg-type]

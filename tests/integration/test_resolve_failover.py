@@ -32,6 +32,7 @@ from signalfold.identity.graph import IdentityGraph
 from signalfold.local import LocalPipeline
 from signalfold.schemas import CustomerState, IdentityChange, IndexEntry, Resolved
 from signalfold.settings import Settings
+from signalfold.streams.lease import Lease
 
 pytestmark = pytest.mark.integration
 
@@ -264,3 +265,27 @@ def test_standby_takes_over_from_a_killed_owner_with_the_same_ids(
     for entry in index:
         if not entry.key.startswith("customer:"):
             assert entry.customer_id == graph.lookup(entry.key), entry.key
+
+
+def test_one_holder_at_a_time_and_a_new_contender_does_not_take_the_lease(
+    settings: Settings,
+) -> None:
+    topics = create_topics(settings)
+    group = f"{settings.topic_prefix}lease-test"
+
+    def contender() -> Lease:
+        client = settings.kafka_client_config()
+        return Lease(client, topics.identity_lease, group, session_timeout_ms=6000).start()
+
+    first = contender()
+    assert first.wait(30), "nobody took a free lease"
+    others = [contender(), contender()]
+    time.sleep(8)  # the newcomers' joins and the rebalances they cause are over
+    assert first.held and not any(o.held for o in others)
+    first.close()  # leaving hands the partition over at once
+    deadline = time.monotonic() + 30
+    while not any(o.held for o in others) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [o.held for o in others].count(True) == 1
+    for other in others:
+        other.close()
