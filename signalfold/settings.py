@@ -72,6 +72,17 @@ class Settings(BaseSettings):
         description="Largest HTTP request body the API reads; larger ones get 413 "
         "(a full batch of 10,000 checks naming a product is about 1.5 MB).",
     )
+    ready_max_lag: int = Field(
+        default=10_000,
+        ge=0,
+        description="A serving replica more records than this behind the topics' ends "
+        "answers 503 on /v1/ready.",
+    )
+    ready_broker_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds without an answer from the broker after which /v1/ready is 503.",
+    )
     batch_size: int = Field(default=2000, description="Max messages a stage handles at once.")
     batch_linger_ms: int = Field(default=5, description="Longest wait to fill a batch.")
     timeline_size: int = Field(default=50, description="Recent entries kept in CustomerState.")

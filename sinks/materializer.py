@@ -16,6 +16,14 @@ applied. The high watermark is not trusted for that (Tansu's can point one
 batch short of the true end), so a replica never reports ready — and never
 answers "unknown customer" for someone whose state sits in the last batch —
 before it has really replayed.
+
+After that, readiness keeps telling the truth (``unready``): every couple of
+seconds the thread asks the broker for the serving topics' metadata. A broker
+that does not answer for ``broker_timeout`` seconds, serving topics gone from
+it (a memory-only broker that restarted empty), or a replica more than
+``max_lag`` records behind the partitions' ends (the broker's high watermarks
+as the last fetches saw them) make the replica unready, with the reason;
+``/v1/health`` (liveness) stays up meanwhile.
 """
 
 from __future__ import annotations
@@ -23,11 +31,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
 import duckdb
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.decision_log import DecisionLogTable
@@ -68,6 +84,8 @@ class Materializer:
         batch_size: int = 2000,
         poll_timeout: float = 0.1,
         decision_log: DecisionLogTable | None = None,
+        max_lag: int = 10_000,
+        broker_timeout: float = 10.0,
     ) -> None:
         self._client_config = client_config
         self._topics = topics
@@ -94,6 +112,25 @@ class Materializer:
         self.applied = 0
         self.skipped = 0
         self.error: BaseException | None = None
+        self._max_lag, self._broker_timeout = max_lag, broker_timeout
+        self._probed = self._answered = time.monotonic()  # last probe; last broker answer
+        self._gone: list[str] = []  # serving topics the broker no longer has
+        self._lag = 0
+
+    @property
+    def unready(self) -> str | None:
+        """Why this replica, caught up once, should not answer now (``None``: it may)."""
+        silent = time.monotonic() - self._answered
+        if silent > self._broker_timeout:
+            return f"broker unreachable for {silent:.0f}s; answers would be stale"
+        if self._gone:
+            return (
+                f"serving topics gone from the broker ({', '.join(self._gone)}): it lost its "
+                "data (a memory-only broker restarted?)"
+            )
+        if self._lag > self._max_lag:
+            return f"behind by {self._lag} records (more than {self._max_lag})"
+        return None
 
     @property
     def caught_up(self) -> bool:
@@ -172,6 +209,8 @@ class Materializer:
                 if messages:
                     self._apply(messages)
                 self._check_caught_up()
+                if time.monotonic() - self._probed >= 2.0:
+                    self._probe(consumer)
         except BaseException as exc:
             self.error = exc
             log.exception("materializer stopped on an error; the replica is no longer ready")
@@ -289,6 +328,28 @@ class Materializer:
             # again (a re-clustering split), and only the index's latest entry says so;
             # merge records on other topics arrive in no fixed order with it.
             self._store.identity_changes.add(change_row(json.loads(value)))
+
+    def _probe(self, consumer: Consumer) -> None:
+        """Ask the broker for the serving topics; measure how far behind this replica is."""
+        self._probed = time.monotonic()
+        try:
+            metadata = consumer.list_topics(timeout=2)
+        except KafkaException:
+            return  # unanswered: ``unready`` counts the silence
+        self._answered = time.monotonic()
+        self._gone = [n for n in self._names if n not in metadata.topics]
+        lag = 0
+        for (topic, partition), position in self._positions.items():
+            if topic == self._log_topic:
+                continue
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
+                )
+            except KafkaException:
+                continue
+            lag += max(0, high - position) if high >= 0 else 0
+        self._lag = lag
 
     def _check_caught_up(self) -> None:
         if self._caught_up.is_set():

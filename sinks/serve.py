@@ -115,6 +115,8 @@ def build(
         store,
         batch_size=settings.batch_size,
         decision_log=log_table,
+        max_lag=settings.ready_max_lag,
+        broker_timeout=settings.ready_broker_timeout,
     )
     publisher = KafkaLogPublisher(
         settings.kafka_client_config(), topics.decisions_log, materializer.wait_applied

@@ -18,6 +18,8 @@ class Readiness(Protocol):
     def caught_up(self) -> bool: ...
     @property
     def alive(self) -> bool: ...
+    @property
+    def unready(self) -> str | None: ...
 
     applied: int
     skipped: int
@@ -28,13 +30,16 @@ def status_response(readiness: Readiness | None, *, require_caught_up: bool) -> 
     """200 or 503 with a ``ServiceStatus``; ``None`` (no consumer, unit tests) is always ok.
 
     Liveness fails only when the consumer thread died; readiness also waits
-    for the replay of what the topics held at start.
+    for the replay of what the topics held at start, and turns unready (saying
+    why) when the broker stops answering, loses the serving topics, or the
+    replica falls too far behind.
     """
     if readiness is None:
         return JSONResponse(
             ServiceStatus(status="ok", caught_up=True, applied=0, skipped=0).model_dump()
         )
-    ok = readiness.alive and (readiness.caught_up or not require_caught_up)
+    unready = readiness.unready if require_caught_up and readiness.caught_up else None
+    ok = readiness.alive and (readiness.caught_up or not require_caught_up) and unready is None
     detail = None
     if readiness.error is not None:
         detail = f"consumer stopped: {type(readiness.error).__name__}"
@@ -42,6 +47,8 @@ def status_response(readiness: Readiness | None, *, require_caught_up: bool) -> 
         detail = "consumer not running"
     elif not readiness.caught_up:
         detail = "replaying topics"
+    elif unready is not None:
+        detail = unready
     body = ServiceStatus(
         status="ok" if ok else "unavailable",
         caught_up=readiness.caught_up,
