@@ -22,6 +22,7 @@ per stage, partition-owned state rebuilt from Kafka — on the faster client.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -41,6 +42,7 @@ from signalfold.streams.kafka import producer as make_producer
 from signalfold.streams.topic_check import TopicSpec, require
 
 __all__ = [
+    "GC_THRESHOLDS",
     "MAX_RECORD_BYTES",
     "LostData",
     "Output",
@@ -56,6 +58,12 @@ log = logging.getLogger(__name__)
 #: ``message.max.bytes`` is 1,000,000 including framing, as is Kafka's default
 #: ``max.message.bytes``; a larger output is set aside on the DLQ instead.
 MAX_RECORD_BYTES = 900_000
+
+#: The collector's thresholds in a stage worker, as in a serving replica: a full
+#: collection walks every tracked object (the partition's customers, the identity
+#: graph), and py-spy showed the collector taking 42% of resolve's samples and 19% of
+#: state's. Full collections run 100 times less often; young ones as before.
+GC_THRESHOLDS = (700, 10, 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +162,17 @@ class StageRunner:
             signal.signal(signum, lambda *_: self.stop())
 
     def run(self) -> None:
+        """Consume, process, publish and commit until stopped.
+
+        On the main thread (``signalfold worker``: the process is the stage's)
+        it also tunes the collector (``GC_THRESHOLDS``) and, after every
+        assignment, freezes what the rebuild left (imports, the partitions'
+        state: long-lived, never garbage) out of the collector's reach. On
+        another thread (local mode, tests) the process is not the stage's to tune.
+        """
+        owns_process = threading.current_thread() is threading.main_thread()
+        if owns_process:
+            gc.set_threshold(*GC_THRESHOLDS)
         # Its topics must exist: using a missing one would not create it (see streams.kafka).
         named = [t for t in self.stage.topics() if not t.startswith("^")]
         require(self._client, {t: TopicSpec(None, {}) for t in named}, self.stage.name)
@@ -174,6 +193,9 @@ class StageRunner:
             for tp in partitions:  # a new owner starts from the commits: not a loss
                 self._read.pop((tp.topic, tp.partition), None)
             self.stage.on_assign(c, partitions)
+            if owns_process:
+                gc.collect()
+                gc.freeze()
 
         def on_revoke(_c: Consumer, partitions: list[TopicPartition]) -> None:
             self.stage.on_revoke(partitions)
