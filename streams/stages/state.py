@@ -16,16 +16,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from signalfold.schemas import Resolved
-from signalfold.schemas.state import CustomerState, Flag, SuppressionChange
+from signalfold.schemas.state import Flag, SuppressionChange
 from signalfold.streams.kafka import read_partition_until
 from signalfold.streams.policy import Policy
 from signalfold.streams.policy.reload import PolicyWatcher, next_expiry
 from signalfold.streams.runner import Output
 from signalfold.streams.stages.rebuild import start_over
-from signalfold.streams.state.aggregate import CustomerAggregate
+from signalfold.streams.state.aggregate import CustomerAggregate, Published
+from signalfold.streams.state.facts import (
+    IdentityKey,
+    SignalFacts,
+    facts_from_json,
+    identity_keys,
+)
 from signalfold.streams.topics import Topics
 
 __all__ = ["StateStage"]
@@ -39,6 +46,22 @@ class _Partition:
     forwards: dict[str, str] = field(default_factory=dict)
     flags: dict[str, dict[str, Flag]] = field(default_factory=dict)
     expiries: dict[str, datetime] = field(default_factory=dict)
+
+
+def _signal_for(
+    part: _Partition, value: bytes
+) -> tuple[str, SignalFacts, list[IdentityKey]] | None:
+    """A ``signal`` record for a customer ``part`` holds, decoded for the fold; else ``None``."""
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None  # the model says what is wrong with it
+    if not isinstance(record, dict) or record.get("kind") != "signal":
+        return None
+    cid, signal = record.get("customer_id"), record.get("signal")
+    if not isinstance(cid, str) or not isinstance(signal, dict) or cid in part.forwards:
+        return None
+    return cid, facts_from_json(signal), identity_keys(record.get("identities") or [])
 
 
 def _flag_key(flag: Flag) -> str:
@@ -92,9 +115,9 @@ class StateStage:
                 replayed += 1
             now = self._clock()
             for cid, agg in part.aggregates.items():
-                state = agg.to_state(self._policy, now)
-                part.flags[cid] = {_flag_key(f): f for f in state.flags}
-                _track_expiry(part, cid, state.flags)
+                flags = agg.publish(self._policy, now).flags
+                part.flags[cid] = {_flag_key(f): f for f in flags}
+                _track_expiry(part, cid, flags)
             log.info("state: partition %d rebuilt from %d records", tp.partition, replayed)
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
@@ -118,7 +141,7 @@ class StateStage:
             for cid in sorted(customers):
                 agg = part.aggregates.get(cid)
                 if agg is not None:
-                    self._publish(part, cid, agg.to_state(self._policy, now), now, out)
+                    self._publish(part, cid, agg.publish(self._policy, now), now, out)
         self._reevaluate(now, out, dirty, everyone=reloaded is not None)
         return out
 
@@ -138,14 +161,29 @@ class StateStage:
                 if agg is None:
                     part.expiries.pop(cid, None)
                     continue
-                state = agg.to_state(self._policy, now)
+                state = agg.publish(self._policy, now)
                 if everyone and {_flag_key(f): f for f in state.flags} == part.flags.get(cid):
                     continue
                 self._publish(part, cid, state, now, out)
 
     def _apply(self, part: _Partition, message: Message, emit: list[Output] | None) -> str | None:
-        """Fold one record; returns the customer whose state changed, if any."""
-        record = Resolved.from_internal_json(message.value() or b"")
+        """Fold one record; returns the customer whose state changed, if any.
+
+        A signal for a customer this partition holds (nearly every record) is
+        read with ``orjson`` into what the fold needs; control records, signals
+        to forward and anything ``orjson`` cannot read take the model.
+        """
+        value = message.value() or b""
+        fast = _signal_for(part, value)
+        if fast is not None:
+            cid, facts, identities = fast
+            agg = part.aggregates.get(cid)
+            if agg is None:
+                agg = part.aggregates[cid] = CustomerAggregate(
+                    cid, timeline_size=self._timeline_size
+                )
+            return cid if agg.fold(facts, identities) else None
+        record = Resolved.from_internal_json(value)
         cid = record.customer_id
         if record.kind == "signal" and record.signal is not None:
             survivor = part.forwards.get(cid)
@@ -222,10 +260,10 @@ class StateStage:
         return None
 
     def _publish(
-        self, part: _Partition, cid: str, state: CustomerState, now: datetime, out: list[Output]
+        self, part: _Partition, cid: str, state: Published, now: datetime, out: list[Output]
     ) -> None:
         t = self._topics
-        out.append(Output(t.customer_state, cid.encode(), state.model_dump_json().encode()))
+        out.append(Output(t.customer_state, cid.encode(), state.json))
         _track_expiry(part, cid, state.flags)
         before = part.flags.get(cid, {})
         after = {_flag_key(f): f for f in state.flags}

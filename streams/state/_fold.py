@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from signalfold.schemas.signal import Signal
+from signalfold.streams.state.facts import SignalFacts
 
 __all__ = [
     "FIRST_WINS",
@@ -85,15 +85,15 @@ def recent_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def writes_for(signal: Signal, payload: dict[str, Any]) -> list[Write]:
-    """The register writes of ``signal``; ``payload`` is its typed payload as JSON."""
+def writes_for(signal: SignalFacts) -> list[Write]:
+    """The register writes of ``signal`` (its payload typed, as JSON)."""
     origin = {"source": signal.source, "source_event_id": signal.source_event_id}
     writes: list[Write] = [("touch", signal.department, {**origin, "type": signal.type})]
-    for field, value in signal.traits.model_dump(mode="json", exclude_none=True).items():
-        writes.append(("profile", field, {**origin, "value": str(value)}))
+    for field, value in signal.traits.items():
+        writes.append(("profile", field, {**origin, "value": value}))
     handler = _HANDLERS.get(signal.type)
     if handler is not None:
-        writes.extend(handler(payload, origin))
+        writes.extend(handler(signal.payload, origin))
     return [(ns, _bounded_key(key), _bounded_value(value)) for ns, key, value in writes]
 
 
