@@ -7,7 +7,13 @@ Runs the stages as separate processes (as ``make run`` does), then measures
 2. event-to-decision latency: a high-priority ticket is produced for a known
    customer and the HTTP suppression check is polled until it answers deny.
 
-Usage: ``python -m bench.pipeline [--events 100000] [--probes 100]``.
+With ``--cpu``, also the CPU each child process (stages, ``serve``, the broker)
+spent per signal over the throughput window (``/proc``), and a raw passthrough
+anchor on the same broker once the pipeline is idle: consume → orjson → produce,
+its events/s and CPU per event (itself and the broker), so a run is read
+against what the same machine does at that moment.
+
+Usage: ``python -m bench.pipeline [--events 100000] [--probes 100] [--cpu]``.
 Prints a JSON line; docs/benchmarks.md records the figures with date and command.
 """
 
@@ -28,13 +34,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import orjson
 from confluent_kafka import TopicPartition
 
 from signalfold.bootstrap import STAGES, create_topics
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker, free_port
 from signalfold.streams.kafka import consumer, is_fence, producer
-from signalfold.streams.topics import Topics
+from signalfold.streams.topics import Topics, ensure_topics
+
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _raw_events(n: int, people: int, start: datetime) -> list[tuple[str, bytes, bytes]]:
@@ -154,11 +163,79 @@ def count_signals(settings: Settings, topics: Topics, target: int, timeout: floa
     raise TimeoutError(f"only {total}/{target} signals reached customer.state")
 
 
+def children_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each child of this process, by a short name."""
+    me, out = str(os.getpid()), {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] != me:
+                continue
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode() for a in argv if a]
+        name = words[-1] if "--stage" in words else "serve" if "serve" in words else "broker"
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    return out
+
+
+def _passthrough(settings: Settings, values: list[bytes]) -> dict[str, float]:
+    """Raw consume → orjson → produce on the same broker: the anchor a run is read against."""
+    client = settings.kafka_client_config()
+    src, dst = f"{settings.topic_prefix}anchor.in", f"{settings.topic_prefix}anchor.out"
+    ensure_topics(client, [src, dst], settings.partitions)
+    prod = producer(client)
+    for value in values:
+        while True:
+            try:
+                prod.produce(src, value=value)
+                break
+            except BufferError:
+                prod.poll(0.01)
+    prod.flush()
+    reader = consumer(client, None)
+    reader.assign([TopicPartition(src, p, 0) for p in range(settings.partitions)])
+    broker0, cpu0, t0 = 0.0, 0.0, 0.0
+    moved = 0
+    while moved < len(values):
+        batch = reader.consume(5000, 0.1)
+        if batch and not t0:  # the clocks start with the first batch
+            t0, cpu0 = time.monotonic(), time.process_time()
+            broker0 = children_cpu().get("broker", 0.0)
+        for m in batch:
+            if m.error():
+                continue
+            value = orjson.dumps(orjson.loads(m.value()))
+            while True:
+                try:
+                    prod.produce(dst, key=m.key(), value=value)
+                    break
+                except BufferError:
+                    prod.poll(0.01)
+            moved += 1
+        prod.poll(0)
+    prod.flush()
+    wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    broker = children_cpu().get("broker", 0.0) - broker0
+    reader.close()
+    return {
+        "events_per_s": round(moved / wall),
+        "cpu_us_per_event": round(cpu / moved * 1e6, 1),
+        "broker_cpu_us_per_event": round(broker / moved * 1e6, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--probes", type=int, default=100)
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also report CPU µs per signal per process and a raw passthrough anchor",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="signalfold-bench-"))
@@ -170,6 +247,7 @@ def main() -> None:
         prod.produce(topics.raw("marketing"), key=events[0][1], value=events[0][2])
         prod.flush()
         count_signals(settings, topics, 1, 120)
+        cpu0 = children_cpu()
         t0 = time.monotonic()
         for source, key, value in events[1:]:
             while True:
@@ -183,6 +261,7 @@ def main() -> None:
         produced = time.monotonic() - t0
         t_end = count_signals(settings, topics, args.events, 600)
         throughput = (args.events - 1) / (t_end - t0)
+        cpu1 = children_cpu()
 
         latencies = []
         with httpx.Client(base_url=base) as http:
@@ -222,6 +301,13 @@ def main() -> None:
             "event_to_decision_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1),
             "probes": len(latencies),
         }
+        if args.cpu:
+            per = {k: (cpu1[k] - cpu0.get(k, 0.0)) / (args.events - 1) * 1e6 for k in cpu1}
+            anchor = _passthrough(settings, [v for _, _, v in events])
+            result["cpu_us_per_signal"] = {k: round(v, 1) for k, v in sorted(per.items())}
+            result["cpu_us_per_signal_total"] = round(sum(per.values()), 1)
+            result["passthrough"] = anchor
+            result["ratio_to_passthrough"] = f"1/{anchor['events_per_s'] / throughput:.0f}"
         print(json.dumps(result))
 
 
