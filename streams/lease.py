@@ -118,7 +118,10 @@ class Lease:
     def _release(self) -> None:
         if self._held.is_set():
             self._held.clear()
-            log.warning("lease %s: lost", self.topic)
+            if self._closing.is_set():
+                log.info("lease %s: released", self.topic)
+            else:
+                log.warning("lease %s: lost", self.topic)
             self.on_lost()
 
 

@@ -1,6 +1,10 @@
 """Two resolve workers: the owner is killed (SIGKILL) mid-stream and the hot standby,
 holding the lease on ``identity.lease`` next, takes over with the same ids.
 
+Right after the kill the test moves the owner's committed offsets back, as if it
+had died between publishing its last batches and committing them, so the
+standby resolves those signals a second time.
+
 The reference is one uninterrupted run of the same events under another prefix:
 every record ends in the customer it gives. Nothing is lost (every signal
 reaches ``signals.resolved``, every one folds into ``customer.state`` exactly
@@ -24,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from confluent_kafka import TopicPartition
 from raw_events import RawFeed, marketing, sales, support
 from topic_view import TopicView
 
@@ -32,6 +37,7 @@ from signalfold.identity.graph import IdentityGraph
 from signalfold.local import LocalPipeline
 from signalfold.schemas import CustomerState, IdentityChange, IndexEntry, Resolved
 from signalfold.settings import Settings
+from signalfold.streams.kafka import consumer
 from signalfold.streams.lease import Lease
 
 pytestmark = pytest.mark.integration
@@ -107,6 +113,19 @@ def _trickle(feed: RawFeed, events: list[tuple[str, str, dict]]) -> None:
             feed.flush()
             time.sleep(0.05)
     feed.flush()
+
+
+def _rewind(settings: Settings, topic: str, group: str, by: int) -> None:
+    """Move ``group``'s committed offsets on ``topic`` back by ``by`` records."""
+    client = consumer(settings.kafka_client_config(), group)
+    meta = client.list_topics(topic, timeout=10).topics[topic]
+    committed = client.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10)
+    back = [TopicPartition(topic, c.partition, max(0, c.offset - by)) for c in committed]
+    client.commit(
+        offsets=[tp for tp, c in zip(back, committed, strict=True) if c.offset > 0],
+        asynchronous=False,
+    )
+    client.close()
 
 
 def _wait_log(path: Path, text: str, timeout: float) -> None:
@@ -206,6 +225,9 @@ def test_standby_takes_over_from_a_killed_owner_with_the_same_ids(
             killed = time.time()
             owner.wait(10)
             at_kill = len(_signal_ids(view, topics.resolved))
+            # As if it died between publishing and committing its last batches: the
+            # standby must resolve them again without writing anything twice.
+            _rewind(settings, topics.canonical, f"{settings.topic_prefix}signalfold-resolve", 15)
             steady.join(60)
             view.wait_for(
                 lambda v: any(ts > killed * 1000 for ts, _ in _resolved(v, topics.resolved)),
@@ -244,6 +266,7 @@ def test_standby_takes_over_from_a_killed_owner_with_the_same_ids(
         f"signals the owner had resolved but not committed; {at_kill}/{TOTAL} resolved at the kill"
     )
     assert int(caught[1]) < int(caught[3]), "the standby rebuilt from zero: it was not following"
+    assert again > 0, "the standby resolved no signal twice: the rewound tail was not replayed"
 
     # Nothing doubled: each change once, each record created once.
     assert max(Counter(c.change_id for c in changes).values()) == 1
