@@ -57,6 +57,7 @@ class Evidence:
     keys: frozenset[str]
     names: frozenset[str]
     births: frozenset[date]
+    employed: bool = False  # the record names an employer (see ``_overlay``)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ A value's role is a function of every record that carries it: declared
 ``organisation`` (or a listed role mailbox) never joins; declared ``household``,
 or seen with clearly different people (names or birth dates), or with more
 distinct holders of a one-per-person identifier than ``MatchRules.max_people``,
-joins only records whose names agree; so does a mailbox at an organisation's
-domain (not one of ``MatchRules.personal_mail_domains``) whose local part shows
-none of the names its holders show (``studio@acme.com`` held by Ann Lee: it
-may be the studio's, and a nameless subscription of it nobody's in
-particular). Anything else joins.
+joins only records whose names agree; so does a work mailbox — one a holder
+who names an employer carries, at a domain that is not one of
+``MatchRules.personal_mail_domains`` — whose local part shows none of the
+names its holders show (``studio@acme.com`` held by Ann Lee of Acme: it may be
+the studio's, and a nameless subscription of it nobody's in particular).
+Anything else joins (``person0@example.net`` held by Jane Doe, who names no
+employer, may be a small provider's personal address).
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ class Overlay:
             return self.ev
         rec = self.state.records[r]
         return Evidence(
-            rec.first_seen, frozenset(rec.keys), frozenset(rec.names), frozenset(rec.births)
+            rec.first_seen,
+            frozenset(rec.keys),
+            frozenset(rec.names),
+            frozenset(rec.births),
+            bool(rec.companies),
         )
 
     def carriers(self, key: str) -> set[str]:
@@ -93,6 +99,8 @@ class Overlay:
         local, _, domain = key.partition(":")[2].partition("@")
         if not domain or self.rules.personal_domain(domain):
             return False
+        if not any(ev.employed for ev in evidence):
+            return False  # nobody says they work somewhere: a small provider's customer
         names = {n for ev in evidence for n in ev.names}
         local = local.split("+", 1)[0]
         return bool(names) and not any(mailbox_shows_name(local, n) for n in names)

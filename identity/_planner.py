@@ -30,6 +30,7 @@ from signalfold.identity._clusters import (
     edges_of,
 )
 from signalfold.identity._fingerprint import birth_keys, name_keys
+from signalfold.identity._folding import fold_company
 from signalfold.identity._overlay import Overlay
 from signalfold.identity._state import GraphState
 from signalfold.identity.errors import InvalidIdentifier
@@ -82,6 +83,8 @@ class Planner:
         keys, scopes, rejected = self._strong_keys(signal)
         record = state.records.get(rid)
         names, births = set(name_keys(signal.traits)), set(birth_keys(signal.traits))
+        company = fold_company(signal.traits.company) if signal.traits.company else ""
+        companies = {company} if company else set()
         effects = Effects()
         if record is None:
             for match in self._matcher.match(signal, self._view):
@@ -102,11 +105,13 @@ class Planner:
                     )
             first_seen = signal.occurred_at
             new_keys, new_names, new_births = set(keys), names, births
+            new_companies = companies
         else:
             first_seen = min(record.first_seen, signal.occurred_at)
             new_keys, new_names = set(keys) - record.keys, names - record.names
-            new_births = births - record.births
-            if not (new_keys or new_names or new_births or first_seen < record.first_seen):
+            new_births, new_companies = births - record.births, companies - record.companies
+            new = new_keys or new_names or new_births or new_companies
+            if not (new or first_seen < record.first_seen):
                 return effects, rejected
         old = (record.keys, record.names, record.births) if record else (set(), set(), set())
         ev = Evidence(
@@ -114,6 +119,7 @@ class Planner:
             frozenset(old[0] | new_keys),
             frozenset(old[1] | new_names),
             frozenset(old[2] | new_births),
+            bool(new_companies or (record is not None and record.companies)),
         )
         view = Overlay(state, self.rules, rid, ev, scopes)
         # A new record that shares nothing with anyone is a cluster of its own: exactly
@@ -129,6 +135,7 @@ class Planner:
         shown = {
             "names": tuple(sorted(new_names)),
             "birth_dates": tuple(sorted(new_births)),
+            "companies": tuple(sorted(new_companies)),
             "scopes": {k: s for k, s in scopes.items() if k in new_keys},
         }
         birth = first_seen if record is None or first_seen < record.first_seen else None

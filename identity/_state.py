@@ -31,6 +31,7 @@ class Record:
     keys: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     births: set[date] = field(default_factory=set)
+    companies: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -171,6 +172,7 @@ class GraphState:
         customer.records.add(change.record_id)
         record.names.update(change.names)
         record.births.update(change.birth_dates)
+        record.companies.update(change.companies)
         for key, scope in change.scopes.items():
             self.scopes.setdefault(key, set()).add(scope)
         for key in change.identifiers:

@@ -95,6 +95,11 @@ class IdentityChange(BaseModel):
     birth_dates: tuple[date, ...] = Field(
         default=(), description="Birth dates the record showed (merge protection evidence)."
     )
+    companies: tuple[str, ...] = Field(
+        default=(),
+        description="Folded employer names the record showed: its mailboxes may be work "
+        "addresses, where one that shows no holder's name may be a role's.",
+    )
     scopes: dict[str, Scope] = Field(
         default_factory=dict, description="Declared scope of some identifiers (key → scope)."
     )

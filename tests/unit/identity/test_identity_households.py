@@ -26,9 +26,10 @@ def person(
     day: int = 0,
     source: str = "crm",
     scope: Scope | None = None,
+    company: str | None = None,
 ) -> Signal:
     signal = make_signal(source, record, ids, day=day)
-    traits = Traits(given_name=name[0], family_name=name[1], birth_date=born)
+    traits = Traits(given_name=name[0], family_name=name[1], birth_date=born, company=company)
     identifiers = tuple(
         Identifier(type=i.type, value=i.value, scope=scope) for i in signal.identifiers
     )
@@ -162,11 +163,12 @@ def test_a_possible_match_settled_by_a_later_link_is_no_longer_shown(
 def test_a_mailbox_that_shows_no_holder_s_name_joins_only_agreeing_names(
     make_signal: SignalFactory,
 ) -> None:
-    """Ann's CRM record carries studio@ (no list names it); a nameless newsletter
-    subscription of it may be the studio's, so it is related, not merged."""
+    """Ann's CRM record (she works at Acme) carries studio@ (no list names it); a nameless
+    newsletter subscription of it may be the studio's, so it is related, not merged."""
     graph = IdentityGraph(identity_rules(Settings()))
     box = ("email", "studio@acme.example")
-    ann = person(make_signal, "a", [box, ("phone", "07700 900111")], ("Ann", "Okafor"))
+    ids = [box, ("phone", "07700 900111")]
+    ann = person(make_signal, "a", ids, ("Ann", "Okafor"), company="Acme Ltd")
     subscription = make_signal("newsletter", "s", [box], day=1)
     again = person(make_signal, "a2", [box], ("Anne", "Okafor"), day=2, source="shop")
     resolve(graph, [ann, subscription, again])
@@ -187,9 +189,11 @@ def test_mailboxes_that_show_the_name_or_sit_at_a_mail_provider_join_nameless_re
         (("email", "bob@acme.example"), ("Robert", "Lee")),  # a nickname
         (("email", "sunnyday77@gmail.com"), ("Raj", "Patel")),  # chosen, at a provider
         (("email", "sunnyday78@yahoo.co.uk"), ("Mei", "Chan")),
+        (("email", "person0@example.net"), ("Jane", "Doe")),  # names no employer: her own
     ]
     for n, (box, name) in enumerate(pairs):
-        named = person(make_signal, f"c{n}", [box], name, day=n)
+        company = None if box[1].startswith("person0") else "Acme Ltd"
+        named = person(make_signal, f"c{n}", [box], name, day=n, company=company)
         nameless = make_signal("newsletter", f"s{n}", [box], day=n + 10)
         resolve(graph, [named, nameless])
         assert graph.customer_of_record(f"newsletter:s{n}") == graph.customer_of_record(
