@@ -56,8 +56,14 @@ class NormalizedId:
         object.__setattr__(self, "key", f"{self.type}:{self.value}")
 
 
+# Characters that print as nothing and that no address or number contains: a BOM a
+# file export left, zero-width spaces and joiners a paste carried, NULs. Dropped
+# before checking, so ``\ufeffjane@example.com`` is Jane's address, not a reject.
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad\x00"))
+
+
 def _clean(raw: str) -> str:
-    return unicodedata.normalize("NFKC", raw).strip()
+    return unicodedata.normalize("NFKC", raw.translate(_INVISIBLE)).strip()
 
 
 def normalize_email(raw: str, *, provider_rules: bool = True) -> str:

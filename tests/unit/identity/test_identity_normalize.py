@@ -162,3 +162,17 @@ def test_folds_are_idempotent(text: str) -> None:
     assert fold_text(fold_text(text)) == fold_text(text)
     assert fold_name(fold_name(text)) == fold_name(text)
     assert fold_company(fold_company(text)) == fold_company(text)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\ufeffjane@example.com",
+        "jane\u200b@example.com",
+        "jane@example.com\x00",
+        "ja\u00adne@example.com",
+    ],
+)
+def test_invisible_characters_a_copy_or_an_export_left_do_not_lose_the_address(raw: str) -> None:
+    assert normalize_email(raw) == "jane@example.com"
+    assert normalize_phone("\ufeff07911\u200b123456", "GB") == "+447911123456"
