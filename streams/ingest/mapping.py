@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -68,7 +69,10 @@ def map_event(
         except json.JSONDecodeError as exc:
             expected = f"valid JSON ({exc.msg} at byte {exc.pos})"
             raise Fault(None, "invalid_json", expected, Shown(_head(raw))) from None
-        except (ValueError, RecursionError):  # not UTF-8, absurd numbers, deep nesting
+        except RecursionError:  # valid, perhaps, but nested deeper than the parser goes
+            expected = f"JSON nested at most {_nesting_limit()} levels deep"
+            raise Fault(None, "invalid_json", expected, Shown(_nesting(raw))) from None
+        except ValueError:  # not UTF-8, absurd numbers
             raise Fault(None, "invalid_json", "valid UTF-8 JSON", Shown(_head(raw))) from None
         if not isinstance(obj, dict):
             kind = _JSON_KINDS.get(type(obj), "a JSON number" if obj is not None else "null")
@@ -86,6 +90,34 @@ def map_event(
             field=fault.field,
             event_id=event_id,
         ) from None
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting_limit() -> int:
+    """The deepest nesting ``json.loads`` takes here (it recurses once per level, so
+    the limit follows the interpreter's recursion limit): found by bisection, and
+    only when an event was refused for it."""
+    low, high = 1, sys.getrecursionlimit()
+    while low < high:
+        mid = (low + high + 1) // 2
+        try:
+            json.loads("[" * mid + "]" * mid)
+            low = mid
+        except RecursionError:
+            high = mid - 1
+    return low
+
+
+def _nesting(raw: bytes) -> str:
+    """How deep ``raw``'s arrays and objects go (brackets inside strings left out)."""
+    depth = deepest = 0
+    for bracket in _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return f"{deepest} levels"
 
 
 def _head(raw: bytes) -> str:
