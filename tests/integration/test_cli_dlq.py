@@ -70,7 +70,10 @@ def test_inspect_after_a_replay_shows_what_is_still_dead_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     topics = Topics(settings.topic_prefix)
-    ensure_topics(settings.kafka_client_config(), [topics.dlq], settings.partitions)
+    # What a pipeline has: replay publishes to signals.canonical (nothing auto-creates it).
+    ensure_topics(
+        settings.kafka_client_config(), [topics.dlq, topics.canonical], settings.partitions
+    )
     contract = tmp_path / "returns_dlq.yaml"
     contract.write_text(CONTRACT)
     code, out = run_cli(monkeypatch, capsys, settings, "sources", "register", str(contract))
