@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,9 +110,15 @@ def _distinct_signals(client: Client, topic: str) -> Counter[str]:
     return Counter({source: len(found) for source, found in ids.items()})
 
 
-def source_counts(client: Client, topics: Topics) -> SourceCounts:
+def _quiet(_what: str) -> None:
+    pass
+
+
+def source_counts(
+    client: Client, topics: Topics, on_step: Callable[[str], None] = _quiet
+) -> SourceCounts:
     """Read the raw topics, ``signals.canonical``, ``signals.dlq`` and ``signals.warnings``
-    and count per source."""
+    and count per source; ``on_step`` hears which topic is being read (a spinner's text)."""
     meta = consumer(client, None)
     try:
         existing = meta.list_topics(timeout=10).topics
@@ -120,14 +127,18 @@ def source_counts(client: Client, topics: Topics) -> SourceCounts:
     counts = SourceCounts()
     raw_prefix = topics.raw("")
     for topic in sorted(t for t in existing if t.startswith(raw_prefix)):
+        on_step(f"reading {topic}")
         counts.received[topic.removeprefix(raw_prefix)] = read_to_end(
             client, topic, lambda _m: None
         )
     if topics.canonical in existing:
+        on_step(f"reading {topics.canonical}")
         counts.mapped.update(_distinct_signals(client, topics.canonical))
     if topics.warnings in existing:
+        on_step(f"reading {topics.warnings}")
         counts.warned.update(_distinct_signals(client, topics.warnings))
     if topics.dlq in existing:
+        on_step(f"reading {topics.dlq}")
         parts = sorted(existing[topics.dlq].partitions)
         counts.dead.update(letter.source for letter in unresolved_letters(client, topics, parts))
     return counts

@@ -13,6 +13,8 @@ from typing import Any
 
 from signalfold.commands._errors import needs_broker
 from signalfold.commands._help import add_command
+from signalfold.commands._output import add_json_flag, emit
+from signalfold.commands._progress import Progress
 from signalfold.settings import Settings
 
 __all__ = ["register"]
@@ -58,27 +60,49 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.schemas.dlq import FieldWarning
     from signalfold.streams.ingest.replay import group_by_cause
 
-    letters, noun, which = _read(args, settings)
+    with Progress("reading dead letters"):
+        letters, noun, which = _read(args, settings)
     if args.source:
         letters = [letter for letter in letters if letter.source == args.source]
     groups = group_by_cause(letters)
-    print(f"{len(letters)} {noun} in {len(groups)} cause(s){which}")
+    causes: list[dict[str, Any]] = []
+    lines = [f"{len(letters)} {noun} in {len(groups)} cause(s){which}"]
     for (source, kind, field, expected), members in groups:
         first = members[0]
-        where = ", ".join(f"{m.topic}[{m.partition}]@{m.offset}" for m in members[:3])
+        where = [f"{m.topic}[{m.partition}]@{m.offset}" for m in members]
         more = f" and {len(members) - 3} more" if len(members) > 3 else ""
-        trait = f" (trait {first.trait}, dropped)" if isinstance(first, FieldWarning) else ""
+        trait = first.trait if isinstance(first, FieldWarning) else None
         found, reason = (
             (first.found or "nothing", first.reason) if args.show_values else _hidden(first)
         )
-        print(f"\n{len(members):>6}  {source}  {kind}  field {field}{trait}")
-        print(f"        expected {expected}; e.g. found {found}")
-        print(f"        contract v{first.contract_version or '-'}; from {where}{more}")
-        print(f"        {reason}")
+        cause: dict[str, Any] = {
+            "count": len(members),
+            "source": source,
+            "kind": kind,
+            "field": field,
+            "trait": trait,
+            "expected": expected,
+            "found": found,
+            "contract_version": first.contract_version,
+            "reason": reason,
+            "from": where,
+        }
+        lines += [
+            "",
+            f"{len(members):>6}  {source}  {kind}  field {field}"
+            + (f" (trait {trait}, dropped)" if trait else ""),
+            f"        expected {expected}; e.g. found {found}",
+            f"        contract v{first.contract_version or '-'}; from {', '.join(where[:3])}{more}",
+            f"        {reason}",
+        ]
         if args.show_values and not isinstance(first, FieldWarning):
             raw = base64.b64decode(first.original).decode("utf-8", errors="backslashreplace")
             cut = "…" if len(raw) > 300 or getattr(first, "truncated", False) else ""
-            print(f"        raw: {raw[:300]}{cut}")
+            cause["raw"] = raw
+            lines.append(f"        raw: {raw[:300]}{cut}")
+        causes.append(cause)
+    kind_of = "warnings" if args.warnings else "all" if args.all else "unresolved"
+    emit(args, {"letters": len(letters), "which": kind_of, "causes": causes}, lines)
     return 0
 
 
@@ -87,16 +111,19 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.streams.registry import active_contracts, install_contracts
     from signalfold.streams.topics import Topics
 
-    contracts = install_contracts(active_contracts(settings).values())
-    result = replay(
-        settings.kafka_client_config(),
-        Topics(settings.topic_prefix),
-        {c.name: c for c in contracts},
-        now=datetime.now(UTC),
-        max_bytes=settings.max_event_bytes,
-        source=args.source,
-    )
-    print("\n".join(result.lines()))
+    with Progress("reading the active contracts") as progress:
+        contracts = install_contracts(active_contracts(settings).values())
+        progress.step("replaying dead letters not replayed yet")
+        result = replay(
+            settings.kafka_client_config(),
+            Topics(settings.topic_prefix),
+            {c.name: c for c in contracts},
+            now=datetime.now(UTC),
+            max_bytes=settings.max_event_bytes,
+            source=args.source,
+        )
+    data = {"read": result.read, "mapped": dict(result.mapped), "failed": dict(result.failed)}
+    emit(args, data, result.lines())
     return 0
 
 
@@ -116,6 +143,7 @@ def register(sub: Any) -> None:
         "dead letters not replayed yet (or --all, or --warnings) grouped by cause",
         "signalfold dlq inspect --source returns_portal",
         "signalfold dlq inspect --all --show-values   # operators only: prints personal data",
+        "signalfold dlq inspect --json | jq '.causes[].reason'",
         description="Dead letters grouped by (source, kind, field, expected). By default the "
         "latest letter of each raw record that `dlq replay` has not recovered yet (a record "
         "that failed again counts once); --all shows every letter on signals.dlq. Fields "
@@ -142,6 +170,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also print the values found and the raw bytes (personal data: operators only)",
     )
+    add_json_flag(p)
     p.set_defaults(func=needs_broker(_inspect))
 
     p = add_command(
@@ -152,4 +181,5 @@ def register(sub: Any) -> None:
         "signalfold dlq replay --source returns_portal",
     )
     p.add_argument("--source", help="only this source (tracked separately)")
+    add_json_flag(p)
     p.set_defaults(func=needs_broker(_replay))

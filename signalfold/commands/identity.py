@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from signalfold.commands._help import add_command
+from signalfold.commands._output import add_json_flag, emit
+from signalfold.commands._progress import Progress
 from signalfold.errors import SignalfoldError
 from signalfold.settings import Settings
 
@@ -72,7 +73,6 @@ def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:
 
 
 def _command(args: argparse.Namespace, settings: Settings, **fields: Any) -> int:
-    from signalfold.identity.operations import REFUSALS
     from signalfold.schemas import IdentityCommand
 
     command = IdentityCommand(
@@ -82,28 +82,46 @@ def _command(args: argparse.Namespace, settings: Settings, **fields: Any) -> int
         **fields,
     )
     answer = _publish(settings, command, args.wait)
-    print(f"sent {command.kind} {command.command_id}")
-    if args.wait <= 0:
-        return 0
+    lines, code = _answer_lines(command, answer, args.wait)
+    data = {
+        "sent": command.kind,
+        "command_id": command.command_id,
+        "answered": bool(answer),
+        "changes": [change.model_dump(mode="json") for change in answer],
+    }
+    emit(args, data, lines)
+    return code
+
+
+def _answer_lines(command: Any, answer: list[Any], wait: float) -> tuple[list[str], int]:
+    """What the resolve worker's answer to ``command`` means, and the exit code."""
+    from signalfold.identity.operations import REFUSALS
+
+    lines = [f"sent {command.kind} {command.command_id}"]
+    if wait <= 0:
+        return lines, 0
     if not answer:
-        print(f"no answer within {args.wait:.0f}s: is `signalfold worker --stage resolve` running?")
-        return 1
+        lines.append(
+            f"no answer within {wait:.0f}s: is `signalfold worker --stage resolve` running?"
+        )
+        return lines, 1
     for change in answer:
         rule = change.evidence[0].rule if change.evidence else ""
         if change.kind == "refused" and rule in REFUSALS:  # the command itself was refused
-            print(f"refused ({rule}): {REFUSALS[rule]}")
-            return 1
+            return [*lines, f"refused ({rule}): {REFUSALS[rule]}"], 1
         if change.kind in ("refused", "related"):  # the re-clustering kept records apart
-            print(f"kept apart ({rule}): {change.record_id} {change.other_record_id or ''}".strip())
-            continue
-        if change.kind == "split":
-            print(
+            apart = f"{change.record_id} {change.other_record_id or ''}".strip()
+            lines.append(f"kept apart ({rule}): {apart}")
+        elif change.kind == "split":
+            lines.append(
                 f"split {', '.join(change.records)} out of {change.from_customer_id} "
                 f"into {change.customer_id}"
             )
         else:
-            print(f"{change.kind} {change.record_id} {change.other_record_id or ''} {rule}".strip())
-    return 0
+            lines.append(
+                f"{change.kind} {change.record_id} {change.other_record_id or ''} {rule}".strip()
+            )
+    return lines, 0
 
 
 def _split(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,24 +147,48 @@ def _graph(settings: Settings) -> Any:
 
 
 def _why(args: argparse.Namespace, settings: Settings) -> int:
-    graph = _graph(settings)
+    with Progress("rebuilding the identity graph from identity.changes"):
+        graph = _graph(settings)
     a, b = args.record_a, args.record_b
     path = graph.why(a, b)
     if path is None:
         ca, cb = graph.customer_of_record(a), graph.customer_of_record(b)
-        print(f"{a} ({ca or 'unknown'}) and {b} ({cb or 'unknown'}) are not one customer")
         apart = graph.kept_apart(a, b)
+        lines = [f"{a} ({ca or 'unknown'}) and {b} ({cb or 'unknown'}) are not one customer"]
         if apart:
-            print("kept apart although they share something:")
+            lines.append("kept apart although they share something:")
         for change in apart:
             what = " ".join(_describe(e) for e in change.evidence[:2])
-            print(f"  {change.record_id} — {change.other_record_id}: {change.kind} {what}"
-                  f"  [{change.change_id} at {change.at.isoformat()}]")  # fmt: skip
+            lines.append(f"  {change.record_id} — {change.other_record_id}: {change.kind} {what}"
+                         f"  [{change.change_id} at {change.at.isoformat()}]")  # fmt: skip
+        data = {
+            "record_a": a,
+            "record_b": b,
+            "one_customer": False,
+            "customers": {a: ca, b: cb},
+            "kept_apart": [change.model_dump(mode="json") for change in apart],
+        }
+        emit(args, data, lines)
         return 1
-    print(f"{a} and {b} are customer {graph.customer_of_record(a)}:")
+    customer = graph.customer_of_record(a)
+    lines = [f"{a} and {b} are customer {customer}:"]
+    links = []
     for link in path:
-        what = _describe(link.evidence)
-        print(f"  {link.a} — {link.b}: {what}  [{link.change_id} at {link.at.isoformat()}]")
+        lines.append(
+            f"  {link.a} — {link.b}: {_describe(link.evidence)}"
+            f"  [{link.change_id} at {link.at.isoformat()}]"
+        )
+        links.append(
+            {
+                "record_id": link.a,
+                "other_record_id": link.b,
+                "evidence": link.evidence.model_dump(mode="json"),
+                "change_id": link.change_id,
+                "at": link.at.isoformat(),
+            }
+        )
+    data = {"record_a": a, "record_b": b, "one_customer": True, "customer_id": customer}
+    emit(args, {**data, "links": links}, lines)
     return 0
 
 
@@ -164,12 +206,42 @@ def _describe(ev: Any) -> str:
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.identity.explain import from_graph
 
-    graph = _graph(settings)
+    with Progress("rebuilding the identity graph from identity.changes"):
+        graph = _graph(settings)
     if not graph.records_of(args.customer_id):
         print(f"no live customer {args.customer_id}")
         return 1
-    print(json.dumps(from_graph(graph, args.customer_id).model_dump(mode="json"), indent=2))
+    identity = from_graph(graph, args.customer_id)
+    emit(args, identity.model_dump(mode="json"), _show_lines(identity))
     return 0
+
+
+def _show_lines(identity: Any) -> list[str]:
+    """A customer's identity for people: ids, records, links, relationships, refusals."""
+    aliases = [i for i in identity.customer_ids if i != identity.customer_id]
+    lines = [f"customer {identity.customer_id}"]
+    if aliases:
+        lines.append(f"  merged into it: {', '.join(aliases)}")
+    lines.append(f"records ({len(identity.records)}):")
+    lines += [f"  {record}" for record in identity.records]
+    lines.append(f"links ({len(identity.links)}):")
+    for link in identity.links:
+        lines.append(
+            f"  {link.record_id} — {link.other_record_id}: {_describe(link.evidence)}"
+            f"  [{link.change_id} at {link.at.isoformat()}]"
+        )
+    for rel in identity.relationships:
+        lines.append(
+            f"related ({rel.kind}) to {rel.customer_id or 'a customer not live now'}: "
+            f"{rel.record_id} — {rel.other_record_id}, {_describe(rel.evidence)}"
+        )
+    for change in identity.refused:
+        what = " ".join(_describe(e) for e in change.evidence[:2])
+        lines.append(f"refused merge: {change.record_id} — {change.other_record_id or ''} {what}")
+    for change in identity.operator:
+        lines.append(f"operator {change.kind}: {change.change_id} at {change.at.isoformat()}")
+    lines.append(f"{len(identity.changes)} identity change(s) behind it; --json for all of them")
+    return lines
 
 
 def register(sub: Any) -> None:
@@ -188,6 +260,7 @@ def register(sub: Any) -> None:
     def waiting(p: argparse.ArgumentParser) -> None:
         p.add_argument("--wait", type=float, default=30, help="seconds to wait for the answer")
         p.add_argument("--note", default=None, help="why, kept with the command for the audit")
+        add_json_flag(p)
 
     p = add_command(
         isub,
@@ -223,15 +296,18 @@ def register(sub: Any) -> None:
     )
     p.add_argument("record_a", help="a record id (source:key)")
     p.add_argument("record_b", help="the other record id (source:key)")
+    add_json_flag(p)
     p.set_defaults(func=_why)
 
     p = add_command(
         isub,
         "show",
-        "a customer's records, links, relationships and refused merges (JSON)",
+        "a customer's records, links, relationships and refused merges",
         "signalfold identity show cus_0123456789abcdef0123",
+        "signalfold identity show cus_0123456789abcdef0123 --json   # every change, as JSON",
     )
     p.add_argument("customer_id", help="the customer (cus_…)")
+    add_json_flag(p)
     p.set_defaults(func=_show)
 
     for module in EXTENSIONS:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from signalfold.commands._help import add_command
+from signalfold.commands._output import add_json_flag, emit
 from signalfold.settings import Settings
 
 __all__ = ["register"]
@@ -52,8 +54,13 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     if path is None:
         print("signalfold keys check: give a file or set SIGNALFOLD_API_KEYS_FILE", file=sys.stderr)
         return 2
+    import yaml
+
     load_key_file(path)  # raises ConfigError naming the entry at fault
-    print(f"{path}: ok")
+    keys = yaml.safe_load(path.read_text(encoding="utf-8"))["keys"]  # valid: counted as is
+    roles = Counter(str(key["role"]) for key in keys)
+    data = {"file": str(path), "ok": True, "keys": len(keys), "roles": dict(roles)}
+    emit(args, data, [f"{path}: ok"])
     return 0
 
 
@@ -91,6 +98,13 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=_hash)
 
-    p = add_command(group, "check", "validate a key file", "signalfold keys check keys.yaml")
+    p = add_command(
+        group,
+        "check",
+        "validate a key file",
+        "signalfold keys check keys.yaml",
+        "signalfold keys check keys.yaml --json",
+    )
     p.add_argument("file", nargs="?", help="the key file (default: SIGNALFOLD_API_KEYS_FILE)")
+    add_json_flag(p)
     p.set_defaults(func=_check)
