@@ -9,18 +9,27 @@ without ``soc_sec_id``: how the shipped model was made; needs the dev extras;
 id" comparison only); ``--signals FILE`` trains on
 canonical signals given one JSON per line; ``--stored`` trains on the stored
 identity records themselves, one row per source record read from
-``signals.canonical`` on the configured broker.
+``signals.canonical`` on the configured broker. It prints a summary (records,
+pairs, prior, where the model and chart went); Splink's own log with ``--verbose``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from signalfold.commands._help import add_command
+from signalfold.commands._output import add_json_flag, emit
+from signalfold.commands._progress import Progress
 
 __all__ = ["add_train_command", "register_identity"]
+
+_U_SAMPLE = 2_000_000  # most random pairs u is estimated from
 
 
 def _rows_from_signals(path: Path, region: str) -> list[Any]:
@@ -72,18 +81,86 @@ def _rows_from_febrl(unique_id: bool) -> list[Any]:
     return [row for k, f in frames.items() for row in febrl_rows(f, k, unique_id=unique_id)]
 
 
+class _SplinkSummary(logging.Handler):
+    """Splink's training log, cut to what a summary needs.
+
+    Each ``Linker`` sets the ``splink`` logger back to INFO, so its level cannot be
+    the switch: its records come here instead. INFO is dropped; the EM warnings
+    that a comparison level was never observed are kept as the comparisons'
+    names (one summary line); any other warning is printed as it comes.
+    """
+
+    _UNOBSERVED = re.compile(r"on comparison (\w+) not observed in dataset")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.unobserved: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        found = self._UNOBSERVED.search(text)
+        if found:
+            self.unobserved.add(found.group(1))
+        else:
+            print(f"{record.levelname} {record.name}: {text.strip()}", file=sys.stderr)
+
+
+def _quiet_splink() -> _SplinkSummary:
+    summary = _SplinkSummary()
+    splink = logging.getLogger("splink")
+    splink.addHandler(summary)
+    splink.propagate = False
+    logging.getLogger("signalfold.identity.training").setLevel(logging.WARNING)
+    return summary
+
+
 def _train(args: argparse.Namespace, settings: Any) -> int:
     from signalfold.identity.training import train, write_model
 
-    if args.signals:
-        rows = _rows_from_signals(Path(args.signals), settings.default_region)
-    elif args.stored:
-        rows = _rows_from_kafka(settings)
-    else:
-        rows = _rows_from_febrl(args.febrl_unique_id)
-    linker = train(rows, seed=args.seed)
-    report = write_model(linker, Path(args.out), records=len(rows))
-    print(f"trained on {report.records} records: {report.model_path}, {report.chart_path}")
+    splink_log = None if args.verbose else _quiet_splink()
+    with Progress("reading the identity records") as progress:
+        if args.signals:
+            rows = _rows_from_signals(Path(args.signals), settings.default_region)
+        elif args.stored:
+            progress.step("reading signals.canonical")
+            rows = _rows_from_kafka(settings)
+        else:
+            progress.step("loading FEBRL 1-4")
+            rows = _rows_from_febrl(args.febrl_unique_id)
+        progress.step(f"training on {len(rows):,} records (u by random sampling, then m by EM)")
+        linker = train(rows, seed=args.seed, max_pairs=_U_SAMPLE)
+        progress.step("writing the model and its match-weight chart")
+        report = write_model(linker, Path(args.out), records=len(rows))
+    model = json.loads(report.model_path.read_text(encoding="utf-8"))
+    prior = float(model["probability_two_random_records_match"])
+    pairs = report.records * (report.records - 1) // 2
+    data = {
+        "records": report.records,
+        "pairs": pairs,
+        "u_sample_pairs": min(pairs, _U_SAMPLE),
+        "prior": prior,
+        "model": str(report.model_path),
+        "chart": str(report.chart_path),
+    }
+    one_in = f" (one pair in {1 / prior:,.0f})" if prior > 0 else ""
+    lines = [
+        f"trained on {report.records} records "
+        f"({pairs:,} possible pairs; u from a random sample of up to {_U_SAMPLE:,}, m by EM)",
+        f"  prior: {prior:.3g} that two random records are one person{one_in}",
+        f"  model: {report.model_path}",
+        f"  chart: {report.chart_path}",
+        f"  to use it: SIGNALFOLD_SPLINK_MODEL_PATH={report.model_path}, then restart the "
+        "resolve worker",
+    ]
+    if splink_log is not None and splink_log.unobserved:
+        data["m_not_trained"] = sorted(splink_log.unobserved)
+        lines.append(
+            f"  m not trained for {', '.join(sorted(splink_log.unobserved))}: levels not seen in "
+            "these records (they keep the fixed priors of the model settings)"
+        )
+    if splink_log is not None:
+        lines.append("  Splink's full log: the same command with --verbose")
+    emit(args, data, lines)
     return 0
 
 
@@ -118,6 +195,8 @@ def add_train_command(identity_subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=str(DEFAULT_MODEL_PATH.parent), help="output directory")
     p.add_argument("--seed", type=int, default=42, help="random seed of the u sampling")
+    p.add_argument("--verbose", action="store_true", help="print Splink's full training log")
+    add_json_flag(p)
     p.set_defaults(func=_train)
     return p
 
