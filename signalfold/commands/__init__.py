@@ -10,6 +10,7 @@ __all__ = ["GROUPS"]
 
 GROUPS = (
     "signalfold.commands.pipeline",
+    "signalfold.commands.topics",  # adds `topics tail` under pipeline's `topics`
     "signalfold.commands.sources",
     "signalfold.commands.dlq",
     "signalfold.commands.keys",
