@@ -155,6 +155,13 @@ def _folded(view: TopicView, topic: str) -> int:
     return sum(sum(s.counters.values()) for s in states)
 
 
+def _no_dead_letters(view: TopicView, topic: str) -> bool:
+    """True, or fail at once with the first dead letter's reason (it would never fold)."""
+    for message in view.records[topic]:
+        raise AssertionError(f"a stage set a record aside: {message.value()[:600]!r}")
+    return True
+
+
 def _changes(view: TopicView, topic: str) -> list[IdentityChange]:
     return [IdentityChange.model_validate_json(m.value()) for m in view.records[topic]]
 
@@ -199,6 +206,7 @@ def test_standby_takes_over_from_a_killed_owner_with_the_same_ids(
         topics.identity_changes,
         topics.identity_index,
         topics.customer_state,
+        topics.dlq,
     )
     feed = RawFeed(settings)
     events = [_event(i) for i in range(TOTAL)]
@@ -236,7 +244,8 @@ def test_standby_takes_over_from_a_killed_owner_with_the_same_ids(
             )
             view.wait_for(
                 lambda v: (
-                    len(_signal_ids(v, topics.resolved)) == TOTAL
+                    _no_dead_letters(v, topics.dlq)
+                    and len(_signal_ids(v, topics.resolved)) == TOTAL
                     and _folded(v, topics.customer_state) == TOTAL
                 ),
                 120,
