@@ -4,7 +4,8 @@ For anyone who wants to see ``suppression.changes`` or ``customer.state`` move
 without writing a consumer, and because some standard clients cannot talk to
 the embedded broker (README, "Looking at topics"). ``signalfold topics`` itself
 (create what is missing, list) is registered by ``signalfold.commands.pipeline``;
-this module, listed after it in ``GROUPS``, adds the actions under it.
+this module, listed after it in ``GROUPS``, adds the actions under it: ``tail``,
+and ``create-raw SOURCE`` for a source that sends before it has a contract.
 
 A tail reads with no consumer group (it commits nothing and moves no one's
 offsets) and skips the read-to-end fences other commands write.
@@ -114,6 +115,20 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _create_raw(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.streams.topics import Topics, ensure_topics
+
+    name = Topics(settings.topic_prefix).raw(args.source)
+    ensure_topics(
+        settings.kafka_client_config(), [name], settings.partitions, settings.replication_factor
+    )
+    print(
+        f"{name}: ready; its events are dead-lettered as unknown_source until "
+        f"`signalfold sources register` gives `{args.source}` a contract (then `dlq replay`)"
+    )
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add ``tail`` under the ``topics`` command ``signalfold.commands.pipeline`` made."""
     topics = sub.choices["topics"]
@@ -144,3 +159,17 @@ def register(sub: Any) -> None:
         help="one JSON object a line (topic, partition, offset, key, timestamp, value)",
     )
     p.set_defaults(func=needs_broker(_tail))
+
+    p = add_command(
+        actions,
+        "create-raw",
+        "create the raw topic of a source that has no contract yet",
+        "signalfold topics create-raw legacy_erp",
+        description="Create signals.raw.SOURCE with the configured partitions and replication, "
+        "for a source that sends before its contract is registered, on a broker that does not "
+        "create topics on first use (docker compose, most clusters): its events then wait there, "
+        "are dead-lettered as unknown_source, and `dlq replay` recovers them once it is "
+        "registered. `sources register` creates the topic too.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="the source's name (as in its contract)")
+    p.set_defaults(func=needs_broker(_create_raw))

@@ -96,3 +96,19 @@ def test_tail_of_an_unknown_topic_names_the_known_ones(
     assert code == 2, out
     assert out.startswith("signalfold topics: topic `customer.stat`: not found on the broker"), out
     assert "known topics: customer.state" in out
+
+
+def test_create_raw_gives_a_source_without_a_contract_its_topic(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from signalfold.streams.kafka import consumer
+
+    code, out = run_cli(monkeypatch, capsys, settings, "topics", "create-raw", "legacy_erp")
+    name = Topics(settings.topic_prefix).raw("legacy_erp")
+    assert code == 0 and out.startswith(f"{name}: ready; its events are dead-lettered"), out
+    reader = consumer(settings.kafka_client_config(), None)
+    try:
+        meta = reader.list_topics(name, timeout=10).topics[name]
+    finally:
+        reader.close()
+    assert meta.error is None and len(meta.partitions) == settings.partitions
