@@ -129,6 +129,8 @@ class DecisionLog:
                     self._publisher.publish(self._prefix.encode(), chunks)
                 else:
                     self.table.insert(chunks)
+            elif self._publisher is not None:
+                self._publisher.publish(self._prefix.encode(), [])  # sends again what failed
         return len(rows)
 
     def _rows(self, calls: list[tuple[str, datetime, Sequence[tuple[Any, Any]]]]) -> list[bytes]:
