@@ -17,6 +17,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from signalfold.schemas.contract import SourceContract
@@ -74,6 +75,9 @@ def map_event(
             raise Fault(None, "invalid_json", expected, Shown(_nesting(raw))) from None
         except ValueError:  # not UTF-8, absurd numbers
             raise Fault(None, "invalid_json", "valid UTF-8 JSON", Shown(_head(raw))) from None
+        if _SURROGATE.search(raw) and (why := _lone_surrogate(raw)):
+            expected = "JSON text without lone UTF-16 surrogate escapes (no text holds one)"
+            raise Fault(None, "invalid_json", expected, Shown(why)) from None
         if not isinstance(obj, dict):
             kind = _JSON_KINDS.get(type(obj), "a JSON number" if obj is not None else "null")
             raise Fault(None, "invalid_json", "a JSON object", Shown(kind))
@@ -90,6 +94,20 @@ def map_event(
             field=fault.field,
             event_id=event_id,
         ) from None
+
+
+# ``json.loads`` accepts "\ud800" (a lone surrogate), which no UTF-8 output can carry:
+# such an event would fail later, in a stage, attributed to no source.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(raw: bytes) -> str | None:
+    """Where ``raw`` has a surrogate escape that is not half of a pair, or ``None``."""
+    try:
+        orjson.loads(raw)  # strict: pairs decode, lone halves are refused
+    except orjson.JSONDecodeError as exc:
+        return f"a lone surrogate escape ({exc.msg})" if "surrogate" in exc.msg else None
+    return None
 
 
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')

@@ -271,3 +271,20 @@ def test_dead_letter_for_unknown_source_and_unexpected_exception() -> None:
         at=NOW,
     )
     assert other.reason.startswith("source `support`: unexpected KeyError")
+
+
+def test_a_lone_surrogate_escape_is_the_source_s_dead_letter_and_a_pair_maps() -> None:
+    """``json.loads`` takes "\\ud800", which no UTF-8 topic value can carry: refused here,
+    with the source named, not later in a stage as nobody's."""
+    event = support_event()
+    event["ticket"]["subject"] = "broken \ud800 text"
+    raw = json.dumps(event).encode()  # ensure_ascii: the lone half as a \\ud800 escape
+    with pytest.raises(MappingError) as caught:
+        map_event(contracts()["support"], raw, received_at=NOW, max_bytes=MAX)
+    assert caught.value.source == "support" and caught.value.kind == "invalid_json"
+    assert "surrogate" in str(caught.value) and "broken" not in str(caught.value)
+    event["ticket"]["subject"] = "fine \U0001f600 text"
+    signal = map_event(
+        contracts()["support"], json.dumps(event).encode(), received_at=NOW, max_bytes=MAX
+    )
+    assert "\U0001f600" in json.dumps(signal.payload, ensure_ascii=False)
