@@ -23,7 +23,14 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["EXCERPT_BYTES", "DeadLetter", "DeadLetterKind", "FieldWarning", "kept_bytes"]
+__all__ = [
+    "EXCERPT_BYTES",
+    "DeadLetter",
+    "DeadLetterKind",
+    "FieldWarning",
+    "kept_bytes",
+    "letter_key",
+]
 
 #: The most of an event's bytes a dead letter keeps (base64 makes it a third larger);
 #: with the reason and the pointer, a letter stays far below Kafka's 1 MB default.
@@ -80,6 +87,24 @@ def kept_bytes(raw: bytes | None) -> dict[str, Any]:
         "original_bytes": len(value),
         "original_sha256": hashlib.sha256(value).hexdigest(),
     }
+
+
+def letter_key(key: bytes | None) -> bytes | None:
+    """The Kafka key of a dead letter: a digest of the raw record's key, never the key itself.
+
+    Raw keys are often an email or a phone number; a key is shown wherever a
+    topic is listed, compacted or partitioned, so it carries ``sha256:<hex>``
+    instead (the same raw key gives the same digest, so a source record's
+    letters still share a partition). Unkeyed on purpose: the letter's value
+    keeps the raw key and the original bytes beside it (replay needs them),
+    so a secret would hide nothing from a reader of the topic.
+
+    >>> letter_key(b"jane@example.com")[:15], letter_key(None), letter_key(b"")
+    (b'sha256:8c87b489', None, None)
+    """
+    if not key:
+        return None
+    return b"sha256:" + hashlib.sha256(key).hexdigest().encode("ascii")
 
 
 class FieldWarning(BaseModel):

@@ -352,7 +352,7 @@ class StageRunner:
         offset: int | None = None,
     ) -> Output:
         """The DLQ record of something this stage set aside (its bytes bounded)."""
-        from signalfold.schemas.dlq import DeadLetter, kept_bytes
+        from signalfold.schemas.dlq import DeadLetter, kept_bytes, letter_key
 
         letter = DeadLetter(
             source=f"internal:{self.stage.name}",
@@ -368,7 +368,7 @@ class StageRunner:
             **kept_bytes(value),
         )
         assert self._dlq_topic is not None
-        return Output(self._dlq_topic, key, letter.model_dump_json().encode())
+        return Output(self._dlq_topic, letter_key(key), letter.model_dump_json().encode())
 
     def _handle(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         messages = []

@@ -27,6 +27,7 @@ from typing import Protocol
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from signalfold.schemas.contract import SourceContract
+from signalfold.schemas.dlq import letter_key
 from signalfold.schemas.signal import Signal
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
@@ -143,9 +144,8 @@ class IngestStage:
                     at=now,
                 )
                 log.info("dead letter from %s: %s", message.topic(), err.kind)
-                out.append(
-                    Output(self._topics.dlq, message.key(), letter.model_dump_json().encode())
-                )
+                dlq_key = letter_key(message.key())
+                out.append(Output(self._topics.dlq, dlq_key, letter.model_dump_json().encode()))
                 continue
             self.mapped += 1
             self.by_source[(contract.name, "mapped")] += 1

@@ -74,7 +74,7 @@ def test_describe_keeps_fields_and_drops_values() -> None:
 
 
 def test_an_output_too_large_to_publish_is_set_aside_with_a_bounded_letter() -> None:
-    from signalfold.schemas.dlq import EXCERPT_BYTES
+    from signalfold.schemas.dlq import EXCERPT_BYTES, letter_key
     from signalfold.streams.runner import MAX_RECORD_BYTES
 
     runner = StageRunner(ParsingStage(), {}, group="g", dlq_topic="signals.dlq")  # type: ignore[arg-type]
@@ -82,7 +82,7 @@ def test_an_output_too_large_to_publish_is_set_aside_with_a_bounded_letter() -> 
     assert runner._fitting(small) is small
     huge = Output("customer.state", b"cus_2", b"x" * (MAX_RECORD_BYTES + 1))
     out = runner._fitting(huge)
-    assert (out.topic, out.key) == ("signals.dlq", b"cus_2")
+    assert (out.topic, out.key) == ("signals.dlq", letter_key(b"cus_2"))
     assert out.value is not None and len(out.value) < 2 * EXCERPT_BYTES
     letter = json.loads(out.value)
     assert letter["error_kind"] == "oversized" and letter["truncated"] is True
