@@ -44,6 +44,7 @@ from signalfold.sinks.errors import (
     RequestGuard,
     StrictJSONRoute,
     problem,
+    refusal,
     server_error,
     validation_details,
 )
@@ -77,7 +78,9 @@ def _default_decider() -> Decider:
 
 
 def _not_found(message: str) -> HTTPException:
-    return HTTPException(404, detail={"error": "customer_not_found", "message": message})
+    return refusal(
+        404, "customer_not_found", ["path"], None, "a customer signalfold knows", "none", message
+    )
 
 
 def _unprocessable(exc: BadIdentifier, location: str) -> HTTPException:

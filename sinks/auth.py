@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 import yaml
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from signalfold.errors import ConfigError
 from signalfold.settings import Settings
+from signalfold.sinks.errors import refusal
 
 __all__ = [
     "ROLES",
@@ -214,20 +215,25 @@ def require(scope: Scope) -> Callable[..., str]:
                 if key
                 else "send an API key in the X-API-Key header"
             )
-            raise HTTPException(
+            raise refusal(
                 401,
-                detail={"error": "unauthenticated", "message": message},
+                "unauthenticated",
+                ["header", "X-API-Key"],
+                "X-API-Key",
+                "a known API key",
+                "an unknown key" if key else "none",
+                message,
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if verdict == "forbidden":
-            raise HTTPException(
+            raise refusal(
                 403,
-                detail={
-                    "error": "forbidden",
-                    "message": f"this API key lacks scope {scope!r}; ask an admin for a key "
-                    "with that scope",
-                    "required_scope": scope,
-                },
+                "forbidden",
+                ["header", "X-API-Key"],
+                "X-API-Key",
+                f"a key with scope {scope!r}",
+                "a key without it",
+                f"this API key lacks scope {scope!r}; ask an admin for a key with that scope",
             )
         return checker.name_of(key)
 

@@ -1,10 +1,11 @@
 """Failures of the serving process, and the one shape the API reports mistakes in.
 
 Every 422 the API gives — a parameter FastAPI rejects, an identifier signalfold
-rejects, a bad cursor, JSON with ``NaN`` or a lone surrogate — and its 413 (a
-body over ``SIGNALFOLD_MAX_REQUEST_BYTES``) and 500 have ``detail`` items of
-one shape: ``type``, ``loc``, ``field``, ``expected``, ``found`` (the kind of
-value, never the value) and a ``message`` that ends with the next step.
+rejects, a bad cursor, JSON with ``NaN`` or a lone surrogate — its 413 (a
+body over ``SIGNALFOLD_MAX_REQUEST_BYTES``), 500, and every request refused as
+a whole (401, 403, 404, 503: ``refusal``) have ``detail`` items of one shape:
+``type``, ``loc``, ``field``, ``expected``, ``found`` (the kind of value,
+never the value) and a ``message`` that ends with the next step.
 
 ``RequestGuard`` answers oversized bodies before anything reads them and keeps
 request values out of the log when a request fails (``describe_failure``);
@@ -40,6 +41,7 @@ __all__ = [
     "describe",
     "describe_failure",
     "problem",
+    "refusal",
     "server_error",
     "validation_details",
 ]
@@ -79,6 +81,22 @@ def problem(
         "found": found,
         "message": message,
     }
+
+
+def refusal(
+    status: int,
+    type_: str,
+    loc: Sequence[str | int],
+    field: str | None,
+    expected: str,
+    found: str | None,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> HTTPException:
+    """A request refused as a whole (401, 403, 404, 503), in the same one shape."""
+    return HTTPException(
+        status, detail=[problem(type_, loc, field, expected, found, message)], headers=headers
+    )
 
 
 def describe(value: Any) -> str:

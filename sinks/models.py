@@ -24,7 +24,6 @@ __all__ = [
     "IdentityExplanation",
     "Problem",
     "ProblemReport",
-    "Refusal",
     "RefusalReport",
     "ServiceStatus",
     "TimelineItem",
@@ -118,18 +117,11 @@ class ProblemReport(BaseModel):
     error_count: int | None = None
 
 
-class Refusal(BaseModel):
-    """Why a request was refused as a whole (401, 403, 404, 503): what, and the next step."""
-
-    error: str = Field(description="`unauthenticated`, `forbidden`, `customer_not_found`, …")
-    message: str
-    required_scope: str | None = None
-
-
 class RefusalReport(BaseModel):
-    """The body of a 401, 403, 404 or 503."""
+    """The body of a 401, 403, 404 or 503: one ``Problem`` whose ``type`` says which
+    (``unauthenticated``, ``forbidden``, ``customer_not_found``, ``broker_unavailable``)."""
 
-    detail: Refusal
+    detail: list[Problem]
 
 
 class BatchCheckResult(BaseModel):

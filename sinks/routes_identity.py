@@ -30,7 +30,7 @@ from signalfold.schemas import IdentityChange, IdentityCommand
 from signalfold.schemas.identity import CustomerIdentity
 from signalfold.settings import Settings
 from signalfold.sinks.auth import require
-from signalfold.sinks.errors import StrictJSONRoute, problem
+from signalfold.sinks.errors import StrictJSONRoute, problem, refusal
 from signalfold.sinks.models import MAX_CUSTOMER_ID_CHARS, MAX_ID_CHARS, RefusalReport
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
@@ -111,12 +111,14 @@ class KafkaCommands:
 
 
 def _unavailable() -> HTTPException:
-    return HTTPException(
+    return refusal(
         503,
-        detail={
-            "error": "broker_unavailable",
-            "message": "the command was not acknowledged; retry",
-        },
+        "broker_unavailable",
+        [],
+        None,
+        "the broker to acknowledge the command",
+        "no acknowledgement",
+        "the command was not acknowledged; retry",
     )
 
 
@@ -177,13 +179,14 @@ def identity_router(
         ids = view.members(customer_id)
         changes = _gather(view, store, ids)
         if not changes and view.state(customer_id) is None:
-            raise HTTPException(
+            raise refusal(
                 404,
-                detail={
-                    "error": "customer_not_found",
-                    "message": "no customer has this id; look it up by an identifier "
-                    "(GET /v1/customers/lookup)",
-                },
+                "customer_not_found",
+                ["path", "customer_id"],
+                "customer_id",
+                "a customer signalfold knows",
+                "none with this id",
+                "no customer has this id; look it up by an identifier (GET /v1/customers/lookup)",
             )
         return from_changes(customer_id, ids, changes)
 

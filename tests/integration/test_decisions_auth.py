@@ -72,15 +72,15 @@ def test_every_endpoint_against_every_scope(tmp_path: Path) -> None:
         for key in (None, "sf_not_a_key"):
             r = _call(app, method, path, key)
             assert r.status_code == 401, (method, path, key, r.text)
-            assert r.json()["detail"]["error"] == "unauthenticated"
+            assert r.json()["detail"][0]["type"] == "unauthenticated"
         for role, key in KEYS.items():
             r = _call(app, method, path, key)
             if scope in ROLES[role]:
                 assert r.status_code not in (401, 403), (method, path, role, r.text)
             else:
                 assert r.status_code == 403, (method, path, role, r.text)
-                body = r.json()["detail"]
-                assert body["error"] == "forbidden" and body["required_scope"] == scope
+                (body,) = r.json()["detail"]
+                assert body["type"] == "forbidden" and repr(scope) in body["expected"]
 
 
 def test_marketing_bot_may_only_decide(tmp_path: Path) -> None:

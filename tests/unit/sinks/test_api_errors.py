@@ -219,6 +219,6 @@ def test_openapi_documents_the_422_shape_the_api_answers_with(app) -> None:
 def test_not_found_does_not_echo_the_id(app) -> None:
     for path in ("/v1/customers/cus_0123456789abcdef0123", "/v1/customers/nobody/timeline"):
         r = _send(app, "GET", path)
-        assert r.status_code == 404 and r.json()["detail"]["error"] == "customer_not_found"
+        assert r.status_code == 404 and r.json()["detail"][0]["type"] == "customer_not_found"
         assert "0123456789" not in r.text and "nobody" not in r.text
-        assert "/v1/customers/lookup" in r.json()["detail"]["message"]
+        assert "/v1/customers/lookup" in r.json()["detail"][0]["message"]

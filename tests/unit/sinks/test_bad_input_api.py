@@ -302,7 +302,7 @@ def test_a_cursor_for_an_unknown_customer_is_404_like_the_customer(app) -> None:
     cursor = page["next_cursor"]
     assert cursor is not None and len(page["items"]) == 2
     r = _send(app, "GET", "/v1/customers/cus_nobody/timeline", params={"cursor": cursor})
-    assert r.status_code == 404 and r.json()["detail"]["error"] == "customer_not_found"
+    assert r.status_code == 404 and r.json()["detail"][0]["type"] == "customer_not_found"
     assert _send(app, "GET", "/v1/customers/cus_nobody").status_code == 404
     last = _send(app, "GET", "/v1/customers/c1/timeline", params={"cursor": cursor}).json()
     assert len(last["items"]) == 1 and last["next_cursor"] is None

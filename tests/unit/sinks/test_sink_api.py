@@ -151,7 +151,7 @@ def test_lookup_by_identifier_and_unknown_is_404(client: Client) -> None:
     assert r.json()["customer_id"] == "c1"
     r = client.get("/v1/customers/lookup", params={"email": "nobody@example.com"})
     assert r.status_code == 404
-    assert r.json()["detail"]["error"] == "customer_not_found"
+    assert r.json()["detail"][0]["type"] == "customer_not_found"
 
 
 def test_customer_and_redirect_for_a_merged_id(client: Client) -> None:
