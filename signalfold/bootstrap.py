@@ -58,7 +58,11 @@ def identity_rules(settings: Settings) -> MatchRules:
 
 
 def create_topics(settings: Settings) -> Topics:
-    """Create every topic the pipeline and the configured sources use."""
+    """Create every topic the pipeline and the configured sources use, then check them.
+
+    Topics that already existed are left as they are, so the check refuses
+    (``TopicsNotReady``, naming each difference) one made with other settings.
+    """
     topics = Topics(settings.topic_prefix)
     raw = [topics.raw(name) for name in contracts(settings)]
     ensure_topics(
@@ -70,7 +74,23 @@ def create_topics(settings: Settings) -> Topics:
         ordered=topics.ordered(),
         kept=topics.kept(),
     )
+    check_topics(settings, "signalfold")
     return topics
+
+
+def check_topics(settings: Settings, who: str) -> None:
+    """Refuse to run unless every pipeline topic exists as ``create_topics`` makes it."""
+    from signalfold.streams.topic_check import require, specs
+
+    topics = Topics(settings.topic_prefix)
+    wanted = specs(
+        topics.pipeline(),
+        partitions=settings.partitions,
+        ordered=topics.ordered(),
+        kept=topics.kept(),
+        compacted=topics.compacted(),
+    )
+    require(settings.kafka_client_config(), wanted, who)
 
 
 def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
@@ -178,7 +198,9 @@ def build_worker(
     owns the graph and runs the stage; any other resolve worker is a hot
     standby that follows ``identity.changes`` and takes over when the holder's
     session ends. The other stages scale by partitions and run as they are.
+    Every worker first checks the pipeline's topics (``check_topics``).
     """
+    check_topics(settings, f"worker {name}")
     if name != "resolve":
         return build_runner(name, settings, clock)
     from signalfold.streams.lease import Lease, LeasedRunner
