@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(
         default=None, description="YAML of scoped API keys (hashed); unset: open API, dev only."
     )
+    pii_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Secret of the keyed hash (HMAC-SHA256) the decision log keeps instead of "
+        "each identifier; the same on every replica. Unset: a random key made once in "
+        "data_dir/pii-hash.key (mode 0600).",
+    )
     max_event_bytes: int = Field(default=256 * 1024, description="Larger raw events go to DLQ.")
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024,

@@ -66,13 +66,28 @@ class DecisionLogTable:
             os.unlink(name)
 
     def query(
-        self, *, customer_ids: Sequence[str] = (), surface: str | None = None, limit: int = 100
+        self,
+        *,
+        customer_ids: Sequence[str] = (),
+        surface: str | None = None,
+        identifier_hashes: Sequence[str] = (),
+        limit: int = 100,
     ) -> list[LoggedDecision]:
-        """Logged answers, newest first, about ``customer_ids`` and/or to ``surface``."""
-        where, params = [], []
+        """Logged answers, newest first, to ``surface`` and about ``customer_ids`` or
+        ``identifier_hashes`` (the ``request.identifier_hash`` of a row: either matches).
+        """
+        where, params, about = [], [], []
         if customer_ids:
-            where.append(f"customer_id IN ({', '.join('?' * len(customer_ids))})")
+            about.append(f"customer_id IN ({', '.join('?' * len(customer_ids))})")
             params.extend(customer_ids)
+        if identifier_hashes:
+            about.append(
+                "json_extract_string(request, '$.identifier_hash') "
+                f"IN ({', '.join('?' * len(identifier_hashes))})"
+            )
+            params.extend(identifier_hashes)
+        if about:
+            where.append(f"({' OR '.join(about)})")
         if surface is not None:
             where.append("surface = ?")
             params.append(surface)

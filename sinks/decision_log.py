@@ -20,6 +20,12 @@ Where the rows go:
   back from the topic (it sees its own writes).
 - Without a publisher (tests, a notebook) rows go straight into the table.
 
+A row never carries the identifier a question named: ``request`` keeps its
+type and keyed hash (``identifier_type``, ``identifier_hash``: see
+``sinks.pii``) with the channel, purpose, product and category, so the log
+(kept forever, and holding people who are not customers) answers "what was
+this address told?" only to someone who holds the address and the API.
+
 ``log_id`` (a per-process random prefix and a counter) is unique by
 construction, so the table carries no primary key: its index cost more per
 insert than the row, and no writer ever repeats an id.
@@ -41,6 +47,7 @@ from pydantic import BaseModel
 
 from signalfold.sinks._log_table import DecisionLogTable
 from signalfold.sinks.decision_models import LoggedDecision
+from signalfold.sinks.pii import IdentifierHasher
 from signalfold.streams.policy._fast import Answer
 
 __all__ = ["DecisionLog", "DecisionLogTable", "LogPublisher"]
@@ -80,7 +87,10 @@ class DecisionLog:
         publisher: LogPublisher | None = None,
         flush_interval: float = 0.25,
         sync_timeout: float = 5.0,
+        hasher: IdentifierHasher | None = None,
     ) -> None:
+        # No hasher given (tests, a notebook): a key of this process alone, never plain values.
+        self.hasher = hasher or IdentifierHasher(secrets.token_bytes(32))
         self._owned = None if isinstance(table, DecisionLogTable) else table  # closed with us
         self.table = table if isinstance(table, DecisionLogTable) else DecisionLogTable(table)
         self._publisher = publisher
@@ -142,6 +152,7 @@ class DecisionLog:
         """
         rows: list[bytes] = []
         ids, prefix, dumps, enum = self._ids, self._prefix.encode(), orjson.dumps, _enum_json
+        hashed = self.hasher.logged
         for surface, at, answers in calls:
             head = b'{"logged_at":%b,"surface":%b,"log_id":"%b-' % (
                 dumps(at),
@@ -166,7 +177,7 @@ class DecisionLog:
                         enum(decision.purpose),
                         enum(decision.outcome),
                         b"null" if version is None else b"%d" % version,
-                        dumps(request),
+                        dumps(_audited(request, hashed)),
                         raw,
                     )
                 )
@@ -177,9 +188,13 @@ class DecisionLog:
         *,
         customer_ids: Sequence[str] = (),
         surface: str | None = None,
+        identifier_hashes: Sequence[str] = (),
         limit: int = 100,
     ) -> list[LoggedDecision]:
         """Logged answers, newest first, about ``customer_ids`` and/or to ``surface``.
+
+        ``identifier_hashes`` (from ``hasher``) also selects the questions that
+        named one of those identifiers, customers or not.
 
         This replica's own answers so far are included (it waits for them up
         to ``sync_timeout``); other replicas' as soon as their rows arrive.
@@ -187,7 +202,12 @@ class DecisionLog:
         self.flush()
         if self._publisher is not None:
             self._publisher.sync(self._sync_timeout)
-        return self.table.query(customer_ids=customer_ids, surface=surface, limit=limit)
+        return self.table.query(
+            customer_ids=customer_ids,
+            surface=surface,
+            identifier_hashes=identifier_hashes,
+            limit=limit,
+        )
 
     def close(self) -> None:
         """Stop the writer and write what is left (the publisher delivers it).
@@ -207,6 +227,23 @@ class DecisionLog:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.flush()
+
+
+def _audited(request: dict[str, Any], hashed: Any) -> dict[str, Any]:
+    """``request`` with its identifier replaced by type and keyed hash (customer ids stay).
+
+    >>> _audited({"email": "a@b.co", "channel": "email"}, lambda t, v: "h")
+    {'identifier_type': 'email', 'identifier_hash': 'h', 'channel': 'email'}
+    """
+    if "email" in request or "phone" in request:
+        type_ = "email" if "email" in request else "phone"
+        value = request[type_]
+    elif "value" in request:
+        type_, value = str(request.get("type")), request["value"]
+    else:
+        return request  # named by customer id, or by nothing: no value to hide
+    rest = {k: v for k, v in request.items() if k not in ("email", "phone", "type", "value")}
+    return {"identifier_type": type_, "identifier_hash": hashed(type_, str(value)), **rest}
 
 
 @functools.lru_cache(maxsize=256)

@@ -26,7 +26,13 @@ from fastapi.responses import Response
 
 from signalfold.schemas import SuppressionDecision
 from signalfold.sinks._fast_check import FastChecks, FastPathRoute, batch_json
-from signalfold.sinks._resolve import BadIdentifier, Decider, answer_check, fast_answer
+from signalfold.sinks._resolve import (
+    BadIdentifier,
+    Decider,
+    answer_check,
+    fast_answer,
+    single_identifier,
+)
 from signalfold.sinks.auth import require
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.decision_models import (
@@ -178,14 +184,32 @@ def decision_router(
         customer_id: Annotated[str | None, Query(max_length=MAX_CUSTOMER_ID_CHARS)] = None,
         surface: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        email: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+        phone: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+        type: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+        value: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
     ) -> DecisionLogPage:
         """Who was told what, and why: logged answers, newest first.
 
-        ``customer_id`` covers the customer and every id merged into it.
+        ``customer_id`` covers the customer and every id merged into it. An
+        identifier (``email``, ``phone``, or ``type`` + ``value``) selects the
+        questions that named it, customer or not: rows keep its keyed hash,
+        never the value, so it is hashed the same way here. Given both, a row
+        about either is listed.
         """
         if log is None:
             return DecisionLogPage(items=[])
         ids = view.members(view.resolve(customer_id)) if customer_id else []
-        return DecisionLogPage(items=log.query(customer_ids=ids, surface=surface, limit=limit))
+        hashes = []
+        named = {"email": email, "phone": phone}
+        if any(v is not None for v in (email, phone, type, value)):
+            try:
+                field, given = single_identifier(named | {"type": type, "value": value})
+                id_type = type if field not in named else field
+                hashes.append(log.hasher.identifier(str(id_type), given))
+            except BadIdentifier as exc:
+                raise _unprocessable(exc) from exc
+        page = log.query(customer_ids=ids, surface=surface, identifier_hashes=hashes, limit=limit)
+        return DecisionLogPage(items=page)
 
     return router

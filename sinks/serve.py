@@ -26,6 +26,7 @@ from signalfold.sinks._server import Server, server_config, shared_socket, tune_
 from signalfold.sinks.api import create_app
 from signalfold.sinks.decision_log import DecisionLog, DecisionLogTable
 from signalfold.sinks.materializer import Materializer
+from signalfold.sinks.pii import hasher_for
 from signalfold.sinks.store import Store, open_store
 from signalfold.sinks.view import ServingView
 from signalfold.streams.policy._fast import FastDecider
@@ -121,7 +122,10 @@ def build(
     publisher = KafkaLogPublisher(
         settings.kafka_client_config(), topics.decisions_log, materializer.wait_applied
     )
-    decision_log = DecisionLog(log_table, publisher=publisher, flush_interval=0.05).start()
+    hasher = hasher_for(settings)  # the deployment's key: every replica hashes alike
+    decision_log = DecisionLog(
+        log_table, publisher=publisher, flush_interval=0.05, hasher=hasher
+    ).start()
     extra = {"clock": clock} if clock is not None else {}
     app = create_app(
         view,

@@ -17,6 +17,7 @@ import httpx
 from sources_cli import CLI, cli_env
 
 from signalfold.settings import Settings
+from signalfold.sinks.pii import hasher_for
 from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.broker import free_port
 
@@ -35,7 +36,13 @@ def _asked(base: str) -> list[str]:
         f"{base}/v1/decisions/log", params={"surface": SURFACE, "limit": 1000}, timeout=10
     )
     assert response.status_code == 200, response.text
-    return [item["request"]["email"] for item in reversed(response.json()["items"])]
+    return [item["request"]["identifier_hash"] for item in reversed(response.json()["items"])]
+
+
+def _hashes(settings: Settings, *emails: str) -> list[str]:
+    """The keyed hashes the log keeps instead of ``emails`` (replicas share the key)."""
+    hasher = hasher_for(settings)
+    return [hasher.identifier("email", e) for e in emails]
 
 
 def _eventually(probe, expected, timeout: float = 20.0):  # type: ignore[no-untyped-def]
@@ -53,12 +60,15 @@ def test_every_replica_shows_every_answer_and_a_new_one_rebuilds_the_log(
     with ServeHandle(one) as a, ServeHandle(two) as b:
         assert a.serving.materializer.wait_caught_up(30)
         assert b.serving.materializer.wait_caught_up(30)
+        first, second, third = _hashes(
+            settings, "first@example.com", "second@example.com", "third@example.com"
+        )
         _check(a.url, "first@example.com")
-        assert _asked(a.url) == ["first@example.com"]  # its own answer, at once
+        assert _asked(a.url) == [first]  # its own answer, at once
         _check(b.url, "second@example.com")
         _check(b.url, "third@example.com")
-        assert _asked(b.url)[-2:] == ["second@example.com", "third@example.com"]
-        everything = ["first@example.com", "second@example.com", "third@example.com"]
+        assert _asked(b.url)[-2:] == [second, third]
+        everything = [first, second, third]
         assert _eventually(lambda: _asked(a.url), everything) == everything
         assert _eventually(lambda: _asked(b.url), everything) == everything
 
@@ -90,7 +100,8 @@ def test_serve_processes_share_one_port_and_one_log(settings: Settings) -> None:
         for email in emails:  # one new connection each: the kernel spreads them
             _check(base, email)
         # whichever replica answers the query knows every answer of both
-        assert _eventually(lambda: sorted(_asked(base)), sorted(emails)) == sorted(emails)
+        asked = sorted(_hashes(settings, *emails))  # both processes made or read one key file
+        assert _eventually(lambda: sorted(_asked(base)), asked) == asked
         assert all(p.poll() is None for p in procs), "a replica failed to bind the shared port"
     finally:
         for proc in procs:
@@ -119,9 +130,8 @@ def test_a_malformed_chunk_on_the_log_topic_is_skipped_not_fatal(settings: Setti
         producer.produce(topic, key=b"someone-else", value=b'{"log_id": "x", not json')
         assert producer.flush(10) == 0
         _check(handle.url, "after@example.com")
-        assert _eventually(lambda: _asked(handle.url), ["after@example.com"]) == [
-            "after@example.com"
-        ]
+        after = _hashes(settings, "after@example.com")
+        assert _eventually(lambda: _asked(handle.url), after) == after
         materializer = handle.serving.materializer
         assert _eventually(lambda: materializer.skipped, 1) == 1
         assert materializer.alive

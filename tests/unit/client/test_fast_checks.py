@@ -31,6 +31,7 @@ from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import hash_key
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.decision_models import DecisionBatchResponse
+from signalfold.sinks.pii import IdentifierHasher
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 from signalfold.streams.policy import decide, load_policy
@@ -91,7 +92,8 @@ def _app(tmp_path: Path, decider: Any, name: str) -> tuple[FastAPI, DecisionLog]
     )
     store = Store(duckdb.connect(":memory:"))
     store.setup()
-    log = DecisionLog(duckdb.connect(":memory:"))
+    # one key for both apps, so their rows (identifier hashes included) compare equal
+    log = DecisionLog(duckdb.connect(":memory:"), hasher=IdentifierHasher(b"k" * 32))
     settings = Settings(default_region="GB", api_keys_file=keys)
     app = create_app(_view(), store, settings, clock=lambda: NOW, decide=decider, decision_log=log)
     return app, log
