@@ -8,11 +8,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from signalfold.schemas.decision import SuppressionDecision
+from signalfold.schemas.decision_log import LoggedDecision
 from signalfold.schemas.identity import IdentityChange, IdentityCommand, IndexEntry
 from signalfold.schemas.payloads import PAYLOAD_MODELS
 from signalfold.schemas.resolved import Resolved
 from signalfold.schemas.signal import Signal
 from signalfold.schemas.state import CustomerState, SuppressionChange
+from signalfold.schemas.subject_access import SubjectAccessExport
 
 __all__ = ["export_json_schemas", "exported_models"]
 
@@ -28,6 +30,8 @@ def exported_models() -> dict[str, type[BaseModel]]:
         "identity_index_entry": IndexEntry,
         "identity_command": IdentityCommand,
         "resolved": Resolved,
+        "decision_log_entry": LoggedDecision,
+        "subject_access_export": SubjectAccessExport,
     }
     for signal_type, model in sorted(PAYLOAD_MODELS.items()):
         models[f"payload.{signal_type}"] = model

@@ -115,12 +115,19 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
     if name == "state":
         from signalfold.streams.policy import load_policy
         from signalfold.streams.stages.state import StateStage
+        from signalfold.streams.state.bounds import Bounds
 
         return StateStage(
             topics,
             load_policy(settings.policy_file),
             client,
             timeline_size=settings.timeline_size,
+            bounds=Bounds(
+                text_chars=settings.state_text_chars,
+                closed_tickets=settings.state_closed_tickets,
+                orders=settings.state_orders,
+                returned_orders=settings.state_returned_orders,
+            ),
             clock=clock,
         )
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")

@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=2000, description="Max messages a stage handles at once.")
     batch_linger_ms: int = Field(default=5, description="Longest wait to fill a batch.")
     timeline_size: int = Field(default=50, description="Recent entries kept in CustomerState.")
+    state_text_chars: int = Field(
+        default=1_000, ge=1, description="Longest text a customer state keeps (cut with a marker)."
+    )
+    state_closed_tickets: int = Field(
+        default=20, ge=1, description="Closed tickets a customer state keeps (open ones all stay)."
+    )
+    state_orders: int = Field(
+        default=50, ge=1, description="Orders without a return a customer state keeps (latest)."
+    )
+    state_returned_orders: int = Field(
+        default=50, ge=1, description="Returned orders a customer state keeps (latest)."
+    )
     splink_enabled: bool = Field(
         default=True,
         description="Probabilistic matching (Splink) of every new record, as clustering evidence.",

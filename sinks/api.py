@@ -60,6 +60,7 @@ from signalfold.sinks.models import (
 )
 from signalfold.sinks.routes_decisions import decision_router
 from signalfold.sinks.routes_identity import Publish, identity_router
+from signalfold.sinks.routes_privacy import privacy_router
 from signalfold.sinks.status import Readiness, status_response
 from signalfold.sinks.store import Store, decode_cursor
 from signalfold.sinks.view import ServingView
@@ -402,6 +403,7 @@ def create_app(
         )
 
     app.include_router(identity_router(view, store, settings, publish))
+    app.include_router(privacy_router(view, store, decision_log, clock))
     document_scopes(app)  # after every route: publishes x-required-scope per operation
     _document_problems(app)
 

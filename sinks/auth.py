@@ -13,7 +13,8 @@ slow KDF protects guessable passwords, not random keys). Roles:
 
 - ``marketing_bot``: decisions only;
 - ``support_tool``: decisions, their explanations and log, customers, histories;
-- ``admin``: everything, including identity operations.
+- ``admin``: everything, including identity operations and subject access
+  exports (``privacy:export``: everything held about one person).
 
 With no key file the API is open (development only) and logs say so.
 """
@@ -59,12 +60,13 @@ Scope = Literal[
     "history:read",
     "identity:read",
     "identity:write",
+    "privacy:export",
 ]
 Verdict = Literal["ok", "unauthenticated", "forbidden"]
 ALL_SCOPES: frozenset[str] = frozenset(get_args(Scope))
 ROLES: dict[str, frozenset[str]] = {
     "marketing_bot": frozenset({"decisions:read"}),
-    "support_tool": ALL_SCOPES - {"identity:write"},
+    "support_tool": ALL_SCOPES - {"identity:write", "privacy:export"},
     "admin": ALL_SCOPES,
 }
 _HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="a signalfold API key")

@@ -1,16 +1,16 @@
 """Request and response envelopes of the decision routes (check, batch, explain, log).
 
-The decision itself is ``signalfold.schemas.SuppressionDecision``; these are
-the HTTP wrappers around it.
+The decision itself is ``signalfold.schemas.SuppressionDecision``, a log row
+``signalfold.schemas.decision_log.LoggedDecision`` (a topic value, so it lives
+in ``schemas/``; re-exported here); these are the HTTP wrappers around them.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import AwareDatetime, BaseModel, Field
 
 from signalfold.schemas import Channel, Flag, Purpose, SuppressionDecision
+from signalfold.schemas.decision_log import LoggedDecision
 from signalfold.sinks.models import (
     MAX_BATCH_CHECKS,
     MAX_CUSTOMER_ID_CHARS,
@@ -82,21 +82,6 @@ class DecisionExplanation(BaseModel):
     flags: list[Flag] = Field(description="All current flags, whatever channel they cover.")
     aliases: list[str] = Field(default_factory=list)
     state_updated_at: AwareDatetime | None = None
-
-
-class LoggedDecision(BaseModel):
-    """One answer the API gave: to which surface, about whom, and why."""
-
-    log_id: str
-    logged_at: AwareDatetime
-    surface: str
-    customer_id: str | None
-    channel: str
-    purpose: str
-    outcome: str
-    state_version: int | None
-    request: dict[str, Any]
-    decision: dict[str, Any]
 
 
 class DecisionLogPage(BaseModel):

@@ -145,6 +145,19 @@ class Store:
             next_cursor = encode_cursor(last[12], last[1])
         return items, next_cursor
 
+    def history(self, customer_ids: Sequence[str]) -> list[TimelineItem]:
+        """Every signal of ``customer_ids``, oldest first, unpaged (for a subject access export)."""
+        if not customer_ids:
+            return []
+        sql = (
+            f"SELECT {_COLUMNS} FROM signals "
+            f"WHERE customer_id IN ({', '.join('?' * len(customer_ids))}) "
+            "ORDER BY occurred_at, signal_id"
+        )
+        with self._conn.cursor() as cur:
+            rows = cur.execute(sql, list(customer_ids)).fetchall()
+        return [TimelineItem(customer_id=r[0], signal=_signal(r)) for r in rows]
+
     def identity_changes_for(self, customer_ids: Sequence[str]) -> list[IdentityChange]:
         """Every identity change of ``customer_ids`` (created, linked, merged...), oldest first."""
         if not customer_ids:

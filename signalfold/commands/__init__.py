@@ -15,4 +15,5 @@ GROUPS = (
     "signalfold.commands.dlq",
     "signalfold.commands.keys",
     "signalfold.commands.identity",
+    "signalfold.commands.export",
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from signalfold.schemas import Resolved
 from signalfold.streams.state.aggregate import CustomerAggregate
+from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
 
 __all__ = ["start_over"]
 
@@ -26,6 +27,7 @@ def start_over(
     record: Resolved,
     *,
     timeline_size: int,
+    bounds: Bounds = DEFAULT_BOUNDS,
 ) -> str:
     """Apply a ``rebuild`` control to one partition's customers; return the customer id.
 
@@ -34,7 +36,7 @@ def start_over(
     """
     cid = record.customer_id
     forwards.pop(cid, None)
-    fresh = CustomerAggregate(cid, timeline_size=timeline_size)
+    fresh = CustomerAggregate(cid, timeline_size=timeline_size, bounds=bounds)
     fresh.aliases = set(record.aliases) - {cid}
     aggregates[cid] = fresh
     return cid

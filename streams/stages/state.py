@@ -27,6 +27,7 @@ from signalfold.streams.policy.reload import PolicyWatcher, next_expiry
 from signalfold.streams.runner import Output
 from signalfold.streams.stages.rebuild import start_over
 from signalfold.streams.state.aggregate import CustomerAggregate, Published
+from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
 from signalfold.streams.state.facts import (
     IdentityKey,
     SignalFacts,
@@ -90,6 +91,7 @@ class StateStage:
         client: dict[str, str | int],
         *,
         timeline_size: int = 50,
+        bounds: Bounds = DEFAULT_BOUNDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         policy_reload_seconds: float = 2.0,
     ) -> None:
@@ -98,6 +100,7 @@ class StateStage:
         self._watcher = PolicyWatcher(policy, interval=policy_reload_seconds)
         self._client = client
         self._timeline_size = timeline_size
+        self._bounds = bounds
         self._clock = clock
         self._parts: dict[int, _Partition] = {}
 
@@ -180,7 +183,7 @@ class StateStage:
             agg = part.aggregates.get(cid)
             if agg is None:
                 agg = part.aggregates[cid] = CustomerAggregate(
-                    cid, timeline_size=self._timeline_size
+                    cid, timeline_size=self._timeline_size, bounds=self._bounds
                 )
             return cid if agg.fold(facts, identities) else None
         record = Resolved.from_internal_json(value)
@@ -207,7 +210,7 @@ class StateStage:
             agg = part.aggregates.get(cid)
             if agg is None:
                 agg = part.aggregates[cid] = CustomerAggregate(
-                    cid, timeline_size=self._timeline_size
+                    cid, timeline_size=self._timeline_size, bounds=self._bounds
                 )
             return cid if agg.apply(record.signal, record.identities) else None
         if record.kind == "merge" and record.into is not None:
@@ -230,7 +233,11 @@ class StateStage:
             return None
         if record.kind == "rebuild":  # a split: this customer starts over from its own signals
             return start_over(
-                part.aggregates, part.forwards, record, timeline_size=self._timeline_size
+                part.aggregates,
+                part.forwards,
+                record,
+                timeline_size=self._timeline_size,
+                bounds=self._bounds,
             )
         if record.kind == "transfer" and record.transfer is not None:
             survivor = part.forwards.get(cid)
@@ -249,11 +256,11 @@ class StateStage:
                         )
                     )
                 return None
-            incoming = CustomerAggregate.from_transfer(record.transfer)
+            incoming = CustomerAggregate.from_transfer(record.transfer, self._bounds)
             agg = part.aggregates.get(cid)
             if agg is None:
                 agg = part.aggregates[cid] = CustomerAggregate(
-                    cid, timeline_size=self._timeline_size
+                    cid, timeline_size=self._timeline_size, bounds=self._bounds
                 )
             agg.merge(incoming)
             return cid

@@ -17,6 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from signalfold.streams.state._registers import RegisterMap
+from signalfold.streams.state.bounds import DEFAULT_BOUNDS
 
 _VERSION = itemgetter(0, 1)  # (at, signal_id) of a Register
 
@@ -76,7 +77,9 @@ def _keys(*maps: RegisterMap) -> list[str]:
     return sorted(set().union(*maps))
 
 
-def build_tickets(registers: dict[str, RegisterMap]) -> dict[str, Doc]:
+def build_tickets(
+    registers: dict[str, RegisterMap], closed_kept: int = DEFAULT_BOUNDS.closed_tickets
+) -> dict[str, Doc]:
     """Tickets from their status / priority / opened / closed registers.
 
     ``source`` is the opening event's source when known. ``closed_at`` is the
@@ -103,27 +106,44 @@ def build_tickets(registers: dict[str, RegisterMap]) -> dict[str, Doc]:
             "closed_event_id": None if cl is None else cl.value["source_event_id"],
             "subject": None if op is None else op.value.get("subject"),
         }
-    return _recent_closed(tickets)
+    return _recent_closed(tickets, closed_kept)
 
 
-#: Closed tickets a published state keeps (the latest by close time); every open one
-#: stays, so the open-ticket flags never miss one. Older ones are in the timeline API.
-MAX_CLOSED_TICKETS = 20
+#: Closed tickets a published state keeps by default (the latest by close time); every
+#: open one stays, so the open-ticket flags never miss one. Older ones are in the
+#: timeline API. Configured by ``Bounds.closed_tickets``.
+MAX_CLOSED_TICKETS = DEFAULT_BOUNDS.closed_tickets
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _recent_closed(tickets: dict[str, Doc]) -> dict[str, Doc]:
+def _recent_closed(tickets: dict[str, Doc], kept: int) -> dict[str, Doc]:
     closed = [t for t in tickets.values() if t["status"] == "closed"]
-    if len(closed) <= MAX_CLOSED_TICKETS:
+    if len(closed) <= kept:
         return tickets
     closed.sort(
         key=lambda t: (t["closed_at"] or t["status_at"] or _EPOCH, t["ticket_id"]), reverse=True
     )
-    dropped = {t["ticket_id"] for t in closed[MAX_CLOSED_TICKETS:]}
+    dropped = {t["ticket_id"] for t in closed[kept:]}
     return {tid: t for tid, t in tickets.items() if tid not in dropped}
 
 
-def build_orders(registers: dict[str, RegisterMap]) -> dict[str, Doc]:
+def _recent_orders(orders: dict[str, Doc], kept: int, returned_kept: int) -> dict[str, Doc]:
+    """The latest ``returned_kept`` returned orders and the latest ``kept`` others."""
+    returned = [o for o in orders.values() if o["returned_at"] is not None]
+    others = [o for o in orders.values() if o["returned_at"] is None]
+    if len(returned) <= returned_kept and len(others) <= kept:
+        return orders
+    returned.sort(key=lambda o: (o["returned_at"], o["order_id"]), reverse=True)
+    others.sort(key=lambda o: (o["placed_at"] or _EPOCH, o["order_id"]), reverse=True)
+    keep = {o["order_id"] for o in returned[:returned_kept] + others[:kept]}
+    return {oid: o for oid, o in orders.items() if oid in keep}
+
+
+def build_orders(
+    registers: dict[str, RegisterMap],
+    kept: int = DEFAULT_BOUNDS.orders,
+    returned_kept: int = DEFAULT_BOUNDS.returned_orders,
+) -> dict[str, Doc]:
     """Orders from their placed / returned registers; ``source`` prefers the placing event."""
     placed, returned = registers["order.placed"], registers["order.returned"]
     orders: dict[str, Doc] = {}
@@ -148,7 +168,7 @@ def build_orders(registers: dict[str, RegisterMap]) -> dict[str, Doc]:
             "returned_product_id": None if r is None else r["product_id"],
             "returned_category": None if r is None else r["category"],
         }
-    return orders
+    return _recent_orders(orders, kept, returned_kept)
 
 
 def build_timeline(timeline: RegisterMap) -> list[Doc]:

@@ -71,8 +71,8 @@ def _bounded_key(key: str) -> str:
     return f"{key[:MAX_KEY_CHARS]}…{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def _bounded_value(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: bounded(v) if isinstance(v, str) else v for k, v in value.items()}
+def _bounded_value(value: dict[str, Any], limit: int) -> dict[str, Any]:
+    return {k: bounded(v, limit) if isinstance(v, str) else v for k, v in value.items()}
 
 
 def recent_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -85,8 +85,9 @@ def recent_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def writes_for(signal: SignalFacts) -> list[Write]:
-    """The register writes of ``signal`` (its payload typed, as JSON)."""
+def writes_for(signal: SignalFacts, text_chars: int = MAX_TEXT_CHARS) -> list[Write]:
+    """The register writes of ``signal`` (its payload typed, as JSON), text cut at
+    ``text_chars``."""
     origin = {"source": signal.source, "source_event_id": signal.source_event_id}
     writes: list[Write] = [("touch", signal.department, {**origin, "type": signal.type})]
     for field, value in signal.traits.items():
@@ -94,7 +95,7 @@ def writes_for(signal: SignalFacts) -> list[Write]:
     handler = _HANDLERS.get(signal.type)
     if handler is not None:
         writes.extend(handler(signal.payload, origin))
-    return [(ns, _bounded_key(key), _bounded_value(value)) for ns, key, value in writes]
+    return [(ns, _bounded_key(key), _bounded_value(value, text_chars)) for ns, key, value in writes]
 
 
 def _ticket_opened(p: dict[str, Any], origin: dict[str, Any]) -> list[Write]:

@@ -41,6 +41,7 @@ from signalfold.streams.state._registers import (
     register_from_json,
     register_to_json,
 )
+from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
 from signalfold.streams.state.facts import IdentityKey, SignalFacts, facts_of
 from signalfold.streams.state.summary import summarize
 
@@ -55,11 +56,19 @@ TRANSFER_FORMAT = 1
 class CustomerAggregate:
     """Folds one customer's signals; see the module docstring for the guarantees."""
 
-    def __init__(self, customer_id: str, *, timeline_size: int = 50, recent_size: int = 16) -> None:
+    def __init__(
+        self,
+        customer_id: str,
+        *,
+        timeline_size: int = 50,
+        recent_size: int = 16,
+        bounds: Bounds = DEFAULT_BOUNDS,
+    ) -> None:
         for name, size in (("timeline_size", timeline_size), ("recent_size", recent_size)):
             if size < 1:
                 raise ValueError(f"{name} must be at least 1, got {size}")
         self.customer_id = customer_id
+        self.bounds = bounds
         self.timeline_size = timeline_size
         self.recent_size = recent_size
         self.recent: dict[str, RegisterMap] = {}
@@ -88,7 +97,7 @@ class CustomerAggregate:
             return changed
         self.seen[signal.signal_id] = signal.type
         payload, at = signal.payload, signal.occurred_at
-        for namespace, key, value in writes_for(signal):
+        for namespace, key, value in writes_for(signal, self.bounds.text_chars):
             reg = Register(at, signal.signal_id, value)
             join_into(self.registers[namespace], key, reg, first_wins=namespace in FIRST_WINS)
         entry = {
@@ -148,8 +157,10 @@ class CustomerAggregate:
             ],
             "profile": _build.build_profile(self.registers["profile"]),
             "last_touch": _build.build_touches(self.registers["touch"]),
-            "tickets": _build.build_tickets(self.registers),
-            "orders": _build.build_orders(self.registers),
+            "tickets": _build.build_tickets(self.registers, self.bounds.closed_tickets),
+            "orders": _build.build_orders(
+                self.registers, self.bounds.orders, self.bounds.returned_orders
+            ),
             "consent": _build.build_consent(self.registers["consent"]),
             "counters": _build.build_counters(self.seen),
             "timeline": _build.build_timeline(self.timeline),
@@ -215,7 +226,9 @@ class CustomerAggregate:
         }
 
     @classmethod
-    def from_transfer(cls, data: dict[str, Any]) -> CustomerAggregate:
+    def from_transfer(
+        cls, data: dict[str, Any], bounds: Bounds = DEFAULT_BOUNDS
+    ) -> CustomerAggregate:
         """Rebuild an aggregate from :meth:`to_transfer` output (e.g. after ``json.loads``)."""
         if data.get("format") != TRANSFER_FORMAT:
             raise ValueError(
@@ -226,6 +239,7 @@ class CustomerAggregate:
             data["customer_id"],
             timeline_size=int(data["timeline_size"]),
             recent_size=int(data.get("recent_size", 16)),
+            bounds=bounds,
         )
         agg.seen = {str(k): str(v) for k, v in data["seen"].items()}
         agg.aliases = set(data["aliases"])

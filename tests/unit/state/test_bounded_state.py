@@ -11,6 +11,7 @@ from signalfold.streams.policy import load_policy
 from signalfold.streams.state._build import MAX_CLOSED_TICKETS
 from signalfold.streams.state._fold import MAX_TEXT_CHARS
 from signalfold.streams.state.aggregate import CustomerAggregate
+from signalfold.streams.state.bounds import Bounds
 
 NOW = T0 + timedelta(days=1)
 
@@ -53,3 +54,33 @@ def test_a_huge_ticket_id_keeps_two_tickets_two() -> None:
         agg.apply(signal("support.ticket.opened", {"ticket_id": tid}, event_id=suffix))
     state = agg.fold_state(NOW)
     assert len(state.tickets) == 2 and all(len(tid) < 300 for tid in state.tickets)
+
+
+def test_orders_past_the_bounds_leave_the_state_and_a_recent_defect_return_stays() -> None:
+    bounds = Bounds(orders=5, returned_orders=3)
+    agg = CustomerAggregate("cus_1", bounds=bounds)
+    agg.apply(signal("sales.order.placed", {"order_id": "O-bad"}, at=0, event_id="p-bad"))
+    returned = {"order_id": "O-bad", "reason": "defective"}
+    agg.apply(signal("sales.order.returned", returned, at=1, event_id="r-bad"))
+    for n in range(40):  # a busy customer: many orders after the return
+        agg.apply(signal("sales.order.placed", {"order_id": f"O-{n}"}, at=2 + n,
+                         event_id=f"p{n}"))  # fmt: skip
+    state = agg.to_state(load_policy(), NOW)
+    assert set(state.orders) == {"O-bad", "O-35", "O-36", "O-37", "O-38", "O-39"}
+    assert "defective_return" in {f.rule for f in state.flags}
+
+
+def test_the_bounds_are_the_state_stage_s_settings() -> None:
+    bounds = Bounds(text_chars=10, closed_tickets=1)
+    agg = CustomerAggregate("cus_1", bounds=bounds)
+    for n in range(3):
+        agg.apply(signal("support.ticket.opened", {"ticket_id": f"T-{n}", "subject": "x" * 50},
+                         at=2 * n, event_id=f"o{n}"))  # fmt: skip
+        agg.apply(signal("support.ticket.closed", {"ticket_id": f"T-{n}"}, at=2 * n + 1,
+                         event_id=f"c{n}"))  # fmt: skip
+    state = agg.fold_state(NOW)
+    assert list(state.tickets) == ["T-2"]
+    assert (state.tickets["T-2"].subject or "").startswith("x" * 10 + "…")
+    # the transfer of a customer to another partition keeps the receiving stage's bounds
+    moved = CustomerAggregate.from_transfer(agg.to_transfer(), bounds)
+    assert moved.bounds == bounds
