@@ -16,6 +16,7 @@ import time
 import httpx
 from sources_cli import CLI, cli_env
 
+from signalfold.bootstrap import create_topics
 from signalfold.settings import Settings
 from signalfold.sinks.pii import hasher_for
 from signalfold.sinks.serve import ServeHandle
@@ -80,6 +81,7 @@ def test_every_replica_shows_every_answer_and_a_new_one_rebuilds_the_log(
 
 def test_serve_processes_share_one_port_and_one_log(settings: Settings) -> None:
     """Two ``signalfold serve`` processes with ``SIGNALFOLD_API_REPLICA`` on one port."""
+    create_topics(settings)  # as `signalfold topics` / `run` does: serve creates none
     env = {**os.environ, **cli_env(settings)}
     procs = [
         subprocess.Popen(
