@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -226,11 +227,40 @@ def _passthrough(settings: Settings, values: list[bytes]) -> dict[str, float]:
     }
 
 
+def _background(
+    settings: Settings,
+    topics: Topics,
+    rate: int,
+    people: int,
+    start: datetime,
+    stop: threading.Event,
+) -> None:
+    """Marketing events at ``rate``/s (new event ids, the same people) until ``stop``."""
+    prod = producer(settings.kafka_client_config())
+    sent, t0 = 0, time.monotonic()
+    while not stop.is_set():
+        due = int((time.monotonic() - t0) * rate)
+        for _, key, value in _raw_events(due - sent, people, start + timedelta(days=60)):
+            body = json.loads(value)
+            body["id"] = f"bg{sent}"
+            prod.produce(topics.raw("marketing"), key=key, value=json.dumps(body).encode())
+            sent += 1
+        prod.poll(0)
+        time.sleep(0.005)
+    prod.flush(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--probes", type=int, default=100)
+    parser.add_argument(
+        "--background-rate",
+        type=int,
+        default=0,
+        help="marketing events/s fed while the probes run (the issue's 1,000/s load)",
+    )
     parser.add_argument(
         "--cpu",
         action="store_true",
@@ -264,6 +294,14 @@ def main() -> None:
         cpu1 = children_cpu()
 
         latencies = []
+        stop_load = threading.Event()
+        load = threading.Thread(
+            target=_background,
+            args=(settings, topics, args.background_rate, args.people, start, stop_load),
+            daemon=True,
+        )
+        if args.background_rate:
+            load.start()
         with httpx.Client(base_url=base) as http:
             for n in range(args.probes):
                 person = n % args.people
@@ -290,6 +328,9 @@ def main() -> None:
                         break
                     time.sleep(0.001)
                 latencies.append((time.monotonic() - t1) * 1000)
+        stop_load.set()
+        if args.background_rate:
+            load.join(10)
         latencies.sort()
         result = {
             "date": datetime.now(UTC).date().isoformat(),
@@ -300,6 +341,7 @@ def main() -> None:
             "event_to_decision_ms_p50": round(statistics.median(latencies), 1),
             "event_to_decision_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1),
             "probes": len(latencies),
+            "background_events_per_s": args.background_rate,
         }
         if args.cpu:
             per = {k: (cpu1[k] - cpu0.get(k, 0.0)) / (args.events - 1) * 1e6 for k in cpu1}
