@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from signalfold.errors import SignalfoldError
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.normalize import normalize_email, normalize_identifier
 from signalfold.schemas import CustomerState, Identifier, SuppressionDecision
@@ -42,7 +43,7 @@ _CUSTOMER_ID = re.compile(r"cus_[0-9a-f]{20}")  # as ``identity.resolution`` nam
 _EXPECTED_FOUND = re.compile(r"^expected (?P<expected>.+?), found (?P<found>.+)$")
 
 
-class BadIdentifier(ValueError):
+class BadIdentifier(SignalfoldError, ValueError):
     """A question that names no customer we can look for; ``error`` says why."""
 
     def __init__(self, error: CheckError) -> None:

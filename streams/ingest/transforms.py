@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from signalfold.errors import SignalfoldError
 from signalfold.schemas.contract import TimestampSpec
 
 __all__ = ["TRANSFORMS", "ValueTypeError", "date_parser", "split_name", "time_parser"]
@@ -22,7 +23,7 @@ __all__ = ["TRANSFORMS", "ValueTypeError", "date_parser", "split_name", "time_pa
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class ValueTypeError(ValueError):
+class ValueTypeError(SignalfoldError, ValueError):
     """The raw value has the wrong JSON type; ``args[0]`` says what was expected."""
 
 
