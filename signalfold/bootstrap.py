@@ -129,6 +129,8 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
                 returned_orders=settings.state_returned_orders,
             ),
             clock=clock,
+            data_dir=settings.data_dir,
+            cache_customers=settings.state_cache_customers,
         )
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
 

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     state_returned_orders: int = Field(
         default=50, ge=1, description="Returned orders a customer state keeps (latest)."
     )
+    state_cache_customers: int = Field(
+        default=10_000,
+        ge=1,
+        description="Customers each state partition keeps in memory; the rest are read from "
+        "its RocksDB store under data_dir/state/ when a signal for them arrives.",
+    )
     splink_enabled: bool = Field(
         default=True,
         description="Probabilistic matching (Splink) of every new record, as clustering evidence.",

@@ -133,17 +133,23 @@ def read_to_end(
 
 
 def read_partition_until(
-    client: Config, topic: str, partition: int, end: int, timeout: float = 120.0
+    client: Config,
+    topic: str,
+    partition: int,
+    end: int,
+    timeout: float = 120.0,
+    *,
+    start: int = 0,
 ) -> Iterator[Message]:
-    """Yield the records of one partition with offsets in ``[0, end)``.
+    """Yield the records of one partition with offsets in ``[start, end)``.
 
     ``end`` is a committed offset, so the records are known to exist: no
-    watermark is consulted.
+    watermark is consulted. ``start`` is where a checkpointed store left off.
     """
-    if end <= 0:
+    if end <= max(start, 0):
         return
     reader = consumer(client, None)
-    reader.assign([TopicPartition(topic, partition, 0)])
+    reader.assign([TopicPartition(topic, partition, max(start, 0))])
     deadline = time.monotonic() + timeout
     try:
         while True:
