@@ -96,7 +96,9 @@ def test_caller_mistakes_are_not_retried_and_raise():
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(403, json={"detail": [{"type": "forbidden", "message": "lacks a scope"}]})
+        return httpx.Response(
+            403, json={"detail": [{"type": "forbidden", "message": "lacks a scope"}]}
+        )
 
     c, _ = client(handler, retries=3)
     with pytest.raises(CheckRejected) as info:
