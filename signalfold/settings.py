@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", description="Prefix for every topic signalfold uses.")
     partitions: int = Field(default=4, ge=1, description="Partitions for topics it creates.")
     replication_factor: int = Field(default=1, ge=1)
-    data_dir: Path = Field(default=Path(".data"), description="Where DuckDB files live.")
+    data_dir: Path = Field(
+        default=Path(".data"),
+        description="Where the serving DuckDB files and the state stage's RocksDB stores live.",
+    )
     contracts_dir: Path | None = Field(
         default=None, description="Extra source contracts (*.yaml); the shipped ones always load."
     )
