@@ -33,6 +33,7 @@ import httpx
 from confluent_kafka import TopicPartition
 
 from signalfold.bootstrap import STAGES, create_topics
+from signalfold.commands._progress import Progress
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker
 from signalfold.streams.kafka import consumer, die_with_parent, is_fence, producer
@@ -286,17 +287,28 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
         for child in children:
             child.start(time.monotonic())
         base = f"http://{settings.api_host}:{settings.api_port}"
-        _wait_ready(base, {c.name: c.proc for c in children if c.proc is not None}, timeout=60)
         denied = allowed = None
-        if demo:
-            sent, good = feed_demo(settings, people=people)
-            print(f"fed {sent} demo events; waiting for them to fold…", flush=True)
-            if not wait_folded(settings, good, stop, timeout=180):
-                print("the demo is still folding; answers below may still change", flush=True)
-            deadline = time.monotonic() + 60
-            while not (denied and allowed) and time.monotonic() < deadline and not stop.is_set():
-                time.sleep(1)  # let the API catch up with the last states
-                denied, allowed = _example_email(settings, base)
+        notes: list[str] = []  # printed once the spinner is gone, so lines stay whole
+        # A spinner on a terminal saying what start-up waits for; nothing in a log or a pipe.
+        with Progress("starting the stages and the API") as progress:
+            procs = {c.name: c.proc for c in children if c.proc is not None}
+            _wait_ready(base, procs, timeout=60)
+            if demo:
+                progress.step("feeding the demo events")
+                sent, good = feed_demo(settings, people=people)
+                progress.step(f"waiting for {good} demo signals to fold")
+                notes.append(f"fed {sent} demo events ({good} well-formed) and let them fold")
+                if not wait_folded(settings, good, stop, timeout=180):
+                    notes.append("the demo is still folding; answers below may still change")
+                progress.step("finding example customers over the API")
+                deadline = time.monotonic() + 60
+                while not (denied and allowed) and time.monotonic() < deadline:
+                    if stop.is_set():
+                        break
+                    time.sleep(1)  # let the API catch up with the last states
+                    denied, allowed = _example_email(settings, base)
+        for note in notes:
+            print(note, flush=True)
         _print_try(base, denied, allowed, logs)
         return _watch(children, broker, stop, logs)
     except RuntimeError as exc:
