@@ -8,6 +8,7 @@ from typing import Any
 
 from signalfold.commands._errors import broker_errors, needs_broker, require_broker
 from signalfold.commands._help import add_command
+from signalfold.commands._output import add_json_flag, emit
 from signalfold.settings import Settings
 
 __all__ = ["register"]
@@ -40,7 +41,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.bootstrap import create_topics
 
     topics = create_topics(settings)
-    print("\n".join(topics.pipeline()))
+    emit(args, {"topics": topics.pipeline()}, topics.pipeline())
     return 0
 
 
@@ -66,15 +67,16 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.supervisor import feed_demo
 
     sent, good = feed_demo(settings, people=args.people, seed=args.seed, bad=not args.no_bad)
-    print(f"produced {sent} demo events ({sent - good} of them malformed, for the DLQ)")
+    line = f"produced {sent} demo events ({sent - good} of them malformed, for the DLQ)"
+    emit(args, {"produced": sent, "malformed": sent - good}, [line])
     return 0
 
 
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.schemas.export import export_json_schemas
 
-    written = export_json_schemas(Path(args.out))
-    print("\n".join(str(p) for p in written))
+    written = [str(p) for p in export_json_schemas(Path(args.out))]
+    emit(args, {"written": written}, written)
     return 0
 
 
@@ -104,6 +106,7 @@ def register(sub: Any) -> None:
         "create the pipeline and source topics that are missing, and list them",
         "SIGNALFOLD_KAFKA_BOOTSTRAP=127.0.0.1:9092 signalfold topics",
     )
+    add_json_flag(p)
     p.set_defaults(func=needs_broker(_topics))
 
     p = add_command(
@@ -139,6 +142,7 @@ def register(sub: Any) -> None:
     p.add_argument("--people", type=int, default=300, help="synthetic people (default 300)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--no-bad", action="store_true", help="leave out the malformed events")
+    add_json_flag(p)
     p.set_defaults(func=needs_broker(_demo))
 
     p = add_command(
@@ -148,4 +152,5 @@ def register(sub: Any) -> None:
         "signalfold schemas --out docs/schemas",
     )
     p.add_argument("--out", default="docs/schemas", help="output folder (default docs/schemas)")
+    add_json_flag(p)
     p.set_defaults(func=_schemas)
