@@ -48,7 +48,9 @@ class KafkaLogPublisher:
         self._producer = make_producer(client, **self._config)
         self._topic = topic
         self._wait_applied = wait_applied
-        self._lock = threading.Lock()
+        # Reentrant: librdkafka runs delivery callbacks (``_done``, which takes it) when a
+        # replaced producer is collected, and the collector may run while it is held.
+        self._lock = threading.RLock()
         self._delivered: dict[int, int] = {}  # partition → next offset after our last row
         self._unacked: dict[int, tuple[bytes, bytes]] = {}  # chunk number → (key, value)
         self._failed: list[int] = []  # chunks to send again
@@ -104,6 +106,8 @@ class KafkaLogPublisher:
         if fatal:
             old, self._producer = self._producer, make_producer(self._client, **self._config)
             old.purge()  # its deliveries report as purged: nothing of it counts any more
+            with contextlib.suppress(KafkaException):  # a fatal producer may raise it again
+                old.flush(0)  # let it report them now, here, and go
             log.warning("decision log: new producer; resending %d chunks", len(chunks))
         for number, key, value in chunks:
             self._produce(number, key, value)
