@@ -13,9 +13,11 @@ Every ``--fault-every`` seconds one fault, rotating: ``kill -9`` of ingest, of
 the resolve worker holding the lease, of state, of a serve replica; the largest
 event the broker accepts; a customer with six 200 KB ticket subjects (and a
 bystander's urgent ticket behind it); a burst of a minute's load at once. For
-each: the seconds until the pipeline caught up (everything produced more than
-``LAG_S`` earlier accounted for on ``customer.state`` or the DLQ, every replica's
-``/v1/ready`` 200) and whether readiness went non-ready. Then a checkpoint: the
+each: the seconds until the pipeline caught up (everything produced more than a
+window earlier accounted for on ``customer.state`` or the DLQ, every replica's
+``/v1/ready`` 200; the window is ``LAG_S``, or twice the lag of the minute before
+the fault if the loaded machine made that longer) and whether readiness went
+non-ready. Then a checkpoint: the
 feed pauses until the accounting is exact —
 
 - raw = canonical + DLQ: the set of signal ids on ``signals.canonical`` is the
@@ -67,7 +69,9 @@ from signalfold.streams.kafka import consumer, is_fence, producer
 from signalfold.streams.topics import Topics, ensure_topics
 
 MARKER = "SIGNALFOLD_SOAK_RUN"
-LAG_S = 2.0  # "caught up": everything produced this long ago is accounted for
+#: "Caught up": everything produced this long ago is accounted for; after a fault the
+#: window is twice the median lag of the minute before it, if that is longer.
+LAG_S = 2.0
 LARGEST = 990_000  # just under librdkafka's message.max.bytes (1,000,000 with framing)
 FAULTS = ("ingest", "resolve", "state", "serve", "oversized_event", "oversized_customer", "burst")
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -409,6 +413,8 @@ class Soak:
         self.failures: list[str] = []
         self.crashes: list[dict[str, Any]] = []
         self.restarts: Counter[str] = Counter()
+        self.accounts: Accounts | None = None
+        self.lags: deque[tuple[float, float]] = deque(maxlen=100_000)
         self.loadavg: list[float] = []
         self.t0 = time.monotonic()
 
@@ -504,6 +510,8 @@ class Soak:
                 if code != 200:
                     self.not_ready.append((time.monotonic(), name, code, why))
                 self.ready[name] = code
+            if self.accounts is not None and not self.paused.is_set():
+                self.lags.append((time.monotonic(), self.lag(self.accounts)))
             if len(self.loadavg) < now / 10:
                 self.loadavg.append(float(Path("/proc/loadavg").read_text().split()[0]))
             time.sleep(0.25)
@@ -512,15 +520,21 @@ class Soak:
         proc = self.broker._proc  # the bench reads its own child's /proc
         return (cpu_seconds(proc.pid) or 0.0) if proc is not None else 0.0
 
-    def caught_up(self, accounts: Accounts) -> bool:
-        edge = time.monotonic() - LAG_S
-        with self.lock:
-            past = [h for h in self.history if h[0] <= edge]
-        good, bad = (past[-1][1], past[-1][2]) if past else (0, 0)
+    def lag(self, accounts: Accounts) -> float:
+        """Seconds since the newest moment whose every event is accounted for."""
         with accounts.lock:
             dlq = len(accounts.dlq)
-        folded = accounts.folded()
-        return folded >= good and dlq >= bad and all(c == 200 for c in self.ready.values())
+        folded, now = accounts.folded(), time.monotonic()
+        with self.lock:
+            for at, good, bad in reversed(self.history):
+                if good <= folded and bad <= dlq:
+                    return now - at
+        return now - self.t0
+
+    def baseline(self, before: float, span: float = 60) -> float:
+        """The median lag over ``span`` seconds before ``before``: the load's own lag."""
+        lags = sorted(lag for at, lag in list(self.lags) if before - span <= at <= before)
+        return lags[len(lags) // 2] if lags else 0.0
 
     # ------------------------------------------------------------ faults
 
@@ -562,11 +576,18 @@ class Soak:
             self.mark()
             return {"records": n}
 
-    def wait_caught_up(self, accounts: Accounts, since: float, timeout: float) -> float | None:
-        time.sleep(max(0.0, since + LAG_S + 0.5 - time.monotonic()))
-        deadline = since + timeout
-        while time.monotonic() < deadline:
-            if self.caught_up(accounts):
+    def wait_caught_up(
+        self, accounts: Accounts, since: float, timeout: float, window: float
+    ) -> float | None:
+        """Seconds from ``since`` until the lag is back within ``window`` and all are ready.
+
+        Not before ``since + window``: only then does "everything older than the window"
+        include what was sent after the fault.
+        """
+        time.sleep(max(0.0, since + window + 0.5 - time.monotonic()))
+        while time.monotonic() < since + timeout:
+            ready = all(c == 200 for c in self.ready.values())
+            if ready and self.lag(accounts) <= window:
                 return time.monotonic() - since
             time.sleep(0.2)
         return None
@@ -616,6 +637,8 @@ class Soak:
         for name in replicas:
             result[f"suppression_{name}"] = self.check_suppression(self.bases[name])
         result["paused_s"] = round(time.monotonic() - t, 1)
+        with self.lock:
+            self.mark()  # the pause is not lag
         self.paused.clear()
         return result
 
@@ -731,13 +754,13 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], bool]:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.3)
-        accounts = Accounts(soak.settings, soak.topics, soak.load)
+        accounts = soak.accounts = Accounts(soak.settings, soak.topics, soak.load)
         threading.Thread(target=soak.watch, daemon=True).start()
         feeder = threading.Thread(target=soak.feed, daemon=True)
         t_start = time.monotonic()
         cpu0 = time.process_time()
         feeder.start()
-        warm = soak.wait_caught_up(accounts, t_start, 180)
+        warm = soak.wait_caught_up(accounts, t_start, 180, LAG_S)
         out["warm_up_s"] = None if warm is None else round(warm, 1)
         if warm is None:
             soak.failures.append("the pipeline never caught up with the load before any fault")
@@ -750,8 +773,13 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], bool]:
             t_f = time.monotonic()
             fault = {"n": k + 1, "at_s": round(t_f - t_start), "fault": kind}
             fault |= soak.inject(kind, k)
-            took = soak.wait_caught_up(accounts, t_f, args.recover_timeout)
+            base = soak.baseline(t_f)
+            window = max(LAG_S, 2 * base)
+            took = soak.wait_caught_up(accounts, t_f, args.recover_timeout, window)
             t_r = time.monotonic()
+            during = [lag for at, lag in list(soak.lags) if t_f <= at <= t_r]
+            fault |= {"lag_before_s": round(base, 1), "window_s": round(window, 1)}
+            fault["max_lag_s"] = round(max(during, default=0.0), 1)
             fault["caught_up_s"] = None if took is None else round(took, 1)
             fault["non_ready"] = soak.went_non_ready(t_f, t_r)
             if took is None:
