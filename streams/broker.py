@@ -8,6 +8,8 @@ SIGKILL after a short grace period.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -39,6 +41,12 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _killed_with_parent() -> None:
+    """``preexec_fn``: SIGKILL this child when the thread that started it ends (Linux)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class EmbeddedBroker:
@@ -91,6 +99,9 @@ class EmbeddedBroker:
             stderr=out,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # Killed with the thread that started it (a test run or `run` killed with -9
+            # leaves no broker behind); SIGKILL, since Tansu may sit out a SIGTERM.
+            preexec_fn=_killed_with_parent,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
         deadline = time.monotonic() + timeout
