@@ -32,9 +32,10 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from signalfold.streams.kafka import consumer as make_consumer
+from signalfold.streams.runner import LostData
 
 __all__ = ["Lease", "LeasedRunner"]
 
@@ -60,6 +61,9 @@ class Lease:
         self.on_lost = on_lost
         self._held = threading.Event()
         self._closing = threading.Event()
+        #: Why the lease can no longer be had: its topic went from the broker (a memory-only
+        #: broker that came back empty). A standby must say so, not stand by forever.
+        self.gone: str | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -75,6 +79,8 @@ class Lease:
                 "session.timeout.ms": self._session_timeout_ms,
                 "heartbeat.interval.ms": max(300, self._session_timeout_ms // 6),
                 "partition.assignment.strategy": "cooperative-sticky",
+                # A lease topic that vanishes is noticed within seconds (see ``gone``).
+                "topic.metadata.refresh.interval.ms": 5000,
             },
         )
         consumer.subscribe(
@@ -99,7 +105,12 @@ class Lease:
     def _poll(self, consumer: Consumer) -> None:
         try:
             while not self._closing.is_set():
-                consumer.poll(0.2)  # no records: this serves heartbeats' rebalance callbacks
+                # No records: this serves heartbeats' rebalance callbacks, and errors.
+                message = consumer.poll(0.2)
+                error = message.error() if message is not None else None
+                if error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    self.gone = error.str()
+                    break
         finally:
             consumer.close()
             self._release()
@@ -166,6 +177,8 @@ class LeasedRunner:
         self.lease.start()
         try:
             while not self._stopping.is_set():
+                if self.lease.gone is not None:
+                    raise LostData("resolve", f"{self.lease.gone} (it existed at start)")
                 if not self.lease.held:
                     self._follow(0.2)
                     continue

@@ -14,6 +14,7 @@ class FakeLease:
     """``Lease``'s interface, held or lost when the test says so."""
 
     topic = "identity.lease"
+    gone: str | None = None  # the lease topic never vanishes here
 
     def __init__(self) -> None:
         self._held = threading.Event()
