@@ -100,7 +100,11 @@ def read_to_end(
     client: Config, topic: str, handle: Callable[[Message], None], timeout: float = 60.0
 ) -> int:
     """Feed every record of ``topic`` to ``handle``, up to a fence written just now."""
-    meta = Consumer({**client, "group.id": "signalfold-meta"}).list_topics(topic, timeout=10)
+    probe = Consumer({**client, "group.id": "signalfold-meta"})
+    try:
+        meta = probe.list_topics(topic, timeout=10)
+    finally:
+        probe.close()  # one per call: left open, a caller's every read leaked one
     partitions = sorted(meta.topics[topic].partitions)
     fence = uuid.uuid4().hex.encode()
     prod = producer(client)
