@@ -244,14 +244,16 @@ def _print_try(base: str, denied: str | None, allowed: str | None, logs: Path) -
 signalfold is running. API: {base}   (OpenAPI: {base}/docs)   logs: {logs}/
 
 Try:
-  curl -s '{base}/v1/suppression/check?email={email}&channel=email&purpose=marketing'
-  curl -s '{base}/v1/customers/lookup?email={email}'
+  curl -s '{base}/v1/suppression/check?email={email}&channel=email&purpose=marketing' \\
+      | python3 -m json.tool
+  curl -s '{base}/v1/customers/lookup?email={email}' | python3 -m json.tool
   curl -s "{base}/v1/customers/$(curl -s '{base}/v1/customers/lookup?email={email}' \\
-      | python3 -c 'import json,sys; print(json.load(sys.stdin)["customer_id"])')/timeline?limit=5"
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["customer_id"])' \\
+      )/timeline?limit=5" | python3 -m json.tool
 """
         + (
             f"  curl -s '{base}/v1/suppression/check?email={allowed}"
-            "&channel=email&purpose=marketing'\n"
+            "&channel=email&purpose=marketing' | python3 -m json.tool\n"
             if allowed and denied
             else ""
         )
