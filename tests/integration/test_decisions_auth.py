@@ -6,7 +6,6 @@ view and store are in memory, so no broker is needed.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from asgi_client import call
 
 from signalfold.settings import Settings
 from signalfold.sinks.api import create_app
@@ -49,12 +49,7 @@ def _call(app: Any, method: str, path: str, key: str | None) -> httpx.Response:
     if method in ("post", "put", "patch"):
         kwargs["json"] = {"checks": []} if path == "/v1/suppression/check" else {}
 
-    async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method.upper(), url, **kwargs)
-
-    return asyncio.run(send())
+    return call(app, method.upper(), url, **kwargs)
 
 
 def test_every_endpoint_against_every_scope(tmp_path: Path) -> None:

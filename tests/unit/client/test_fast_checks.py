@@ -10,7 +10,6 @@ content type and body from both, and leave the same rows in the decision log.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from asgi_client import call as _send
 from fastapi import FastAPI
 
 from signalfold.schemas import CustomerState, SuppressionDecision
@@ -97,15 +97,6 @@ def _app(tmp_path: Path, decider: Any, name: str) -> tuple[FastAPI, DecisionLog]
     settings = Settings(default_region="GB", api_keys_file=keys)
     app = create_app(_view(), store, settings, clock=lambda: NOW, decide=decider, decision_log=log)
     return app, log
-
-
-def _send(app: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(go())
 
 
 KEY = {"X-API-Key": BOT}

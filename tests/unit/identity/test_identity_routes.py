@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import duckdb
-import httpx
+from asgi_client import call as _call
 from fastapi import FastAPI
 
 from signalfold.identity import IdentityGraph
@@ -23,15 +21,6 @@ from signalfold.sinks.view import ServingView
 
 SignalFactory = Callable[..., Signal]
 AT = datetime(2024, 6, 2, tzinfo=UTC)
-
-
-def _call(app: FastAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(send())
 
 
 def _world(make_signal: SignalFactory) -> tuple[IdentityGraph, list[IdentityChange], str, str]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
-import httpx
-from fastapi import FastAPI
+from asgi_client import Client
 
 from signalfold.schemas import CustomerState, SuppressionDecision
 
@@ -29,23 +27,3 @@ def fake_decide(
         known=state is not None,
         evaluated_at=now,
     )
-
-
-class Client:
-    """A synchronous client on the ASGI transport: the real app, no socket."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._transport = httpx.ASGITransport(app=app)
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            async with httpx.AsyncClient(transport=self._transport, base_url="http://t") as c:
-                return await c.request(method, url, **kwargs)
-
-        return asyncio.run(send())
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)

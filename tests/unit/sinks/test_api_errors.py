@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import re
@@ -12,6 +11,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from asgi_client import call as _send
 from fastapi import FastAPI
 
 from signalfold.schemas import CustomerState
@@ -49,15 +49,6 @@ DECIDERS = {
 @pytest.fixture(params=sorted(DECIDERS))
 def app(request) -> FastAPI:
     return _app(DECIDERS[request.param])
-
-
-def _send(app: FastAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(go())
 
 
 def _only_error(r: httpx.Response) -> dict[str, Any]:

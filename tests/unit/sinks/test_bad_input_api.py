@@ -7,7 +7,6 @@ Each test runs on the fast path (the policy's own ``decide``) and the route's.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 import json
@@ -19,6 +18,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from asgi_client import call as _send
 from fastapi import FastAPI
 from sink_factory import resolved, ticket_signal
 
@@ -72,15 +72,6 @@ def sent() -> list[IdentityCommand]:
 @pytest.fixture(params=sorted(DECIDERS))
 def app(request, sent) -> FastAPI:
     return _app(DECIDERS[request.param], sent)
-
-
-def _send(app: FastAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(go())
 
 
 def _problems(r: httpx.Response, status: int) -> list[dict[str, Any]]:

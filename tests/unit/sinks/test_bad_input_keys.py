@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from asgi_client import call
 from fastapi import FastAPI
 
 from signalfold.schemas import CustomerState
@@ -78,12 +78,7 @@ def app(tmp_path: Path) -> FastAPI:
 
 
 def _get(app: FastAPI, headers: dict[str, str]) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.get(Q, params=PARAMS, headers=headers)
-
-    return asyncio.run(go())
+    return call(app, "GET", Q, params=PARAMS, headers=headers)
 
 
 def _fast_checks(app: FastAPI) -> Any:
