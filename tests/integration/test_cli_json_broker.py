@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from sources_cli import run_cli
 
+from signalfold.bootstrap import create_topics
 from signalfold.identity.graph import IdentityGraph
 from signalfold.schemas.contract import load_contract, register_declared_types
 from signalfold.schemas.dlq import DeadLetter
 from signalfold.settings import Settings
 from signalfold.streams.ingest import map_event
 from signalfold.streams.kafka import producer
-from signalfold.streams.topics import Topics, ensure_topics
+from signalfold.streams.topics import Topics
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +51,7 @@ def test_sources_dry_run_reads_a_sample_file_as_lines_or_as_an_array(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    topics = Topics(settings.topic_prefix)
-    ensure_topics(
-        settings.kafka_client_config(),
-        [topics.identity_changes, topics.customer_state],
-        settings.partitions,
-    )
+    create_topics(settings)
     code, out = run_cli(
         monkeypatch, capsys, settings, "sources", "dry-run", str(CONTRACT), "--sample", str(SAMPLE)
     )
@@ -90,11 +86,7 @@ def test_every_reporting_command_prints_json_on_request(
 ) -> None:
     topics = Topics(settings.topic_prefix)
     client = settings.kafka_client_config()
-    ensure_topics(
-        client,
-        [topics.dlq, topics.identity_changes, topics.identity_commands, topics.canonical],
-        settings.partitions,
-    )
+    create_topics(settings)  # as a deployment has them: identity.changes on one partition
     code, reg = _json(monkeypatch, capsys, settings, "sources", "register", str(CONTRACT))
     assert code == 0 and reg["source"] == "returns_portal" and reg["version"] == 1, reg
     assert reg["raw_topic"] == topics.raw("returns_portal") and reg["was"] is None
