@@ -57,8 +57,8 @@ KEY = "sf_bench_key"
 
 def _folded(customers: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
     """``customers`` folded states (id, ``customer.state`` JSON) and their index entries."""
+    from signalfold.policy import load_policy
     from signalfold.schemas.signal import Signal, make_signal_id
-    from signalfold.streams.policy import load_policy
     from signalfold.streams.state import CustomerAggregate
 
     policy = load_policy()

@@ -34,12 +34,12 @@ import duckdb
 
 from bench.pipeline import _raw_events
 from signalfold.identity.graph import IdentityGraph
+from signalfold.policy import load_policy
 from signalfold.schemas.contract import load_contracts
 from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 from signalfold.streams.demo import generate_demo
-from signalfold.streams.policy import load_policy
 from signalfold.streams.runner import Output
 from signalfold.streams.stages.ingest import IngestStage
 from signalfold.streams.stages.resolve import ResolveStage

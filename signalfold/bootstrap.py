@@ -113,7 +113,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
     if name == "resolve":
         return _resolve(settings, clock)[0]
     if name == "state":
-        from signalfold.streams.policy import load_policy
+        from signalfold.policy import load_policy
         from signalfold.streams.stages.state import StateStage
         from signalfold.streams.state.bounds import Bounds
 

@@ -31,13 +31,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from signalfold.policy._fast import CHANNELS, PURPOSES, FastDecider
 from signalfold.sinks._resolve import BadIdentifier, fast_answer, fast_answer_item
 from signalfold.sinks.auth import require
 from signalfold.sinks.decision_models import DecisionQuery
 from signalfold.sinks.errors import StrictJSONRoute, declared_length, describe_failure, server_error
 from signalfold.sinks.models import MAX_BATCH_CHECKS
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy._fast import CHANNELS, PURPOSES, FastDecider
 
 __all__ = ["FastChecks", "FastFront", "FastPathRoute", "batch_json", "logged_request"]
 

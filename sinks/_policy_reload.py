@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from signalfold.streams.policy._fast import FastDecider
-from signalfold.streams.policy.reload import PolicyWatcher
+from signalfold.policy._fast import FastDecider
+from signalfold.policy.reload import PolicyWatcher
 
 __all__ = ["PolicyReloader"]
 

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from signalfold.errors import SignalfoldError
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.normalize import normalize_email, normalize_identifier
+from signalfold.policy._fast import Answer, FastDecider
 from signalfold.schemas import CustomerState, Identifier, SuppressionDecision
 from signalfold.sinks.models import CheckError
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy._fast import Answer, FastDecider
 
 __all__ = [
     "ALWAYS_ACCEPTED",

@@ -73,7 +73,7 @@ def _utcnow() -> datetime:
 
 
 def _default_decider() -> Decider:
-    from signalfold.streams.policy import decide
+    from signalfold.policy import decide
 
     return decide
 
@@ -231,7 +231,7 @@ def create_app(
 ) -> FastAPI:
     """The serving API over ``view`` and ``store``; tests pass a fixed clock and fakes.
 
-    ``decide`` defaults to ``signalfold.streams.policy.decide``; ``readiness``
+    ``decide`` defaults to ``signalfold.policy.decide``; ``readiness``
     ``None`` means always ready (no consumer, e.g. in unit tests);
     ``decision_log`` records every check answered (``None``: not logged);
     ``identifier_types`` defaults to the types the contract files declare;

@@ -45,10 +45,10 @@ import duckdb
 import orjson
 from pydantic import BaseModel
 
+from signalfold.policy._fast import Answer
 from signalfold.sinks._log_table import DecisionLogTable
 from signalfold.sinks.decision_models import LoggedDecision
 from signalfold.sinks.pii import IdentifierHasher
-from signalfold.streams.policy._fast import Answer
 
 __all__ = ["DecisionLog", "DecisionLogTable", "LogPublisher"]
 

@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from signalfold.policy import Policy, decide, load_policy
+from signalfold.policy._fast import as_fast_decider
 from signalfold.schemas import SuppressionDecision
 from signalfold.settings import Settings
 from signalfold.sinks._resolve import answer_check, declared_identifier_types, fast_answer
@@ -34,8 +36,6 @@ from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import consume_ready, is_fence
 from signalfold.streams.kafka import consumer as make_consumer
-from signalfold.streams.policy import Policy, decide, load_policy
-from signalfold.streams.policy._fast import as_fast_decider
 from signalfold.streams.topics import Topics
 
 __all__ = ["LocalDecisions"]

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
+from signalfold.policy._fast import as_fast_decider
 from signalfold.schemas import SuppressionDecision
 from signalfold.sinks._fast_check import FastChecks, FastPathRoute, batch_json
 from signalfold.sinks._resolve import (
@@ -45,7 +46,6 @@ from signalfold.sinks.decision_models import (
 from signalfold.sinks.errors import StrictJSONRoute, problem
 from signalfold.sinks.models import MAX_CUSTOMER_ID_CHARS, MAX_ID_CHARS
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy._fast import as_fast_decider
 
 __all__ = ["decision_router"]
 

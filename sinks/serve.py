@@ -18,6 +18,7 @@ from types import TracebackType
 
 from fastapi import FastAPI
 
+from signalfold.policy._fast import FastDecider
 from signalfold.settings import Settings
 from signalfold.sinks._log_publisher import KafkaLogPublisher
 from signalfold.sinks._policy_reload import PolicyReloader
@@ -29,7 +30,6 @@ from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.pii import hasher_for
 from signalfold.sinks.store import Store, open_store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy._fast import FastDecider
 from signalfold.streams.topics import Topics, ensure_topics
 
 __all__ = ["ServeHandle", "Serving", "build", "serve"]
@@ -77,8 +77,8 @@ def build(
     """
     reloading: FastDecider | None = None
     if decide is None:
-        from signalfold.streams.policy import decide as policy_decide
-        from signalfold.streams.policy import load_policy
+        from signalfold.policy import decide as policy_decide
+        from signalfold.policy import load_policy
 
         policy = load_policy(settings.policy_file)
         try:

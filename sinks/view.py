@@ -18,8 +18,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from signalfold.policy._fast import DecisionInputs
 from signalfold.schemas import CustomerState
-from signalfold.streams.policy._fast import DecisionInputs
 
 __all__ = ["ServingView"]
 

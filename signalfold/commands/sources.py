@@ -151,9 +151,9 @@ def _read_all(settings: Settings, topic: str) -> list[Any]:
 
 def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.identity.graph import IdentityGraph
+    from signalfold.policy import load_policy
     from signalfold.schemas.contract import load_contract, register_declared_types
     from signalfold.streams.ingest.dryrun import dry_run, flags_by_customer
-    from signalfold.streams.policy import load_policy
     from signalfold.streams.stages.resolve import apply_change_message
     from signalfold.streams.topics import Topics
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from signalfold.identity.graph import IdentityGraph
+from signalfold.policy import Policy
 from signalfold.schemas.contract import SourceContract
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError
 from signalfold.streams.ingest.mapping import map_event
-from signalfold.streams.policy import Policy
 from signalfold.streams.state.aggregate import CustomerAggregate
 
 __all__ = ["DryRunReport", "dry_run", "flags_by_customer"]

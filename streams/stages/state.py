@@ -37,11 +37,11 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from signalfold.policy import Policy
+from signalfold.policy.reload import PolicyWatcher, next_expiry
 from signalfold.schemas import Resolved
 from signalfold.schemas.state import Flag, SuppressionChange
 from signalfold.streams.kafka import read_partition_until
-from signalfold.streams.policy import Policy
-from signalfold.streams.policy.reload import PolicyWatcher, next_expiry
 from signalfold.streams.runner import Output
 from signalfold.streams.stages.rebuild import start_over
 from signalfold.streams.state.aggregate import CustomerAggregate, Published

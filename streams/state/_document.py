@@ -23,7 +23,7 @@ import orjson
 from signalfold.schemas.state import CustomerState, Flag
 
 if TYPE_CHECKING:
-    from signalfold.streams.policy.model import Policy
+    from signalfold.policy.model import Policy
 
 __all__ = ["VIEW_KINDS", "Document", "Published", "policy_view", "serialize"]
 

@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from signalfold.policy.evaluate import EventRef, EventRefs, evaluate_flags
 from signalfold.schemas.signal import Signal
 from signalfold.schemas.state import CustomerState, IdentityRef
-from signalfold.streams.policy.evaluate import EventRef, EventRefs, evaluate_flags
 from signalfold.streams.state import _build
 from signalfold.streams.state._document import Document, Published, policy_view, serialize
 from signalfold.streams.state._fold import (
@@ -46,7 +46,7 @@ from signalfold.streams.state.facts import IdentityKey, SignalFacts, facts_of
 from signalfold.streams.state.summary import summarize
 
 if TYPE_CHECKING:
-    from signalfold.streams.policy.model import Policy
+    from signalfold.policy.model import Policy
 
 __all__ = ["TRANSFER_FORMAT", "CustomerAggregate", "Published"]
 

@@ -20,6 +20,7 @@ import duckdb
 import pytest
 import uvicorn
 
+from signalfold.policy import decide, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks import _fast_check
@@ -27,7 +28,6 @@ from signalfold.sinks._server import server_config
 from signalfold.sinks.api import create_app
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy import decide, load_policy
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 LIMIT = 4096

@@ -12,12 +12,12 @@ import pytest
 from raw_events import RawFeed, support
 
 from signalfold.local import LocalPipeline
+from signalfold.policy.model import DEFAULT_POLICY_PATH
 from signalfold.settings import Settings
 from signalfold.sinks.auth import hash_key
 from signalfold.sinks.client import CheckRejected, SignalfoldClient
 from signalfold.sinks.local import LocalDecisions
 from signalfold.sinks.serve import ServeHandle
-from signalfold.streams.policy.model import DEFAULT_POLICY_PATH
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

@@ -21,6 +21,7 @@ import duckdb
 import pytest
 import uvicorn
 
+from signalfold.policy import decide, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks._server import server_config
@@ -29,7 +30,6 @@ from signalfold.sinks.auth import hash_key
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy import decide, load_policy
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 KEY = "sf_fast_http_bot"

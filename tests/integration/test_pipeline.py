@@ -12,10 +12,10 @@ from raw_events import RawFeed, marketing, sales, support
 from topic_view import TopicView
 
 from signalfold.local import LocalPipeline
+from signalfold.policy import decide
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks.serve import ServeHandle
-from signalfold.streams.policy import decide
 from signalfold.streams.topics import Topics
 
 pytestmark = pytest.mark.integration

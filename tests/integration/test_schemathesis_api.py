@@ -36,6 +36,7 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 
+from signalfold.policy import decide, load_policy
 from signalfold.schemas import CustomerState, Resolved, Signal
 from signalfold.schemas.signal import make_signal_id
 from signalfold.settings import Settings
@@ -45,7 +46,6 @@ from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import hash_key
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy import decide, load_policy
 from signalfold.streams.topics import Topics, ensure_topics
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ from topic_view import TopicView
 
 from signalfold.bootstrap import create_topics
 from signalfold.local import LocalPipeline
+from signalfold.policy import load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.streams.policy import load_policy
 from signalfold.streams.stages.state import StateStage
 from signalfold.streams.state.store import PartitionStore
 from signalfold.streams.topics import Topics

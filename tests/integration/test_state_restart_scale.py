@@ -21,12 +21,12 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from signalfold.bootstrap import create_topics
+from signalfold.policy import load_policy
 from signalfold.schemas import Resolved
 from signalfold.schemas.signal import Signal, make_signal_id
 from signalfold.schemas.state import IdentityRef
 from signalfold.settings import Settings
 from signalfold.streams.kafka import consumer, producer
-from signalfold.streams.policy import load_policy
 from signalfold.streams.runner import GC_THRESHOLDS
 from signalfold.streams.stages.state import StateStage
 from signalfold.streams.state.store import PartitionStore

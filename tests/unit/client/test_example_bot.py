@@ -25,6 +25,7 @@ import uvicorn
 
 from bench.stages import Log
 from signalfold.identity.graph import IdentityGraph
+from signalfold.policy import load_policy
 from signalfold.schemas import SuppressionDecision
 from signalfold.schemas.contract import load_contracts
 from signalfold.settings import Settings
@@ -33,7 +34,6 @@ from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 from signalfold.streams.demo import generate_demo
-from signalfold.streams.policy import load_policy
 from signalfold.streams.stages.ingest import IngestStage
 from signalfold.streams.stages.resolve import ResolveStage
 from signalfold.streams.stages.state import StateStage

@@ -22,6 +22,8 @@ import pytest
 from asgi_client import call as _send
 from fastapi import FastAPI
 
+from signalfold.policy import decide, load_policy
+from signalfold.policy._fast import FastDecider
 from signalfold.schemas import CustomerState, SuppressionDecision
 from signalfold.schemas.state import Flag
 from signalfold.settings import Settings
@@ -34,8 +36,6 @@ from signalfold.sinks.decision_models import DecisionBatchResponse
 from signalfold.sinks.pii import IdentifierHasher
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy import decide, load_policy
-from signalfold.streams.policy._fast import FastDecider
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 BOT, READER = "sf_fast_bot", "sf_fast_reader"

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from signalfold.policy import Policy, load_policy
 from signalfold.schemas.payloads import PAYLOAD_MODELS, payload_model_for, register_payload
 from signalfold.schemas.signal import Signal, make_signal_id
 from signalfold.schemas.state import CustomerState
-from signalfold.streams.policy import Policy, load_policy
 from signalfold.streams.state import CustomerAggregate
 
 __all__ = ["DEFAULTS", "T0", "declared", "signal", "state_of"]

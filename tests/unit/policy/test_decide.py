@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from policy_factory import DEFAULTS, T0, signal, state_of
 
+from signalfold.policy import UnknownCustomerRules, decide, evaluate_flags
 from signalfold.schemas.state import CustomerState, Flag
-from signalfold.streams.policy import UnknownCustomerRules, decide, evaluate_flags
 
 NOW = T0 + timedelta(hours=2)
 OPEN_HIGH = signal("support.ticket.opened", {"ticket_id": "T-1", "priority": "high"}, event_id="z9")
@@ -145,7 +145,7 @@ def test_evaluate_flags_from_published_state_matches_aggregate():
 
 
 def test_new_rule_kinds_plug_in_through_the_registry(tmp_path):
-    from signalfold.streams.policy import RULE_KINDS, load_policy, register_rule_kind
+    from signalfold.policy import RULE_KINDS, load_policy, register_rule_kind
 
     @register_rule_kind("any_order", fields=("order_id",))
     def any_order(rule, state, ctx):

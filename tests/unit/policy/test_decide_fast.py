@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from policy_factory import DEFAULTS, T0, signal, state_of
 
+from signalfold.policy import UnknownCustomerRules, decide
+from signalfold.policy._fast import DecisionInputs, FastDecider, as_fast_decider
 from signalfold.schemas import SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag, ProfileValue
-from signalfold.streams.policy import UnknownCustomerRules, decide
-from signalfold.streams.policy._fast import DecisionInputs, FastDecider, as_fast_decider
 
 CHANNELS = ("email", "sms", "push", "phone", "ads", "ai_agent")
 PURPOSES = ("marketing", "sales", "service", "transactional")

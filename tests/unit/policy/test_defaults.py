@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from policy_factory import DEFAULTS, T0, declared, signal, state_of
 
-from signalfold.streams.policy import decide
+from signalfold.policy import decide
 
 NOW = T0 + timedelta(hours=2)
 CONTRACT_TYPES = (

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from signalfold.errors import ConfigError
-from signalfold.streams.policy import load_policy
+from signalfold.policy import load_policy
 
 VALID_RULE = """
   - name: vip_ticket

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from signalfold.streams.policy import load_policy
-from signalfold.streams.policy.model import DEFAULT_POLICY_PATH
-from signalfold.streams.policy.reload import PolicyWatcher
+from signalfold.policy import load_policy
+from signalfold.policy.model import DEFAULT_POLICY_PATH
+from signalfold.policy.reload import PolicyWatcher
 
 
 def test_watcher_reloads_valid_edits_and_refuses_broken_ones(tmp_path, caplog):

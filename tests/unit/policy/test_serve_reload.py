@@ -7,9 +7,9 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from signalfold.policy import load_policy
+from signalfold.policy._fast import FastDecider
 from signalfold.sinks._policy_reload import PolicyReloader
-from signalfold.streams.policy import load_policy
-from signalfold.streams.policy._fast import FastDecider
 
 SHIPPED = Path(load_policy(None).source or "")
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

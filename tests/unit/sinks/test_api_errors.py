@@ -14,12 +14,12 @@ import pytest
 from asgi_client import call as _send
 from fastapi import FastAPI
 
+from signalfold.policy import decide, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks.api import create_app
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy import decide, load_policy
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 POLICY = load_policy()

@@ -22,13 +22,13 @@ from asgi_client import call as _send
 from fastapi import FastAPI
 from sink_factory import resolved, ticket_signal
 
+from signalfold.policy import decide, load_policy
 from signalfold.schemas import CustomerState, IdentityCommand
 from signalfold.settings import Settings
 from signalfold.sinks._tables import signal_row
 from signalfold.sinks.api import create_app
 from signalfold.sinks.store import Store, encode_cursor
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy import decide, load_policy
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 POLICY = load_policy()

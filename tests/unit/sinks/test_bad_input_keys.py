@@ -14,6 +14,7 @@ import pytest
 from asgi_client import call
 from fastapi import FastAPI
 
+from signalfold.policy import decide, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks import auth
@@ -21,7 +22,6 @@ from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import KeyEntry, KeyFileChecker, hash_key
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.policy import decide, load_policy
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 KEYS = {"bot": "sf_bot_key_for_tests", "support": "sf_support_key_for_tests"}

@@ -210,8 +210,8 @@ def build_recent(recent: dict[str, RegisterMap], types: Iterable[str] | None) ->
 
 def reference_json(agg: Any, policy: Any, now: datetime) -> bytes:
     """``agg.to_state(policy, now).model_dump_json()`` as it was computed before issue 13."""
+    from signalfold.policy.evaluate import evaluate_flags
     from signalfold.schemas.state import CustomerState
-    from signalfold.streams.policy.evaluate import evaluate_flags
 
     state = CustomerState.model_validate(
         dict(

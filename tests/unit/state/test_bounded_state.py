@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from state_factory import T0, signal
 
-from signalfold.streams.policy import load_policy
+from signalfold.policy import load_policy
 from signalfold.streams.state._build import MAX_CLOSED_TICKETS
 from signalfold.streams.state._fold import MAX_TEXT_CHARS
 from signalfold.streams.state.aggregate import CustomerAggregate

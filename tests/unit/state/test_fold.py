@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from state_factory import T0, signal
 
+from signalfold.policy import load_policy
 from signalfold.schemas.state import IdentityRef
-from signalfold.streams.policy import load_policy
 from signalfold.streams.state import CustomerAggregate
 
 POLICY = load_policy()

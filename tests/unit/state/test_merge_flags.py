@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_factory import T0, customer_signals, signal
 
-from signalfold.streams.policy import decide, evaluate_flags, load_policy
+from signalfold.policy import decide, evaluate_flags, load_policy
 from signalfold.streams.state import CustomerAggregate
 
 POLICY = load_policy()

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_factory import T0, customer_signals
 
+from signalfold.policy import evaluate_flags, load_policy
 from signalfold.schemas.state import IdentityRef
-from signalfold.streams.policy import evaluate_flags, load_policy
 from signalfold.streams.state import CustomerAggregate
 
 POLICY = load_policy()

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from published_reference import reference_json
 from state_factory import T0, customer_signals
 
+from signalfold.policy import load_policy
 from signalfold.schemas import Resolved
 from signalfold.schemas.signal import Signal
 from signalfold.schemas.state import IdentityRef
-from signalfold.streams.policy import load_policy
 from signalfold.streams.stages.state import StateStage
 from signalfold.streams.state import CustomerAggregate
 from signalfold.streams.state.facts import facts_from_json, facts_of

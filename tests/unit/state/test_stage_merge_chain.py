@@ -11,8 +11,8 @@ import json
 
 from state_factory import signal
 
+from signalfold.policy import load_policy
 from signalfold.schemas import Resolved
-from signalfold.streams.policy import load_policy
 from signalfold.streams.stages.state import StateStage
 from signalfold.streams.topics import Topics
 

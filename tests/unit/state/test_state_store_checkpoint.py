@@ -11,8 +11,8 @@ from pathlib import Path
 
 from state_factory import signal
 
+from signalfold.policy import load_policy
 from signalfold.schemas import Resolved
-from signalfold.streams.policy import load_policy
 from signalfold.streams.stages.state import StateStage
 from signalfold.streams.state._kv import RocksKV
 from signalfold.streams.state.store import PartitionStore

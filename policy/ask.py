@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signalfold.policy.evaluate import FlagContext
+from signalfold.policy.kinds import register_rule_kind
+from signalfold.policy.model import Rule
 from signalfold.schemas.state import CustomerState, Flag
-from signalfold.streams.policy.evaluate import FlagContext
-from signalfold.streams.policy.kinds import register_rule_kind
-from signalfold.streams.policy.model import Rule
 
 __all__ = ["QuietHoursParams", "quiet_window"]
 

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from signalfold.errors import ConfigError
+from signalfold.policy.model import Policy, load_policy
 from signalfold.schemas.state import Flag
-from signalfold.streams.policy.model import Policy, load_policy
 
 __all__ = ["PolicyWatcher", "next_expiry"]
 

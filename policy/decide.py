@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from signalfold.policy.evaluate import SEVERITY_RANK, EventRefs, FlagContext
+from signalfold.policy.kinds import RULE_KINDS
+from signalfold.policy.model import Policy, UnknownCustomerRules
 from signalfold.schemas.decision import Channel, Outcome, Purpose, SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag
-from signalfold.streams.policy.evaluate import SEVERITY_RANK, EventRefs, FlagContext
-from signalfold.streams.policy.kinds import RULE_KINDS
-from signalfold.streams.policy.model import Policy, UnknownCustomerRules
 
 __all__ = ["covers", "decide", "known_fields"]
 

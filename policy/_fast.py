@@ -26,11 +26,11 @@ from typing import Any, get_args
 import pydantic_core
 from pydantic import BaseModel, Field
 
+from signalfold.policy.ask import QuietHoursParams, _zone, quiet_window
+from signalfold.policy.decide import _DEFAULT_UNKNOWN, covers, decide, known_fields
+from signalfold.policy.model import Policy, UnknownCustomerRules
 from signalfold.schemas.decision import Channel, Purpose, SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag, ProfileValue
-from signalfold.streams.policy.ask import QuietHoursParams, _zone, quiet_window
-from signalfold.streams.policy.decide import _DEFAULT_UNKNOWN, covers, decide, known_fields
-from signalfold.streams.policy.model import Policy, UnknownCustomerRules
 
 __all__ = ["Answer", "DecisionInputs", "FastDecider", "as_fast_decider"]
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from signalfold.policy.kinds import RULE_KINDS
 from signalfold.schemas.decision import Channel
 from signalfold.schemas.signal import make_signal_id
 from signalfold.schemas.state import CustomerState, Flag
-from signalfold.streams.policy.kinds import RULE_KINDS
 
 if TYPE_CHECKING:
-    from signalfold.streams.policy.model import Policy, Rule
+    from signalfold.policy.model import Policy, Rule
     from signalfold.streams.state.aggregate import CustomerAggregate
 
 __all__ = ["SEVERITY_RANK", "EventRef", "EventRefs", "FlagContext", "evaluate_flags"]

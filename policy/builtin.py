@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict
 
+from signalfold.policy.evaluate import EventRef, FlagContext
+from signalfold.policy.kinds import register_rule_kind
+from signalfold.policy.model import Rule
 from signalfold.schemas.state import CustomerState, Flag
-from signalfold.streams.policy.evaluate import EventRef, FlagContext
-from signalfold.streams.policy.kinds import register_rule_kind
-from signalfold.streams.policy.model import Rule
 
 __all__ = ["OpenDealParams", "OpenTicketParams", "ReturnParams"]
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from signalfold.schemas.state import CustomerState, Flag
 
 if TYPE_CHECKING:
-    from signalfold.streams.policy.evaluate import FlagContext
-    from signalfold.streams.policy.model import Rule
+    from signalfold.policy.evaluate import FlagContext
+    from signalfold.policy.model import Rule
 
 __all__ = [
     "COMMON_FIELDS",

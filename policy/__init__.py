@@ -11,14 +11,14 @@ registered by importing this package.
 
 from __future__ import annotations
 
-from signalfold.streams.policy import ask as _ask  # noqa: F401  (registers kinds)
-from signalfold.streams.policy import builtin as _builtin  # noqa: F401
-from signalfold.streams.policy import generic as _generic  # noqa: F401
-from signalfold.streams.policy.conditions import Condition, SignalMatch
-from signalfold.streams.policy.decide import decide
-from signalfold.streams.policy.evaluate import EventRef, EventRefs, FlagContext, evaluate_flags
-from signalfold.streams.policy.kinds import RULE_KINDS, RuleKind, register_rule_kind
-from signalfold.streams.policy.model import Policy, Rule, UnknownCustomerRules, load_policy
+from signalfold.policy import ask as _ask  # noqa: F401  (registers kinds)
+from signalfold.policy import builtin as _builtin  # noqa: F401
+from signalfold.policy import generic as _generic  # noqa: F401
+from signalfold.policy.conditions import Condition, SignalMatch
+from signalfold.policy.decide import decide
+from signalfold.policy.evaluate import EventRef, EventRefs, FlagContext, evaluate_flags
+from signalfold.policy.kinds import RULE_KINDS, RuleKind, register_rule_kind
+from signalfold.policy.model import Policy, Rule, UnknownCustomerRules, load_policy
 
 __all__ = [
     "RULE_KINDS",

@@ -39,8 +39,8 @@ from pydantic import (
 )
 
 from signalfold.errors import ConfigError
+from signalfold.policy.kinds import RULE_KINDS, known_kinds
 from signalfold.schemas.decision import Channel, Purpose
-from signalfold.streams.policy.kinds import RULE_KINDS, known_kinds
 
 __all__ = ["DEFAULT_POLICY_PATH", "Policy", "Rule", "UnknownCustomerRules", "load_policy"]
 

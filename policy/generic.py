@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signalfold.policy.conditions import SignalMatch, matching
+from signalfold.policy.evaluate import EventRef, FlagContext
+from signalfold.policy.kinds import register_rule_kind
+from signalfold.policy.model import Rule
 from signalfold.schemas.state import CustomerState, Flag, RecentSignal
-from signalfold.streams.policy.conditions import SignalMatch, matching
-from signalfold.streams.policy.evaluate import EventRef, FlagContext
-from signalfold.streams.policy.kinds import register_rule_kind
-from signalfold.streams.policy.model import Rule
 
 __all__ = ["FatigueParams", "RecentSignalParams"]
 
