@@ -6,24 +6,28 @@ patching internals.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signalfold.settings import Settings
+from signalfold.settings import Settings, format_retention
 from signalfold.streams.runner import Stage, StageRunner
-from signalfold.streams.topics import Topics, ensure_topics
+from signalfold.streams.topics import Topics, ensure_topics, retention, retention_settings
 
 if TYPE_CHECKING:
     from signalfold.identity.rules import MatchRules
     from signalfold.streams.lease import LeasedRunner
     from signalfold.streams.stages.follower import GraphFollower
     from signalfold.streams.stages.resolve import ResolveStage
+    from signalfold.streams.topic_check import TopicSpec
 
 __all__ = ["STAGES", "build_runner", "build_stage", "build_worker", "contracts", "create_topics"]
 
 STAGES = ("ingest", "resolve", "state")
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -60,9 +64,13 @@ def identity_rules(settings: Settings) -> MatchRules:
 def create_topics(settings: Settings) -> Topics:
     """Create every topic the pipeline and the configured sources use, then check them.
 
-    Topics that already existed are left as they are, so the check refuses
-    (``TopicsNotReady``, naming each difference) one made with other settings.
+    Topics that already existed are left as they are, except that the data
+    classes' retention (``SIGNALFOLD_RETENTION_*``) is set from the settings; so
+    the check refuses (``TopicsNotReady``, naming each difference) one made with
+    other partitions or a kept log given a retention.
     """
+    from signalfold.streams.topic_check import align_retention
+
     topics = Topics(settings.topic_prefix)
     raw = [topics.raw(name) for name in contracts(settings)]
     ensure_topics(
@@ -73,24 +81,39 @@ def create_topics(settings: Settings) -> Topics:
         compacted=topics.compacted(),
         ordered=topics.ordered(),
         kept=topics.kept(),
+        retained=retention(topics, settings),
     )
+    align_retention(settings.kafka_client_config(), _specs(settings, topics))
+    if settings.retention_history is not None:
+        log.warning(
+            "full history is kept %s (SIGNALFOLD_RETENTION_HISTORY): a state partition "
+            "rebuilt without its store folds only the signals left (docs/privacy.md)",
+            format_retention(settings.retention_history),
+        )
     check_topics(settings, "signalfold")
     return topics
 
 
-def check_topics(settings: Settings, who: str) -> None:
-    """Refuse to run unless every pipeline topic exists as ``create_topics`` makes it."""
-    from signalfold.streams.topic_check import require, specs
+def _specs(settings: Settings, topics: Topics) -> dict[str, TopicSpec]:
+    from signalfold.streams.topic_check import specs
 
-    topics = Topics(settings.topic_prefix)
-    wanted = specs(
+    return specs(
         topics.pipeline(),
         partitions=settings.partitions,
         ordered=topics.ordered(),
         kept=topics.kept(),
         compacted=topics.compacted(),
+        retained=retention(topics, settings),
+        settings_of=retention_settings(topics),
     )
-    require(settings.kafka_client_config(), wanted, who)
+
+
+def check_topics(settings: Settings, who: str) -> None:
+    """Refuse to run unless every pipeline topic exists as ``create_topics`` makes it."""
+    from signalfold.streams.topic_check import require
+
+    topics = Topics(settings.topic_prefix)
+    require(settings.kafka_client_config(), _specs(settings, topics), who)
 
 
 def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:

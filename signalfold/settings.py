@@ -6,13 +6,81 @@ so they never reach a log line or a repr.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Retention", "Settings", "format_retention", "parse_retention", "retention_ms"]
+
+_DURATION = re.compile(r"(\d+)\s*([hdw])")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_EXPECTED = "a whole number of hours, days or weeks (`12h`, `30d`, `52w`) or `forever`"
+
+
+def parse_retention(value: object, setting: str = "retention") -> timedelta | None:
+    """``30d`` → 30 days, ``forever`` → ``None`` (no time limit); else ``ValueError``.
+
+    Minutes and months are refused on purpose: ``30m`` reads as either, and a
+    history deleted after half an hour cannot be brought back.
+
+    Example::
+
+        parse_retention("12h")      # timedelta(hours=12)
+        parse_retention("forever")  # None
+    """
+    if value is None or isinstance(value, timedelta):
+        if isinstance(value, timedelta) and value <= timedelta(0):
+            raise ValueError(f"{setting}: expected {_EXPECTED}, found {value} (not positive)")
+        return value
+    text = str(value).strip().lower()
+    if text == "forever":
+        return None
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        why = ""
+        if re.fullmatch(r"-?\d+", text):
+            why = " (a number without a unit)"
+        elif re.fullmatch(r"\d+\s*(m|mo|min|month|months|minutes?)", text):
+            why = " (minutes or months? write hours or days)"
+        raise ValueError(f"{setting}: expected {_EXPECTED}, found `{value}`{why}")
+    count = int(match.group(1))
+    if count == 0:
+        raise ValueError(
+            f"{setting}: expected {_EXPECTED}, found `{value}` (zero would delete everything "
+            "at once)"
+        )
+    return count * _UNITS[match.group(2)]
+
+
+def format_retention(value: timedelta | None) -> str:
+    """The inverse of ``parse_retention``, in the largest unit that divides it (``30d``)."""
+    if value is None:
+        return "forever"
+    seconds = value.total_seconds()
+    if seconds % 3600:
+        return f"{seconds:g}s"  # only from code: the settings take whole hours
+    hours = int(seconds // 3600)
+    for unit, size in (("w", 168), ("d", 24)):
+        if hours % size == 0:
+            return f"{hours // size}{unit}"
+    return f"{hours}h"
+
+
+def retention_ms(value: timedelta | None) -> int:
+    """Kafka's ``retention.ms`` for a retention: ``-1`` for ``forever``."""
+    return -1 if value is None else int(value.total_seconds() * 1000)
+
+
+def _retention(value: object, info: ValidationInfo) -> timedelta | None:
+    return parse_retention(value, f"SIGNALFOLD_{(info.field_name or 'retention').upper()}")
+
+
+Retention = Annotated[timedelta | None, BeforeValidator(_retention)]
+"""A retention setting: a ``timedelta``, or ``None`` for forever (``parse_retention``)."""
 
 
 class Settings(BaseSettings):
@@ -131,6 +199,21 @@ class Settings(BaseSettings):
     )
     splink_review_probability: float = Field(
         default=0.5, gt=0, le=1, description="From here to the match threshold: possible match."
+    )
+    retention_history: Retention = Field(
+        default=None,
+        description="Full history: records of signals.canonical and signals.resolved, and "
+        "the serving replicas' timeline rows, older than this are deleted (forever: kept).",
+    )
+    retention_decisions: Retention = Field(
+        default=None,
+        description="The decision log: records of decisions.log and the replicas' "
+        "decision_log rows older than this are deleted (forever: kept, an audit trail).",
+    )
+    retention_dead_letters: Retention = Field(
+        default=timedelta(days=30),
+        description="Dead letters and field warnings: records of signals.dlq and "
+        "signals.warnings older than this are deleted and no longer inspected or replayed.",
     )
     log_level: str = "INFO"
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-__all__ = ["Topics", "ensure_topics"]
+from signalfold.settings import Settings, retention_ms
+
+__all__ = ["Topics", "ensure_topics", "retention", "retention_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +123,41 @@ class Topics:
         ]
 
 
+def retention_settings(topics: Topics) -> dict[str, str]:
+    """The topics whose time retention is a setting, each with its setting's name.
+
+    Full history (``signals.canonical``, ``signals.resolved``), the decision
+    log and the dead letters are data classes an operator bounds; every other
+    kept log (``identity.changes`` above all: the graph's only source) stays
+    kept forever whatever the settings say.
+    """
+    return {
+        topics.canonical: "SIGNALFOLD_RETENTION_HISTORY",
+        topics.resolved: "SIGNALFOLD_RETENTION_HISTORY",
+        topics.decisions_log: "SIGNALFOLD_RETENTION_DECISIONS",
+        topics.dlq: "SIGNALFOLD_RETENTION_DEAD_LETTERS",
+        topics.warnings: "SIGNALFOLD_RETENTION_DEAD_LETTERS",
+    }
+
+
+def retention(topics: Topics, settings: Settings) -> dict[str, int]:
+    """``retention.ms`` of each topic of ``retention_settings`` (``-1``: forever)."""
+    return {
+        name: retention_ms(getattr(settings, setting.removeprefix("SIGNALFOLD_").lower()))
+        for name, setting in retention_settings(topics).items()
+    }
+
+
 def _config(
-    name: str, compacted: set[str] | frozenset[str], kept: set[str] | frozenset[str]
+    name: str,
+    compacted: set[str] | frozenset[str],
+    kept: set[str] | frozenset[str],
+    retained: Mapping[str, int],
 ) -> dict[str, str]:
     if name in compacted:
         return {"cleanup.policy": "compact"}
+    if name in retained:  # a data class: the operator's setting, over ``kept``
+        return {"retention.ms": str(retained[name]), "retention.bytes": "-1"}
     if name in kept:
         # Rebuilds replay these from offset 0: a retention limit would lose state.
         return {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -139,10 +172,13 @@ def ensure_topics(
     compacted: set[str] | frozenset[str] = frozenset(),
     ordered: set[str] | frozenset[str] = frozenset(),
     kept: set[str] | frozenset[str] = frozenset(),
+    retained: Mapping[str, int] | None = None,
 ) -> None:
     """Create the topics that do not exist yet; existing ones are left alone.
 
     Topics in ``ordered`` get one partition whatever ``partitions`` says.
+    ``retained`` maps a topic to its ``retention.ms`` (``retention(topics,
+    settings)``), which wins over ``kept``; without it a kept topic is kept forever.
     """
     admin = AdminClient(dict(client_config))
     existing = set(admin.list_topics(timeout=10).topics)
@@ -151,7 +187,7 @@ def ensure_topics(
             name,
             num_partitions=1 if name in ordered else partitions,
             replication_factor=replication,
-            config=_config(name, compacted, kept),
+            config=_config(name, compacted, kept, retained or {}),
         )
         for name in names
         if name not in existing
