@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 
@@ -64,6 +65,17 @@ class DecisionLogTable:
             self._cur.execute(_INSERT, [name])
         finally:
             os.unlink(name)
+
+    def expire(self, logged_before: datetime) -> int:
+        """Delete the rows logged before ``logged_before``; returns how many went."""
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                "DELETE FROM decision_log WHERE logged_at < ?", [logged_before]
+            ).fetchone()
+            gone = int(row[0]) if row else 0
+            if gone:
+                cur.execute("CHECKPOINT")  # write the deletion to the file, not only the WAL
+        return gone
 
     def query(
         self,

@@ -48,6 +48,7 @@ from confluent_kafka import (
 from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.decision_log import DecisionLogTable
 from signalfold.sinks.errors import TopicMissing
+from signalfold.sinks.retention import StoreRetention
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import FENCE_HEADER, consume_ready, is_fence
@@ -86,6 +87,7 @@ class Materializer:
         decision_log: DecisionLogTable | None = None,
         max_lag: int = 10_000,
         broker_timeout: float = 10.0,
+        retention: StoreRetention | None = None,
     ) -> None:
         self._client_config = client_config
         self._topics = topics
@@ -116,6 +118,8 @@ class Materializer:
         self._probed = self._answered = time.monotonic()  # last probe; last broker answer
         self._gone: list[str] = []  # serving topics the broker no longer has
         self._lag = 0
+        # Rows past their topic's retention go (sinks/retention.py), once caught up.
+        self._retention = retention or StoreRetention(client_config, topics, store, decision_log)
 
     @property
     def unready(self) -> str | None:
@@ -211,6 +215,7 @@ class Materializer:
                 self._check_caught_up()
                 if time.monotonic() - self._probed >= 2.0:
                     self._probe(consumer)
+                self._retention.tick(self._caught_up.is_set())
         except BaseException as exc:
             self.error = exc
             log.exception("materializer stopped on an error; the replica is no longer ready")

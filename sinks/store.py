@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,23 @@ class Store:
         with self._conn.cursor() as cur:
             rows = cur.execute(sql, list(customer_ids)).fetchall()
         return [IdentityChange.model_validate_json(r[0]) for r in rows]
+
+    def expire(self, received_before: datetime) -> int:
+        """Delete history rows signalfold received before ``received_before``; how many went.
+
+        Retention counts from arrival (``received_at``), as the broker counts
+        from when a record was written: a backfill of old events is kept for
+        the whole retention. Identity changes are never expired: they are the
+        identity graph's log.
+        """
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                "DELETE FROM signals WHERE received_at < ?", [received_before]
+            ).fetchone()
+            gone = int(row[0]) if row else 0
+            if gone:
+                cur.execute("CHECKPOINT")  # write the deletion to the file, not only the WAL
+        return gone
 
     def count(self, table: str) -> int:
         """Rows in ``signals`` or ``identity_changes`` (for tests and status)."""
