@@ -1,7 +1,10 @@
 """``signalfold dlq …``: see why events were dead-lettered, and replay them after a fix.
 
 ``inspect --warnings`` shows, grouped the same way, the optional traits ingest
-left out of events that still mapped (``signals.warnings``).
+left out of events that still mapped (``signals.warnings``). Letters and
+warnings older than ``SIGNALFOLD_RETENTION_DEAD_LETTERS`` count as deleted,
+whether or not the broker deleted them: neither command shows or replays them
+(``_dlq_retention``).
 """
 
 from __future__ import annotations
@@ -20,30 +23,29 @@ from signalfold.settings import Settings
 __all__ = ["register"]
 
 
-def _read(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], str, str]:
-    """The letters ``inspect`` shows, what to call them, and which ones they are."""
+def _read(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], list[Any], str, str]:
+    """The letters ``inspect`` shows, those past retention, what to call them, and
+    which ones they are."""
+    from signalfold.commands._dlq_retention import read_expired
     from signalfold.commands._source_counts import unresolved_letters
     from signalfold.schemas.dlq import DeadLetter, FieldWarning
-    from signalfold.streams.kafka import read_to_end
     from signalfold.streams.topics import Topics
 
-    topics = Topics(settings.topic_prefix)
-    if not args.warnings and not args.all:
-        return (
-            unresolved_letters(settings.kafka_client_config(), topics),
-            "dead letter(s)",
-            ", not replayed yet",
-        )
+    topics, client = Topics(settings.topic_prefix), settings.kafka_client_config()
+    topic = topics.warnings if args.warnings else topics.dlq
+    expired = read_expired(client, topic, settings.retention_dead_letters, _now())
     model: type[DeadLetter | FieldWarning] = FieldWarning if args.warnings else DeadLetter
-    letters: list[DeadLetter | FieldWarning] = []
-    read_to_end(
-        settings.kafka_client_config(),
-        topics.warnings if args.warnings else topics.dlq,
-        lambda m: letters.append(model.model_validate_json(m.value() or b"")),
-    )
+    past = [model.model_validate_json(m.value() or b"") for m in expired.gone]
+    if not args.warnings and not args.all:
+        gone = {letter.model_dump_json() for letter in past}
+        unresolved = unresolved_letters(client, topics)
+        letters = [letter for letter in unresolved if letter.model_dump_json() not in gone]
+        past = [letter for letter in unresolved if letter.model_dump_json() in gone]
+        return letters, past, "dead letter(s)", ", not replayed yet"
+    letters = [model.model_validate_json(m.value() or b"") for m in expired.kept]
     if args.warnings:
-        return letters, "warning(s)", ""
-    return letters, "dead letter(s)", ", replayed ones included"
+        return letters, past, "warning(s)", ""
+    return letters, past, "dead letter(s)", ", replayed ones included"
 
 
 def _hidden(letter: Any) -> tuple[str, str]:
@@ -61,12 +63,15 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.streams.ingest.replay import group_by_cause
 
     with Progress("reading dead letters"):
-        letters, noun, which = _read(args, settings)
+        letters, past, noun, which = _read(args, settings)
     if args.source:
         letters = [letter for letter in letters if letter.source == args.source]
+        past = [letter for letter in past if letter.source == args.source]
     groups = group_by_cause(letters)
     causes: list[dict[str, Any]] = []
     lines = [f"{len(letters)} {noun} in {len(groups)} cause(s){which}"]
+    if past:
+        lines.append(f"{len(past)} more not shown: {_past(settings)}")
     for (source, kind, field, expected), members in groups:
         first = members[0]
         where = [f"{m.topic}[{m.partition}]@{m.offset}" for m in members]
@@ -102,29 +107,56 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
             lines.append(f"        raw: {raw[:300]}{cut}")
         causes.append(cause)
     kind_of = "warnings" if args.warnings else "all" if args.all else "unresolved"
-    emit(args, {"letters": len(letters), "which": kind_of, "causes": causes}, lines)
+    data = {"letters": len(letters), "which": kind_of, "past_retention": len(past)}
+    emit(args, {**data, "causes": causes}, lines)
     return 0
 
 
+def _past(settings: Settings) -> str:
+    from signalfold.settings import format_retention
+
+    period = format_retention(settings.retention_dead_letters)
+    return f"older than SIGNALFOLD_RETENTION_DEAD_LETTERS ({period}), past retention"
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.commands._dlq_retention import read_expired, skip_expired
     from signalfold.streams.ingest.replay import replay
     from signalfold.streams.registry import active_contracts, install_contracts
     from signalfold.streams.topics import Topics
 
+    topics, client, now = Topics(settings.topic_prefix), settings.kafka_client_config(), _now()
+    # The group ``replay`` reads with: letters past retention are skipped as if deleted.
+    group = f"{topics.prefix}signalfold-dlq-replay" + (f".{args.source}" if args.source else "")
     with Progress("reading the active contracts") as progress:
         contracts = install_contracts(active_contracts(settings).values())
+        progress.step("skipping dead letters past retention")
+        expired = read_expired(client, topics.dlq, settings.retention_dead_letters, now)
+        skipped = skip_expired(client, group, topics.dlq, expired, args.source)
         progress.step("replaying dead letters not replayed yet")
         result = replay(
-            settings.kafka_client_config(),
-            Topics(settings.topic_prefix),
+            client,
+            topics,
             {c.name: c for c in contracts},
-            now=datetime.now(UTC),
+            now=now,
             max_bytes=settings.max_event_bytes,
             source=args.source,
         )
-    data = {"read": result.read, "mapped": dict(result.mapped), "failed": dict(result.failed)}
-    emit(args, data, result.lines())
+    data = {
+        "read": result.read,
+        "mapped": dict(result.mapped),
+        "failed": dict(result.failed),
+        "past_retention": skipped,
+    }
+    lines = result.lines()
+    if skipped:
+        lines.append(f"skipped {skipped} dead letter(s) {_past(settings)}")
+    emit(args, data, lines)
     return 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def register(sub: Any) -> None:
