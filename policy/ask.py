@@ -2,8 +2,10 @@
 
 Quiet hours depend on the clock of the question, not on any event, so they
 cannot be folded into published flags without republishing every customer
-twice a day. ``decide`` evaluates these kinds per question instead; they are
-cheap (a time-zone conversion).
+twice a day. The kind declares its ask-time part (``quiet_hours_at``) in the
+registry; ``decide`` runs it per question over the prepared inputs. It is
+cheap (a time-zone conversion) and says when its answer next changes (the
+window's end, or the next window's start), so a cached decision stays exact.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
 from signalfold.policy.evaluate import FlagContext
-from signalfold.policy.kinds import register_rule_kind
+from signalfold.policy.inputs import DecisionInputs
+from signalfold.policy.kinds import Asked, register_rule_kind
 from signalfold.policy.model import Rule
 from signalfold.schemas.state import CustomerState, Flag
 
-__all__ = ["QuietHoursParams", "quiet_window"]
+__all__ = ["QuietHoursParams", "quiet_hours_at", "quiet_window"]
 
 
 class QuietHoursParams(BaseModel):
@@ -44,46 +47,64 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
+def _windows(
+    local: datetime, zone: ZoneInfo, start: time, end: time
+) -> list[tuple[datetime, datetime]]:
+    """The quiet windows (start, end) that begin on the days around ``local``, in order."""
+    today = local.date()
+    windows = []
+    for offset in (-2, -1, 0, 1):
+        day = today + timedelta(days=offset)
+        finish_day = day + timedelta(days=1) if end <= start else day
+        windows.append(
+            (datetime.combine(day, start, zone), datetime.combine(finish_day, end, zone))
+        )
+    return windows
+
+
 def quiet_window(
     now: datetime, zone: ZoneInfo, start: time, end: time
 ) -> tuple[datetime, datetime] | None:
     """The quiet window (start, end) containing ``now`` in ``zone``, or ``None``."""
     local = now.astimezone(zone)
-    today = local.date()
-    candidates = []
-    for day in (today - timedelta(days=1), today):
-        begin = datetime.combine(day, start, zone)
-        finish_day = day + timedelta(days=1) if end <= start else day
-        candidates.append((begin, datetime.combine(finish_day, end, zone)))
-    for begin, finish in candidates:
+    for begin, finish in _windows(local, zone, start, end)[1:3]:
         if begin <= local < finish:
             return begin, finish
     return None
 
 
-@register_rule_kind(
-    "quiet_hours",
-    params=QuietHoursParams,
-    fields=("timezone", "start", "end", "local_until"),
-    at_ask=True,
-)
-def quiet_hours(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iterator[Flag]:
-    """Defer while it is quiet time where the customer lives; lifts at ``end`` local time."""
+def _between(now: datetime, zone: ZoneInfo, start: time, end: time) -> tuple[datetime, datetime]:
+    """The end of the last quiet window before ``now`` and the start of the next one."""
+    local = now.astimezone(zone)
+    windows = _windows(local, zone, start, end)
+    lo = max(finish for _, finish in windows if finish <= local)
+    hi = min(begin for begin, _ in windows if begin > local)
+    return lo, hi
+
+
+def quiet_hours_at(rule: Rule, inputs: DecisionInputs, now: datetime) -> Asked:
+    """The ask-time part of ``quiet_hours``: a defer while it is quiet where the customer lives.
+
+    The flag lifts at ``end`` local time; the answer holds until the window
+    ends, or (outside one) until the next begins. A customer with no known
+    zone (and no ``default_timezone``) is never held.
+    """
     params: QuietHoursParams = rule.params
-    known = state.profile.get(params.profile_field)
+    known = inputs.profile.get(params.profile_field)
     name = known.value if known is not None else params.default_timezone
     zone = _zone(name) if name else None
     if zone is None:
-        return
-    window = quiet_window(ctx.now, zone, params.start, params.end)
+        return Asked()
+    window = quiet_window(now, zone, params.start, params.end)
     if window is None:
-        return
+        return Asked((), *_between(now, zone, params.start, params.end))
     begin, finish = window
+    refs = inputs.refs()
     if known is not None:
-        ref = ctx.refs.by_signal(known.signal_id, known.source)
+        ref = refs.by_signal(known.signal_id, known.source)
     else:
-        ref = ctx.refs.by_signal("", "policy")
-    flag = ctx.flag(
+        ref = refs.by_signal("", "policy")
+    flag = FlagContext(now=now, refs=refs).flag(
         rule,
         ref,
         begin,
@@ -93,5 +114,15 @@ def quiet_hours(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iterator[
         end=params.end.strftime("%H:%M"),
         local_until=finish.strftime("%Y-%m-%d %H:%M %Z"),
     )
-    if flag is not None:
-        yield flag
+    return Asked((flag,) if flag is not None else (), begin, finish)
+
+
+@register_rule_kind(
+    "quiet_hours",
+    params=QuietHoursParams,
+    fields=("timezone", "start", "end", "local_until"),
+    ask=quiet_hours_at,
+)
+def quiet_hours(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iterator[Flag]:
+    """Quiet hours over a whole state: what ``quiet_hours_at`` finds at ``ctx.now``."""
+    yield from quiet_hours_at(rule, DecisionInputs(state), ctx.now).flags

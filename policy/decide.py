@@ -1,28 +1,44 @@
 """``decide``: may this surface contact this customer on this channel for this purpose now?
 
 Called per HTTP request (and per item of batches of thousands), so it reads
-the flags already evaluated at fold time and does no policy work: a filter,
-a sort of the few matching flags, and one result model.
+the flags already evaluated at fold time and does little policy work: the
+published flags that cover the question and have not expired, plus what the
+policy's ask-time kinds (quiet hours) find at ``now``, then one result model.
+
+``decision_at`` is the same function with what a cache needs: the interval of
+``now`` over which the answer stays the same (from the latest expiry already
+passed to the earliest still ahead, narrowed by each ask-time part's own).
+A serving replica answers with ``Decider`` (``answers.py``), which keeps
+``decision_at``'s answers for that interval: ``decide`` over prepared inputs.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from signalfold.policy.evaluate import SEVERITY_RANK, EventRefs, FlagContext
+from signalfold.policy.evaluate import SEVERITY_RANK
+from signalfold.policy.inputs import DecisionInputs
 from signalfold.policy.kinds import RULE_KINDS
 from signalfold.policy.model import Policy, UnknownCustomerRules
 from signalfold.schemas.decision import Channel, Outcome, Purpose, SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag
 
-__all__ = ["covers", "decide", "known_fields"]
+__all__ = ["DEFAULT_UNKNOWN", "Decided", "covers", "decide", "decision_at"]
 
-_DEFAULT_UNKNOWN = UnknownCustomerRules()
+DEFAULT_UNKNOWN = UnknownCustomerRules()
+
+
+class Decided(NamedTuple):
+    """A decision and the interval of ``now`` over which it holds (``lo <= now < hi``)."""
+
+    decision: SuppressionDecision
+    lo: datetime | None
+    hi: datetime | None
 
 
 def decide(
-    state: CustomerState | None,
+    state: CustomerState | DecisionInputs | None,
     *,
     channel: Channel,
     purpose: Purpose,
@@ -34,6 +50,7 @@ def decide(
 ) -> SuppressionDecision:
     """The decision for one (customer, channel, purpose) at ``now``.
 
+    ``state`` is a published state, or its prepared ``DecisionInputs``.
     ``policy`` adds its ask-time rules (quiet hours) and, unless ``unknown`` is
     given, its unknown-customer rules. ``product_id``/``category`` say what the
     message promotes: a flag narrowed to products or categories (a defective
@@ -49,38 +66,76 @@ def decide(
     Flags with ``until <= now`` are ignored. Reasons list deny flags then defer
     flags, each ordered by severity then ``since``.
     """
-    if unknown is None:
-        unknown = policy.unknown_customer if policy is not None else _DEFAULT_UNKNOWN
-    if state is None:
-        outcome: Outcome = getattr(unknown, purpose)
-        return SuppressionDecision(
-            outcome=outcome,
-            allowed=outcome == "allow",
-            channel=channel,
-            purpose=purpose,
-            reasons=[],
-            customer_id=None,
-            state_version=None,
-            known=False,
-            unknown_rule=f"unknown_customer.{purpose}",
-            evaluated_at=now,
-            product_id=product_id,
-            category=category,
+    inputs = DecisionInputs(state) if isinstance(state, CustomerState) else state
+    return decision_at(
+        inputs, channel, purpose, now, product_id, category, policy=policy, unknown=unknown
+    ).decision
+
+
+def decision_at(
+    inputs: DecisionInputs | None,
+    channel: str,
+    purpose: str,
+    now: datetime,
+    product_id: str | None = None,
+    category: str | None = None,
+    *,
+    policy: Policy | None = None,
+    unknown: UnknownCustomerRules | None = None,
+) -> Decided:
+    """``decide``, with the interval of ``now`` over which its answer holds."""
+    if inputs is None:
+        if unknown is None:
+            unknown = policy.unknown_customer if policy is not None else DEFAULT_UNKNOWN
+        outcome: Outcome = getattr(unknown, purpose, "deny")
+        decision = SuppressionDecision.model_validate(
+            {
+                "outcome": outcome,
+                "allowed": outcome == "allow",
+                "channel": channel,
+                "purpose": purpose,
+                "reasons": [],
+                "customer_id": None,
+                "state_version": None,
+                "known": False,
+                "unknown_rule": f"unknown_customer.{purpose}",
+                "evaluated_at": now,
+                "product_id": product_id,
+                "category": category,
+            }
         )
-    flags = state.flags
-    if policy is not None and policy.ask_rules():
-        flags = flags + _ask_flags(state, policy, now)
-    live = [
-        flag
-        for flag in flags
-        if covers(flag, channel, purpose, product_id, category)
-        and (flag.until is None or flag.until > now)
-    ]
-    return SuppressionDecision.model_validate(
-        known_fields(
-            state.customer_id, state.version, live, channel, purpose, now, product_id, category
-        )
-    )
+        return Decided(decision, None, None)
+    lo: datetime | None = None
+    hi: datetime | None = None
+    live: list[Flag] = []
+    # Published flags: their kinds' ask-time part is their expiry.
+    for flag in inputs.flags:
+        if not covers(flag, channel, purpose, product_id, category):
+            continue
+        until = flag.until
+        if until is None or until > now:
+            live.append(flag)
+            if until is not None and (hi is None or until < hi):
+                hi = until
+        elif lo is None or until > lo:
+            lo = until
+    # Ask-time kinds, each through its own part in the registry. An ask-time rule
+    # speaks to its own channels and purposes only.
+    for rule in policy.ask_rules() if policy is not None else ():
+        if channel not in rule.channels or purpose not in rule.purposes:
+            continue
+        asked = RULE_KINDS[rule.kind].ask(rule, inputs, now)  # type: ignore[misc]
+        for flag in asked.flags:
+            if covers(flag, channel, purpose, product_id, category) and (
+                flag.until is None or flag.until > now
+            ):
+                live.append(flag)
+        if asked.lo is not None and (lo is None or asked.lo > lo):
+            lo = asked.lo
+        if asked.hi is not None and (hi is None or asked.hi < hi):
+            hi = asked.hi
+    fields = _known_fields(inputs, live, channel, purpose, now, product_id, category)
+    return Decided(SuppressionDecision.model_validate(fields), lo, hi)
 
 
 def covers(
@@ -94,9 +149,8 @@ def covers(
     )
 
 
-def known_fields(
-    customer_id: str,
-    version: int,
+def _known_fields(
+    inputs: DecisionInputs,
     live: list[Flag],
     channel: str,
     purpose: str,
@@ -104,10 +158,7 @@ def known_fields(
     product_id: str | None,
     category: str | None,
 ) -> dict[str, Any]:
-    """The fields of a known customer's decision from its live covering flags (in state order).
-
-    Shared with the serving fast path (``_fast``), so both build the very same decision.
-    """
+    """The fields of a known customer's decision from its live covering flags (in state order)."""
     deny = [flag for flag in live if flag.effect == "deny"]
     defer = [flag for flag in live if flag.effect != "deny"]
     if deny:
@@ -124,8 +175,8 @@ def known_fields(
         "purpose": purpose,
         "until": _latest_until(applied),
         "reasons": [_reason(flag) for flag in ordered],
-        "customer_id": customer_id,
-        "state_version": version,
+        "customer_id": inputs.customer_id,
+        "state_version": inputs.version,
         "known": True,
         "evaluated_at": now,
         "product_id": product_id,
@@ -138,15 +189,6 @@ def _out_of_scope(flag: Flag, product_id: str | None, category: str | None) -> b
     if not (flag.products or flag.categories) or not (product_id or category):
         return False
     return product_id not in flag.products and category not in flag.categories
-
-
-def _ask_flags(state: CustomerState, policy: Policy, now: datetime) -> list[Flag]:
-    ctx = FlagContext(now=now, refs=EventRefs.from_state(state))
-    return [
-        flag
-        for rule in policy.ask_rules()
-        for flag in RULE_KINDS[rule.kind].evaluate(rule, state, ctx)
-    ]
 
 
 def _order(flag: Flag) -> tuple[int, datetime]:

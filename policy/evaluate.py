@@ -8,7 +8,7 @@ before the expiry does not suppress after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -20,9 +20,15 @@ from signalfold.schemas.state import CustomerState, Flag
 
 if TYPE_CHECKING:
     from signalfold.policy.model import Policy, Rule
-    from signalfold.streams.state.aggregate import CustomerAggregate
 
-__all__ = ["SEVERITY_RANK", "EventRef", "EventRefs", "FlagContext", "evaluate_flags"]
+__all__ = [
+    "SEVERITY_RANK",
+    "EventRef",
+    "EventRefs",
+    "FlagContext",
+    "evaluate_flags",
+    "state_refs",
+]
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -40,9 +46,9 @@ class EventRefs:
 
     ``CustomerState`` keeps some events by source event id only (a ticket's
     opening) and others by signal id only (the event that set a ticket's
-    status); the aggregate knows all three, a bare state knows its timeline and
-    consent. The signal id of a known ``(source, source_event_id)`` is derived
-    with ``make_signal_id``, as ingest does.
+    status); the aggregate knows all three, a bare state knows its timeline,
+    consent and recent signals (``state_refs``). The signal id of a known
+    ``(source, source_event_id)`` is derived with ``make_signal_id``, as ingest does.
     """
 
     def __init__(self, refs: Iterable[EventRef] = ()) -> None:
@@ -64,17 +70,7 @@ class EventRefs:
     @classmethod
     def from_state(cls, state: CustomerState) -> EventRefs:
         """Provenance a bare state knows; read lazily, only when a flag needs it."""
-
-        def refs() -> Iterable[EventRef]:
-            for e in state.timeline:
-                yield EventRef(e.source, e.source_event_id, e.signal_id)
-            for c in state.consent.values():
-                yield EventRef(c.source, c.source_event_id, c.signal_id)
-            for entries in state.recent.values():
-                for r in entries:
-                    yield EventRef(r.source, r.source_event_id, r.signal_id)
-
-        return cls(refs())
+        return cls(state_refs(state))
 
     def by_event(self, source_event_id: str, source_hint: str) -> EventRef:
         self._index()
@@ -147,24 +143,30 @@ class FlagContext:
         )
 
 
+def state_refs(state: CustomerState) -> Iterator[EventRef]:
+    """The provenance a published state keeps: its timeline, consent and recent signals."""
+    for e in state.timeline:
+        yield EventRef(e.source, e.source_event_id, e.signal_id)
+    for c in state.consent.values():
+        yield EventRef(c.source, c.source_event_id, c.signal_id)
+    for entries in state.recent.values():
+        for r in entries:
+            yield EventRef(r.source, r.source_event_id, r.signal_id)
+
+
 def evaluate_flags(
-    subject: CustomerState | CustomerAggregate,
+    state: CustomerState,
     policy: Policy,
     now: datetime,
     *,
     refs: EventRefs | None = None,
 ) -> list[Flag]:
-    """The flags ``policy`` raises on a customer at ``now``, most severe and oldest first.
+    """The flags ``policy``'s fold-time rules raise on ``state`` at ``now``, most severe first.
 
-    ``subject`` is a published ``CustomerState`` or a ``CustomerAggregate`` (whose
-    fuller provenance is then used).
+    ``refs`` is the provenance to cite (the state stage passes its aggregate's
+    fuller one, ``CustomerAggregate.event_refs``); by default the state's own.
     """
-    if isinstance(subject, CustomerState):
-        state = subject
-        refs = refs if refs is not None else EventRefs.from_state(state)
-    else:
-        state = subject.fold_state(now)
-        refs = refs if refs is not None else subject.event_refs()
+    refs = refs if refs is not None else EventRefs.from_state(state)
     ctx = FlagContext(now=now, refs=refs)
     flags = [
         flag

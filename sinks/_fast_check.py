@@ -1,14 +1,15 @@
 """Plain checks answered before FastAPI resolves parameters, body and dependencies.
 
-For a check, FastAPI's per-request machinery (parameter models, the key
+For a check, FastAPI's per-request machinery (middleware, routing, the key
 dependency, body validation of 10,000 questions) cost more CPU than the
-decisions. ``FastChecks`` answers the plain cases itself — a key that holds
-``decisions:read``, well-formed parameters or JSON body — with the same key
-check (``auth.require``'s own function), the same decisions (``FastDecider``)
-and the same JSON. Anything else (no key, a wrong key, a bad parameter or
-identifier, malformed JSON, a value over its length, a body with no declared
-length or over the limit) is handed to the FastAPI route unchanged, body
-included, so every error keeps its status and text.
+decisions. ``FastFront`` sits in front of the app (``_server.server_config``
+puts it there, with ``FastHttpProtocol``: the one seam) and answers the plain
+cases through the app's own ``Checks``, the same answer path as the routes:
+a key that holds ``decisions:read`` (``auth.require``'s own check), a query
+``DecisionQuery`` itself accepts, or a JSON body of plain questions.
+Anything else (no key, a wrong key, a bad parameter or identifier, malformed
+JSON, a body with no declared length or over the limit) goes to the FastAPI
+route unchanged, body included, so every error keeps its status and text.
 
 Admitted keys are remembered by the SHA-256 of the headers that carried them,
 never in plain text.
@@ -18,28 +19,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
+from collections import namedtuple
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-import pydantic_core
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from signalfold.policy._fast import CHANNELS, PURPOSES, FastDecider
-from signalfold.sinks._resolve import BadIdentifier, fast_answer, fast_answer_item
+from signalfold.policy.answers import CHANNELS, PURPOSES
+from signalfold.sinks._resolve import BadIdentifier
 from signalfold.sinks.auth import require
+from signalfold.sinks.checks import Checks
 from signalfold.sinks.decision_models import DecisionQuery
-from signalfold.sinks.errors import StrictJSONRoute, declared_length, describe_failure, server_error
+from signalfold.sinks.errors import declared_length, describe_failure, server_error
 from signalfold.sinks.models import MAX_BATCH_CHECKS
-from signalfold.sinks.view import ServingView
 
-__all__ = ["FastChecks", "FastFront", "FastPathRoute", "batch_json", "logged_request"]
+__all__ = ["CHECK_PATH", "FastChecks", "FastFront"]
+
+CHECK_PATH = "/v1/suppression/check"
 
 log = logging.getLogger(__name__)
 
@@ -54,77 +56,44 @@ _MAX_CHARS = {
     if limit is not None
 }
 FastPath = Callable[[Scope, Receive, Send], Any]
-AnswerNow = Callable[[bytes, list[tuple[bytes, bytes]], Any], bytes | None]
-
-
-class FastPathRoute(StrictJSONRoute):
-    """An ``APIRoute`` whose endpoint may answer first through its ``fast_path`` attribute.
-
-    ``fast_path(scope, receive, send)`` returns ``None`` once it answered, or the
-    ``receive`` the route must read the request from (the body replayed if read).
-    An ``answer_now(query_string, headers, app)`` attribute, if any, answers
-    the same requests synchronously (``FastFront.answer_now``).
-    """
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast_path = getattr(self.endpoint, "fast_path", None)
-        if fast_path is not None and not scope.get(_TRIED):
-            learn = scope.get(_LEARN)
-            if learn is not None:
-                answer_now = getattr(self.endpoint, "answer_now", None)
-                for method in self.methods:
-                    learn(method, self.path, fast_path, answer_now)
-            receive = await fast_path(scope, receive, send)
-            if receive is None:
-                return
-        await super().handle(scope, receive, send)
 
 
 class FastFront:
-    """An ASGI app in front of the FastAPI app that sends fast-path routes straight there.
+    """An ASGI app in front of the FastAPI app that answers plain checks through its ``Checks``.
 
     FastAPI's middleware stack and router cost ≈ 200 µs of CPU per request
-    before a route runs. The front learns each fast path when its route first
-    handles a request (``FastPathRoute`` reports it through the scope), then
-    calls it directly for that method and path; whatever it does not answer
-    goes to the app as before. An app with middleware of its own is never
-    bypassed (that middleware would be skipped).
+    before a route runs. The front answers ``GET`` and ``POST`` on
+    ``CHECK_PATH`` itself when it can (``FastChecks``) and sends everything
+    else to the app. An app with middleware of its own is never bypassed
+    (that middleware would be skipped).
     """
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.checks: FastChecks | None = None
         self._paths: dict[tuple[str, str], FastPath] = {}
-        self._now: dict[tuple[str, str], AnswerNow] = {}
-
-    def routes(self) -> set[tuple[str, str]]:
-        """The (method, path) pairs answered here so far (for tests)."""
-        return set(self._paths)
+        checks = getattr(app.state, "checks", None)  # ``create_app``'s answer path
+        if checks is not None and not getattr(app, "user_middleware", ()):
+            self.checks = FastChecks(checks, getattr(app, "max_request_bytes", None))
+            self._paths = {("GET", CHECK_PATH): self.checks.single}
+            self._paths[("POST", CHECK_PATH)] = self.checks.batch
 
     def answer_now(
         self, method: str, path: str, query_string: bytes, headers: list[tuple[bytes, bytes]]
     ) -> bytes | None:
-        """A 200 JSON body for a request a learned route answers synchronously; else ``None``.
+        """A 200 JSON body for a plain single check from a key admitted before; else ``None``.
 
         ``FastHttpProtocol`` asks this while it parses a request; ``None`` (not
-        learned, not plain, a key not admitted yet) sends it the ASGI way.
+        plain, a key not admitted yet) sends it the ASGI way.
         """
-        answer = self._now.get((method, path))
-        return None if answer is None else answer(query_string, headers, self.app)
-
-    def _learn(
-        self, method: str, path: str, fast_path: FastPath, answer_now: AnswerNow | None = None
-    ) -> None:
-        if not getattr(self.app, "user_middleware", ()):
-            self._paths[(method, path)] = fast_path
-            if answer_now is not None:
-                self._now[(method, path)] = answer_now
+        if self.checks is None or method != "GET" or path != CHECK_PATH:
+            return None
+        return self.checks.answer_now(query_string, headers, self.app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
             fast_path = self._paths.get((scope["method"], scope["path"]))
-            if fast_path is None:
-                scope[_LEARN] = self._learn
-            else:
+            if fast_path is not None:
                 scope["app"] = self.app  # as Starlette sets it: the key check reads app.state
                 try:
                     answered = await fast_path(scope, receive, send)
@@ -136,65 +105,24 @@ class FastFront:
                     return
                 if answered is None:
                     return
-                receive, scope[_TRIED] = answered, True
+                receive = answered
         await self.app(scope, receive, send)
 
 
-_LEARN = "signalfold.fast_path.learn"
-_TRIED = "signalfold.fast_path.tried"
+_Query = namedtuple("_Query", FIELD_ORDER)  # type: ignore[misc]  # a batch item, in model order
 
 
-class _Query(NamedTuple):
-    """A plain single check's parameters, as ``DecisionQuery`` would hold them."""
-
-    channel: str
-    purpose: str
-    email: str | None = None
-    phone: str | None = None
-    customer_id: str | None = None
-    type: str | None = None
-    value: str | None = None
-    product_id: str | None = None
-    category: str | None = None
-
-
-def logged_request(given: dict[str, Any]) -> dict[str, Any]:
-    """The request as the log keeps it: ``DecisionQuery``'s set fields, in its order."""
-    keys = tuple(given)
-    order = _ORDERS.get(keys)
-    if order is None:  # a send list repeats a handful of shapes
-        order = tuple(f for f in FIELD_ORDER if f in given)
-        if len(_ORDERS) < 1024:
-            _ORDERS[keys] = order
-    return {f: given[f] for f in order if given[f] is not None}
-
-
-_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-
-def batch_json(parts: list[bytes], counts: dict[str, int]) -> bytes:
-    """``DecisionBatchResponse`` JSON from each result's ``{"index", "decision", "error"}`` JSON."""
-    return b'{"results":[%b],"counts":%b}' % (b",".join(parts), pydantic_core.to_json(counts))
+def _logged_item(question: Any) -> dict[str, Any]:
+    """A batch item as the log keeps it (what ``DecisionQuery.model_dump`` would give)."""
+    return {f: v for f, v in zip(FIELD_ORDER, question, strict=True) if v is not None}
 
 
 class FastChecks:
-    """The fast single (``GET``) and batch (``POST``) checks over one view and decider."""
+    """The fast single (``GET``) and batch (``POST``) checks, answered by ``checks``."""
 
-    def __init__(
-        self,
-        view: ServingView,
-        fast: FastDecider,
-        clock: Callable[[], datetime],
-        region: str,
-        record: Callable[[str, list[tuple[Any, Any]], datetime], None],
-        *,
-        types: frozenset[str] | None = None,
-        max_body_bytes: int | None = None,
-    ) -> None:
-        self._view, self._fast, self._clock, self._region = view, fast, clock, region
-        self._types = types
+    def __init__(self, checks: Checks, max_body_bytes: int | None = None) -> None:
+        self._checks = checks
         self._max_body = max_body_bytes
-        self._record = record
         self._key_check = require("decisions:read")
         # Admitted keys → surface name, for the checker that admitted them: building a
         # ``Request`` and checking the key cost more than the decision. Keyed by the
@@ -261,16 +189,11 @@ class FastChecks:
         return None
 
     def _answer_single(self, surface: str, params: dict[str, str]) -> bytes | None:
-        """The decision's JSON, logged under ``surface``; ``None`` for a bad identifier."""
-        now = self._clock()
+        """The decision's JSON, logged under ``surface``; ``None``: the route answers."""
         try:
-            decision = fast_answer(
-                self._view, self._fast, _Query(**params), now, self._region, types=self._types
-            )
-        except BadIdentifier:
+            return self._checks.single(surface, DecisionQuery.model_validate(params))
+        except (ValidationError, BadIdentifier):
             return None  # the route answers 422 with its own text
-        self._record(surface, [(logged_request(params), decision)], now)
-        return decision.json
 
     async def batch(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         if scope["method"] != "POST":
@@ -293,24 +216,8 @@ class FastChecks:
             return replay
         if checks is None:
             return replay
-        now = self._clock()
-        parts: list[bytes] = []
-        answers: list[tuple[Any, Any]] = []
-        counts: Counter[str] = Counter()
-        view, fast, region, types = self._view, self._fast, self._region, self._types
-        for i, item in enumerate(checks):
-            try:
-                decision = fast_answer_item(view, fast, item, now, region, types=types)
-            except BadIdentifier as exc:
-                error = exc.error.model_dump_json().encode()
-                parts.append(b'{"index":%d,"decision":null,"error":%b}' % (i, error))
-                counts["error"] += 1
-                continue
-            parts.append(b'{"index":%d,"decision":%b,"error":null}' % (i, decision.json))
-            answers.append((logged_request(item), decision))
-            counts[decision.outcome] += 1
-        self._record(surface, answers, now)
-        payload = batch_json(parts, dict(counts))
+        questions = [_Query._make(map(item.get, FIELD_ORDER)) for item in checks]
+        payload = self._checks.batch(surface, questions, _logged_item)
         await Response(payload, media_type="application/json")(scope, receive, send)
         return None
 
@@ -336,17 +243,13 @@ def _key_digest(headers: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def _plain_params(query_string: bytes) -> dict[str, str] | None:
-    """A single check's parameters if plain (known, once each, non-empty, valid enums)."""
+    """A single check's parameters if plain: known, once each, non-empty.
+
+    Their values are ``DecisionQuery``'s to judge (``_answer_single``).
+    """
     pairs = _query_pairs(query_string.decode("latin-1"))
     params = dict(pairs)
-    if (
-        len(params) != len(pairs)
-        or not params.keys() <= _FIELDS
-        or "" in params.values()
-        or params.get("channel") not in CHANNELS
-        or params.get("purpose") not in PURPOSES
-        or any(len(v) > _MAX_CHARS.get(k, len(v)) for k, v in params.items())
-    ):
+    if len(params) != len(pairs) or not params.keys() <= _FIELDS or "" in params.values():
         return None
     return params
 

@@ -3,7 +3,7 @@
 The state workers re-evaluate flags when the policy file changes; the serving
 side applies the parts it evaluates itself when asked — unknown-customer rules
 and ask-time rules such as quiet hours. A thread polls the file and swaps the
-policy inside the running ``FastDecider``; a broken edit is logged and the
+policy inside the running ``Decider``; a broken edit is logged and the
 running policy kept (``PolicyWatcher``).
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from signalfold.policy._fast import FastDecider
-from signalfold.policy.reload import PolicyWatcher
+from signalfold.policy import Decider, PolicyWatcher
 
 __all__ = ["PolicyReloader"]
 
@@ -23,7 +22,7 @@ log = logging.getLogger(__name__)
 class PolicyReloader:
     """Polls the decider's policy file every ``interval`` seconds until ``stop()``."""
 
-    def __init__(self, decider: FastDecider, *, interval: float = 2.0) -> None:
+    def __init__(self, decider: Decider, *, interval: float = 2.0) -> None:
         self._decider = decider
         self._interval = interval
         self._watcher = (
@@ -45,11 +44,7 @@ class PolicyReloader:
         policy = self._watcher.poll()
         if policy is None:
             return False
-        try:
-            self._decider.reload(policy)
-        except ValueError as exc:
-            log.error("policy reload refused by the serving replica: %s", exc)
-            return False
+        self._decider.reload(policy)
         self.reloads += 1
         return True
 

@@ -7,8 +7,6 @@ Identifiers are normalised exactly as identity resolution normalises them, so
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +15,21 @@ from pydantic import ValidationError
 from signalfold.errors import SignalfoldError
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.normalize import normalize_email, normalize_identifier
-from signalfold.policy._fast import Answer, FastDecider
-from signalfold.schemas import CustomerState, Identifier, SuppressionDecision
+from signalfold.schemas import CustomerState, Identifier
 from signalfold.sinks.models import CheckError
 from signalfold.sinks.view import ServingView
 
 __all__ = [
     "ALWAYS_ACCEPTED",
     "BadIdentifier",
-    "Decider",
-    "answer_check",
+    "customer_asked",
     "declared_identifier_types",
     "describe_given",
-    "fast_answer",
-    "fast_answer_item",
     "find_state",
     "identifier_key",
     "single_identifier",
 ]
 
-Decider = Callable[..., SuppressionDecision]
 ALWAYS_ACCEPTED = frozenset({"customer_id", "email", "phone"})
 """Identifier types every replica accepts, whatever the contracts declare."""
 _CUSTOMER_ID = re.compile(r"cus_[0-9a-f]{20}")  # as ``identity.resolution`` names customers
@@ -241,9 +234,15 @@ def _customer_of(
     return _customer_by(view, field, value, region, field_name, types)
 
 
-def _customer_asked(
+def customer_asked(
     view: ServingView, check: Any, region: str, types: frozenset[str] | None
 ) -> str | None:
+    """The current customer id ``check`` names (``None``: nobody), or ``BadIdentifier``.
+
+    ``check`` is anything with ``DecisionQuery``'s attributes. Raises for a
+    missing or invalid identifier, a malformed customer id, or (with
+    ``types``) an identifier type no contract declares.
+    """
     return _customer_of(
         view,
         region,
@@ -253,84 +252,6 @@ def _customer_asked(
         getattr(check, "type", None),
         getattr(check, "value", None),
         types,
-    )
-
-
-def answer_check(
-    view: ServingView,
-    decide: Decider,
-    check: Any,
-    now: datetime,
-    region: str,
-    *,
-    types: frozenset[str] | None = None,
-) -> SuppressionDecision:
-    """The decision for one question (a ``DecisionQuery`` or ``CheckRequest``).
-
-    Raises ``BadIdentifier`` for a missing or invalid identifier, a malformed
-    customer id, or (with ``types``) an identifier type no contract declares.
-    """
-    customer_id = _customer_asked(view, check, region, types)
-    state = None if customer_id is None else view.state(customer_id)
-    extra = {}
-    for name in ("product_id", "category"):
-        if getattr(check, name, None) is not None:
-            extra[name] = getattr(check, name)
-    return decide(state, channel=check.channel, purpose=check.purpose, now=now, **extra)
-
-
-def fast_answer(
-    view: ServingView,
-    fast: FastDecider,
-    check: Any,
-    now: datetime,
-    region: str,
-    *,
-    types: frozenset[str] | None = None,
-) -> Answer:
-    """``answer_check`` through the fast path: the same decision, as an ``Answer``.
-
-    ``check`` is anything with the ``DecisionQuery`` attributes.
-    """
-    customer_id = _customer_asked(view, check, region, types)
-    return fast.answer(
-        None if customer_id is None else view.inputs(customer_id),
-        channel=check.channel,
-        purpose=check.purpose,
-        now=now,
-        product_id=getattr(check, "product_id", None),
-        category=getattr(check, "category", None),
-    )
-
-
-def fast_answer_item(
-    view: ServingView,
-    fast: FastDecider,
-    item: dict[str, Any],
-    now: datetime,
-    region: str,
-    *,
-    types: frozenset[str] | None = None,
-) -> Answer:
-    """``fast_answer`` for one already-checked question of a batch body (a plain dict)."""
-    get = item.get
-    customer_id = _customer_of(
-        view,
-        region,
-        get("email"),
-        get("phone"),
-        get("customer_id"),
-        get("type"),
-        get("value"),
-        types,
-    )
-    return fast.answer(
-        None if customer_id is None else view.inputs(customer_id),
-        channel=item["channel"],
-        purpose=item["purpose"],
-        now=now,
-        product_id=get("product_id"),
-        category=get("category"),
     )
 
 

@@ -28,16 +28,17 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from signalfold.policy import Decider
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks._resolve import (
     BadIdentifier,
-    Decider,
     declared_identifier_types,
     describe_given,
     find_state,
 )
 from signalfold.sinks.auth import KeyChecker, document_scopes, key_checker_for, require
+from signalfold.sinks.checks import Checks, DecideFunction, as_decider
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.errors import (
     InvalidCursor,
@@ -70,12 +71,6 @@ __all__ = ["create_app"]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _default_decider() -> Decider:
-    from signalfold.policy import decide
-
-    return decide
 
 
 def _not_found(message: str) -> HTTPException:
@@ -222,7 +217,7 @@ def create_app(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = _utcnow,
-    decide: Decider | None = None,
+    decide: Decider | DecideFunction | None = None,
     readiness: Readiness | None = None,
     key_checker: KeyChecker | None = None,
     decision_log: DecisionLog | None = None,
@@ -231,13 +226,13 @@ def create_app(
 ) -> FastAPI:
     """The serving API over ``view`` and ``store``; tests pass a fixed clock and fakes.
 
-    ``decide`` defaults to ``signalfold.policy.decide``; ``readiness``
+    ``decide``: the ``Decider`` checks are answered with (default: the
+    shipped policy's; a plain function stands in for ``decide`` in tests); ``readiness``
     ``None`` means always ready (no consumer, e.g. in unit tests);
     ``decision_log`` records every check answered (``None``: not logged);
     ``identifier_types`` defaults to the types the contract files declare;
     ``publish`` sends identity commands (default: to Kafka).
     """
-    decider = decide or _default_decider()
     region = settings.default_region
     types = frozenset(
         identifier_types
@@ -293,17 +288,9 @@ def create_app(
         """Readiness: 200 once the topics were replayed up to where they ended at start."""
         return status_response(readiness, require_caught_up=True)
 
-    app.include_router(
-        decision_router(
-            view,
-            decider,
-            clock,
-            region,
-            decision_log,
-            identifier_types=types,
-            max_body_bytes=settings.max_request_bytes,
-        )
-    )
+    checks = Checks(view, as_decider(decide), clock, region, decision_log, types=types)
+    app.state.checks = checks  # the fast path in front of the app answers through it too
+    app.include_router(decision_router(checks))
 
     @app.get(
         "/v1/customers/lookup",

@@ -45,7 +45,7 @@ import duckdb
 import orjson
 from pydantic import BaseModel
 
-from signalfold.policy._fast import Answer
+from signalfold.policy import Answer
 from signalfold.sinks._log_table import DecisionLogTable
 from signalfold.sinks.decision_models import LoggedDecision
 from signalfold.sinks.pii import IdentifierHasher

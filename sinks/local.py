@@ -17,7 +17,6 @@ record of what it did.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
@@ -27,11 +26,11 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from signalfold.policy import Policy, decide, load_policy
-from signalfold.policy._fast import as_fast_decider
+from signalfold.policy import Decider, Policy, load_policy
 from signalfold.schemas import SuppressionDecision
 from signalfold.settings import Settings
-from signalfold.sinks._resolve import answer_check, declared_identifier_types, fast_answer
+from signalfold.sinks._resolve import declared_identifier_types
+from signalfold.sinks.checks import Checks
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import consume_ready, is_fence
@@ -57,12 +56,18 @@ class LocalDecisions:
         self._settings = settings
         self._topics = Topics(prefix=settings.topic_prefix)
         self._policy = policy if policy is not None else load_policy(settings.policy_file)
-        self._decide = functools.partial(decide, policy=self._policy)
-        self._fast = as_fast_decider(self._decide)
-        # A typo in an identifier type is an error, not an unknown (allowed) customer.
-        self._types = declared_identifier_types(settings.contracts_dir)
         self._clock = clock
         self.view = ServingView()
+        # The serving replica's own answer path, unlogged. A typo in an identifier type
+        # is an error, not an unknown (allowed) customer.
+        self._checks = Checks(
+            self.view,
+            Decider(self._policy),
+            clock,
+            settings.default_region,
+            None,
+            types=declared_identifier_types(settings.contracts_dir),
+        )
         self._stop = threading.Event()
         self._caught_up = threading.Event()
         self._targets: dict[tuple[str, int], int] = {}
@@ -111,11 +116,7 @@ class LocalDecisions:
             get("category"),
         )
         moment = now if now is not None else self._clock()
-        region = self._settings.default_region
-        types = self._types
-        if self._fast is not None:
-            return fast_answer(self.view, self._fast, query, moment, region, types=types).decision()
-        return answer_check(self.view, self._decide, query, moment, region, types=types)
+        return self._checks.answer(query, moment).decision()
 
     def stop(self) -> None:
         self._stop.set()

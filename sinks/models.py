@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from signalfold.schemas import Channel, IdentityChange, Purpose, Signal, SuppressionDecision
+from signalfold.schemas import IdentityChange, Signal
 
 __all__ = [
     "MAX_BATCH_CHECKS",
     "MAX_CURSOR_CHARS",
     "MAX_CUSTOMER_ID_CHARS",
     "MAX_ID_CHARS",
-    "BatchCheckRequest",
-    "BatchCheckResponse",
-    "BatchCheckResult",
     "CheckError",
-    "CheckRequest",
     "IdentityExplanation",
     "Problem",
     "ProblemReport",
@@ -70,22 +66,6 @@ class IdentityExplanation(BaseModel):
     changes: list[IdentityChange]
 
 
-class CheckRequest(BaseModel):
-    """One suppression question; give exactly one of ``email``, ``phone``, ``customer_id``."""
-
-    email: str | None = None
-    phone: str | None = None
-    customer_id: str | None = None
-    channel: Channel
-    purpose: Purpose
-
-
-class BatchCheckRequest(BaseModel):
-    """Up to 10,000 questions answered in one call, in order."""
-
-    checks: list[CheckRequest] = Field(max_length=MAX_BATCH_CHECKS)
-
-
 class CheckError(BaseModel):
     """Why one question could not be answered: the field, what was expected, what was found."""
 
@@ -122,18 +102,6 @@ class RefusalReport(BaseModel):
     (``unauthenticated``, ``forbidden``, ``customer_not_found``, ``broker_unavailable``)."""
 
     detail: list[Problem]
-
-
-class BatchCheckResult(BaseModel):
-    """The answer to ``checks[index]``: a decision, or an error for that question alone."""
-
-    index: int
-    decision: SuppressionDecision | None = None
-    error: CheckError | None = None
-
-
-class BatchCheckResponse(BaseModel):
-    results: list[BatchCheckResult]
 
 
 class ServiceStatus(BaseModel):

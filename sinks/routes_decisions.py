@@ -1,41 +1,24 @@
 """Decision routes: single and batch checks, an explanation for support, the decision log.
 
-``decision_router`` builds the routes over what ``create_app`` owns (view,
-decider, clock, log); every answer given through ``/v1/suppression/check`` is
-written to the decision log under the caller's key name.
-
-When the decider is the policy's ``decide`` (as ``signalfold serve`` builds
-it), checks take the fast path: decisions from ``ServingView.inputs`` through
-``FastDecider`` (cached per state version), responses written as bytes. A
-plain single check (a key holding the scope, one value per known parameter)
-is even answered before FastAPI resolves parameters and dependencies: that
-machinery cost more than the decision. Anything else — a missing or bad key,
-an invalid parameter or identifier, another method — goes through the FastAPI
-route, which gives the same errors as ever.
+``decision_router`` builds the routes over a ``Checks`` (the one answer path:
+view, decider, clock, log); every answer given through
+``/v1/suppression/check`` is written to the decision log under the caller's
+key name. A serving replica also answers plain checks before FastAPI (the
+fast path, ``_fast_http``, plugged in by ``_server.server_config``) through
+the very same ``Checks``; these routes answer everything else, errors included.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
-from signalfold.policy._fast import as_fast_decider
 from signalfold.schemas import SuppressionDecision
-from signalfold.sinks._fast_check import FastChecks, FastPathRoute, batch_json
-from signalfold.sinks._resolve import (
-    BadIdentifier,
-    Decider,
-    answer_check,
-    fast_answer,
-    single_identifier,
-)
+from signalfold.sinks._resolve import BadIdentifier, single_identifier
 from signalfold.sinks.auth import require
-from signalfold.sinks.decision_log import DecisionLog
+from signalfold.sinks.checks import Checks
 from signalfold.sinks.decision_models import (
     DecisionBatchRequest,
     DecisionBatchResponse,
@@ -45,7 +28,6 @@ from signalfold.sinks.decision_models import (
 )
 from signalfold.sinks.errors import StrictJSONRoute, problem
 from signalfold.sinks.models import MAX_CUSTOMER_ID_CHARS, MAX_ID_CHARS
-from signalfold.sinks.view import ServingView
 
 __all__ = ["decision_router"]
 
@@ -56,55 +38,25 @@ def _unprocessable(exc: BadIdentifier) -> HTTPException:
     return HTTPException(422, detail=[problem("invalid_identifier", loc, **err.model_dump())])
 
 
-def decision_router(
-    view: ServingView,
-    decide: Decider,
-    clock: Callable[[], datetime],
-    region: str,
-    log: DecisionLog | None,
-    *,
-    identifier_types: frozenset[str] | None = None,
-    max_body_bytes: int | None = None,
-) -> APIRouter:
-    """The decision routes; ``log`` ``None`` answers without logging (unit tests only).
-
-    ``identifier_types``: the types the loaded contracts declare; a question by
-    another type that finds nobody is a 422 naming them (``None``: any type).
-    ``max_body_bytes``: the app's body limit; the fast batch leaves larger
-    bodies (and bodies of no declared length) to the app, which refuses them.
-    """
-    types = identifier_types
+def decision_router(checks: Checks) -> APIRouter:
+    """The decision routes over ``checks`` (its ``log`` ``None``: not logged, unit tests only)."""
     router = APIRouter(tags=["suppression"], route_class=StrictJSONRoute)
-
-    fast = as_fast_decider(decide)
-
-    def record(surface: str, answers: list[tuple[Any, Any]], at: datetime) -> None:
-        if log is not None and answers:
-            log.record(surface, answers, at)
-
-    def answer(question: Any, now: datetime) -> Any:
-        """A ``SuppressionDecision``, or with the fast path an ``Answer`` (same JSON)."""
-        if fast is not None:
-            return fast_answer(view, fast, question, now, region, types=types)
-        return answer_check(view, decide, question, now, region, types=types)
-
-    def as_json(decision: Any) -> bytes:
-        return decision.json if fast is not None else decision.model_dump_json().encode()
+    view, clock, log = checks.view, checks.clock, checks.log
 
     # async: a check is a few microseconds of CPU; a threadpool hop would cost more.
+    @router.get("/v1/suppression/check", response_model=SuppressionDecision)
     async def check(
         query: Annotated[DecisionQuery, Query()],
         surface: Annotated[str, Depends(require("decisions:read"))],
     ) -> Response:
         """May this surface contact this person on this channel for this purpose now?"""
-        now = clock()
         try:
-            decision = answer(query, now)
+            body = checks.single(surface, query)
         except BadIdentifier as exc:
             raise _unprocessable(exc) from exc
-        record(surface, [(query, decision)], now)
-        return Response(as_json(decision), media_type="application/json")
+        return Response(body, media_type="application/json")
 
+    @router.post("/v1/suppression/check", response_model=DecisionBatchResponse)
     def check_batch(
         body: DecisionBatchRequest,
         surface: Annotated[str, Depends(require("decisions:read"))],
@@ -113,44 +65,7 @@ def decision_router(
 
         An invalid identifier gets an ``error`` at its index; the others are answered.
         """
-        now = clock()
-        parts: list[bytes] = []
-        answers: list[tuple[Any, Any]] = []
-        counts: Counter[str] = Counter()
-        for i, question in enumerate(body.checks):
-            try:
-                decision = answer(question, now)
-            except BadIdentifier as exc:
-                error = exc.error.model_dump_json().encode()
-                parts.append(b'{"index":%d,"decision":null,"error":%b}' % (i, error))
-                counts["error"] += 1
-                continue
-            parts.append(b'{"index":%d,"decision":%b,"error":null}' % (i, as_json(decision)))
-            answers.append((question, decision))
-            counts[decision.outcome] += 1
-        record(surface, answers, now)
-        # ``DecisionBatchResponse`` JSON, written directly: validating 10,000 decisions into
-        # the envelope and serialising them again cost more than answering them.
-        return Response(batch_json(parts, dict(counts)), media_type="application/json")
-
-    if fast is not None:
-        checks = FastChecks(
-            view, fast, clock, region, record, types=types, max_body_bytes=max_body_bytes
-        )
-        check.fast_path = checks.single  # type: ignore[attr-defined]
-        check.answer_now = checks.answer_now  # type: ignore[attr-defined]
-        check_batch.fast_path = checks.batch  # type: ignore[attr-defined]
-    for endpoint, method, model in (
-        (check, "GET", SuppressionDecision),
-        (check_batch, "POST", DecisionBatchResponse),
-    ):
-        router.add_api_route(
-            "/v1/suppression/check",
-            endpoint,
-            methods=[method],
-            response_model=model,
-            route_class_override=FastPathRoute,
-        )
+        return Response(checks.batch(surface, body.checks), media_type="application/json")
 
     @router.get(
         "/v1/suppression/explain",
@@ -162,9 +77,8 @@ def decision_router(
 
         Not logged as an answer: nobody is contacted on the strength of it.
         """
-        now = clock()
         try:
-            decision = answer_check(view, decide, query, now, region, types=types)
+            decision = checks.answer(query, clock()).decision()
         except BadIdentifier as exc:
             raise _unprocessable(exc) from exc
         state = view.state(decision.customer_id) if decision.customer_id else None

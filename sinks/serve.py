@@ -7,7 +7,6 @@ same thing in a thread (tests, notebooks) on a free port.
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import threading
@@ -18,13 +17,13 @@ from types import TracebackType
 
 from fastapi import FastAPI
 
-from signalfold.policy._fast import FastDecider
+from signalfold.policy import Decider, load_policy
 from signalfold.settings import Settings
 from signalfold.sinks._log_publisher import KafkaLogPublisher
 from signalfold.sinks._policy_reload import PolicyReloader
-from signalfold.sinks._resolve import Decider
 from signalfold.sinks._server import Server, server_config, shared_socket, tune_gc
 from signalfold.sinks.api import create_app
+from signalfold.sinks.checks import DecideFunction
 from signalfold.sinks.decision_log import DecisionLog, DecisionLogTable
 from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.pii import hasher_for
@@ -68,24 +67,17 @@ def build(
     settings: Settings,
     *,
     clock: Callable[[], datetime] | None = None,
-    decide: Decider | None = None,
+    decide: Decider | DecideFunction | None = None,
 ) -> Serving:
     """Wire one replica; nothing runs until ``materializer.start()`` and the HTTP server.
 
-    ``decide`` defaults to the policy's ``decide`` with ``settings.policy_file``
-    (the shipped policy when unset): its unknown-customer and ask-time rules.
+    ``decide`` defaults to a ``Decider`` with ``settings.policy_file`` (the
+    shipped policy when unset): its unknown-customer and ask-time rules, and
+    live edits of the file.
     """
-    reloading: FastDecider | None = None
+    reloading: Decider | None = None
     if decide is None:
-        from signalfold.policy import decide as policy_decide
-        from signalfold.policy import load_policy
-
-        policy = load_policy(settings.policy_file)
-        try:
-            # The fast decider answers from cached inputs and takes live policy edits.
-            decide = reloading = FastDecider(policy)
-        except ValueError:  # an ask-time rule kind it does not serve: plain decide
-            decide = functools.partial(policy_decide, policy=policy)
+        decide = reloading = Decider(load_policy(settings.policy_file))
     topics = Topics(prefix=settings.topic_prefix)
     ensure_topics(
         settings.kafka_client_config(),
@@ -182,7 +174,7 @@ class ServeHandle:
         settings: Settings,
         *,
         clock: Callable[[], datetime] | None = None,
-        decide: Decider | None = None,
+        decide: Decider | DecideFunction | None = None,
     ) -> None:
         self.serving = build(settings, clock=clock, decide=decide)
         self._started = threading.Event()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from signalfold.policy._fast import DecisionInputs
+from signalfold.policy import DecisionInputs
 from signalfold.schemas import CustomerState
 
 __all__ = ["ServingView"]

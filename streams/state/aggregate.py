@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from signalfold.policy.evaluate import EventRef, EventRefs, evaluate_flags
 from signalfold.schemas.signal import Signal
-from signalfold.schemas.state import CustomerState, IdentityRef
+from signalfold.schemas.state import CustomerState, Flag, IdentityRef
 from signalfold.streams.state import _build
 from signalfold.streams.state._document import Document, Published, policy_view, serialize
 from signalfold.streams.state._fold import (
@@ -182,6 +182,10 @@ class CustomerAggregate:
         state = self.fold_state(now, policy.referenced_types())
         state.flags = evaluate_flags(state, policy, now, refs=self.event_refs())
         return state
+
+    def flags(self, policy: Policy, now: datetime) -> list[Flag]:
+        """The flags ``policy`` raises on this customer at ``now``, citing its full provenance."""
+        return evaluate_flags(self.fold_state(now), policy, now, refs=self.event_refs())
 
     def publish(self, policy: Policy, now: datetime) -> Published:
         """:meth:`to_state` as the stage publishes it: its JSON and its flags.

@@ -7,7 +7,6 @@ request that fails on the fast path is a 500 whose log line holds no value.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import socket
@@ -20,10 +19,10 @@ import duckdb
 import pytest
 import uvicorn
 
-from signalfold.policy import decide, load_policy
+from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks import _fast_check
+from signalfold.sinks import checks
 from signalfold.sinks._server import server_config
 from signalfold.sinks.api import create_app
 from signalfold.sinks.store import Store
@@ -48,7 +47,7 @@ def port() -> Iterator[int]:
         store,
         Settings(max_request_bytes=LIMIT),
         clock=lambda: NOW,
-        decide=functools.partial(decide, policy=load_policy()),
+        decide=Decider(load_policy()),
     )
     server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -94,7 +93,7 @@ def _batch(n: int) -> bytes:
 
 
 def test_the_body_limit_holds_on_the_fast_path(port) -> None:
-    for _ in range(2):  # the first answer teaches FastFront the route; the second takes it
+    for _ in range(2):  # the first admits the key; the second is answered from what it kept
         status, body, closed = _post(port, _batch(1))
         assert status == b"HTTP/1.1 200 OK" and json.loads(body)["counts"] == {"allow": 1}
     status, body, closed = _post(port, b"x" * 64, length=50_000_000)  # a 50 MB claim
@@ -109,8 +108,8 @@ def test_a_fast_path_failure_is_a_500_logged_without_values(port, monkeypatch, c
     def broken(*args: object, **kwargs: object) -> object:
         raise ValueError(f"cannot answer {args}")  # a message that quotes the request
 
-    assert _post(port, _batch(1))[0] == b"HTTP/1.1 200 OK"  # FastFront learns the route
-    monkeypatch.setattr(_fast_check, "fast_answer_item", broken)
+    assert _post(port, _batch(1))[0] == b"HTTP/1.1 200 OK"
+    monkeypatch.setattr(checks, "customer_asked", broken)
     caplog.set_level(logging.DEBUG)
     status, body, _ = _post(port, _batch(1))
     assert status.startswith(b"HTTP/1.1 500")

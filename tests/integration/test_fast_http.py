@@ -8,7 +8,6 @@ exactly what a client sends.
 
 from __future__ import annotations
 
-import functools
 import re
 import socket
 import threading
@@ -21,7 +20,7 @@ import duckdb
 import pytest
 import uvicorn
 
-from signalfold.policy import decide, load_policy
+from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks._server import server_config
@@ -53,7 +52,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, list[bool], DecisionLog]]:
         store,
         Settings(api_keys_file=keys),
         clock=lambda: NOW,
-        decide=functools.partial(decide, policy=load_policy()),
+        decide=Decider(load_policy()),
         decision_log=log,
     )
     config = server_config(app, host="127.0.0.1", port=0, log_level="warning")

@@ -23,7 +23,6 @@ that drop the key expect (and get) a 401.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 
-from signalfold.policy import decide, load_policy
+from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState, Resolved, Signal
 from signalfold.schemas.signal import make_signal_id
 from signalfold.settings import Settings
@@ -108,7 +107,7 @@ def served_url(broker, tmp_path_factory) -> Iterator[str]:
     for n in range(3):
         store.signals.add(signal_row(_resolved(n)))
     store.flush()
-    app = create_app(view, store, settings_, decide=functools.partial(decide, policy=load_policy()))
+    app = create_app(view, store, settings_, decide=Decider(load_policy()))
     server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -7,8 +7,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from signalfold.policy import load_policy
-from signalfold.policy._fast import FastDecider
+from signalfold.policy import Decider, load_policy
 from signalfold.sinks._policy_reload import PolicyReloader
 
 SHIPPED = Path(load_policy(None).source or "")
@@ -23,20 +22,20 @@ def _touch_later(path: Path, seconds: int) -> None:
 def test_unknown_customer_rule_edits_apply_without_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     shutil.copy(SHIPPED, path)
-    decider = FastDecider(load_policy(path))
+    decider = Decider(load_policy(path))
     reloader = PolicyReloader(decider, interval=3600)  # polled by hand below
     ask = {"channel": "email", "purpose": "marketing", "now": NOW}
-    assert decider(None, **ask).outcome == "allow"
+    assert decider.answer(None, **ask).outcome == "allow"
 
     text = path.read_text()
     assert "marketing: allow" in text
     path.write_text(text.replace("marketing: allow", "marketing: deny", 1))
     _touch_later(path, 10)
     assert reloader.check()
-    denied = decider(None, **ask)
+    denied = decider.answer(None, **ask).decision()
     assert denied.outcome == "deny" and denied.unknown_rule == "unknown_customer.marketing"
 
     path.write_text("rules: [this is not a policy")
     _touch_later(path, 20)
     assert not reloader.check(), "a broken edit is refused"
-    assert decider(None, **ask).outcome == "deny", "the running policy is kept"
+    assert decider.answer(None, **ask).outcome == "deny", "the running policy is kept"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from datetime import UTC, datetime
@@ -14,9 +13,10 @@ import pytest
 from asgi_client import call as _send
 from fastapi import FastAPI
 
-from signalfold.policy import decide, load_policy
+from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
+from signalfold.sinks._fast_check import FastFront
 from signalfold.sinks.api import create_app
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
@@ -39,16 +39,14 @@ def _app(decider: Any) -> FastAPI:
     return create_app(view, store, Settings(), clock=lambda: NOW, decide=decider)
 
 
-# The policy's own ``decide`` (the fast path serves it) and a wrapper it does not recognise.
-DECIDERS = {
-    "fast": functools.partial(decide, policy=POLICY),
-    "route": lambda state, **q: decide(state, policy=POLICY, **q),
-}
+# Behind the fast path (as ``serve`` runs it), and the routes alone.
+MODES = ("fast", "route")
 
 
-@pytest.fixture(params=sorted(DECIDERS))
-def app(request) -> FastAPI:
-    return _app(DECIDERS[request.param])
+@pytest.fixture(params=MODES)
+def app(request) -> Any:
+    api = _app(Decider(POLICY))
+    return FastFront(api) if request.param == "fast" else api
 
 
 def _only_error(r: httpx.Response) -> dict[str, Any]:

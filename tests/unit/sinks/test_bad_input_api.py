@@ -2,13 +2,12 @@
 
 Every refusal is a 413 or 422 in the one error shape, without the values sent;
 a request that still fails is a 500 in that shape whose log line holds no value.
-Each test runs on the fast path (the policy's own ``decide``) and the route's.
+Each test runs behind the fast path (as ``serve`` runs it) and on the routes alone.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -22,9 +21,10 @@ from asgi_client import call as _send
 from fastapi import FastAPI
 from sink_factory import resolved, ticket_signal
 
-from signalfold.policy import decide, load_policy
+from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState, IdentityCommand
 from signalfold.settings import Settings
+from signalfold.sinks._fast_check import FastFront
 from signalfold.sinks._tables import signal_row
 from signalfold.sinks.api import create_app
 from signalfold.sinks.store import Store, encode_cursor
@@ -37,10 +37,7 @@ Q = "/v1/suppression/check"
 MARKETING = {"channel": "email", "purpose": "marketing"}
 JSON = {"content-type": "application/json"}
 LIMIT = 4096
-DECIDERS = {
-    "fast": functools.partial(decide, policy=POLICY),
-    "route": lambda state, **q: decide(state, policy=POLICY, **q),
-}
+MODES = ("fast", "route")  # behind the fast path (as ``serve`` runs it), and the routes alone
 SECRET = "jane.private@example.com"
 
 
@@ -69,9 +66,10 @@ def sent() -> list[IdentityCommand]:
     return []
 
 
-@pytest.fixture(params=sorted(DECIDERS))
-def app(request, sent) -> FastAPI:
-    return _app(DECIDERS[request.param], sent)
+@pytest.fixture(params=MODES)
+def app(request, sent) -> Any:
+    api = _app(Decider(POLICY), sent)
+    return FastFront(api) if request.param == "fast" else api
 
 
 def _problems(r: httpx.Response, status: int) -> list[dict[str, Any]]:
@@ -237,7 +235,7 @@ def test_an_overlong_customer_id_never_reaches_the_producer(app, sent) -> None:
 
 
 def test_a_command_larger_than_a_kafka_record_is_422(sent) -> None:
-    app = _app(DECIDERS["route"], sent, max_request_bytes=8 * 1024 * 1024)
+    app = _app(Decider(POLICY), sent, max_request_bytes=8 * 1024 * 1024)
     records = [f"crm:{i:06d}" + "x" * 300 for i in range(10_000)]
     r = _send(app, "POST", "/v1/identity/split", json={"customer_id": "c1", "records": records})
     (detail,) = _problems(r, 422)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hmac
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +13,11 @@ import pytest
 from asgi_client import call
 from fastapi import FastAPI
 
-from signalfold.policy import decide, load_policy
+from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks import auth
+from signalfold.sinks._fast_check import FastFront
 from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import KeyEntry, KeyFileChecker, hash_key
 from signalfold.sinks.store import Store
@@ -58,7 +58,8 @@ def test_a_key_is_compared_with_every_entry_by_compare_digest(monkeypatch) -> No
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> FastAPI:
+def app(tmp_path: Path) -> FastFront:
+    """The app behind its fast path, as ``signalfold serve`` runs it."""
     keys = tmp_path / "keys.yaml"
     lines = [f"  - {{name: {e.name}, role: {e.role}, hash: {e.hash}}}" for e in _entries()]
     keys.write_text("keys:\n" + "\n".join(lines) + "\n")
@@ -68,30 +69,23 @@ def app(tmp_path: Path) -> FastAPI:
     )
     store = Store(duckdb.connect(":memory:"))
     store.setup()
-    return create_app(
+    api = create_app(
         view,
         store,
         Settings(api_keys_file=keys),
         clock=lambda: NOW,
-        decide=functools.partial(decide, policy=load_policy()),
+        decide=Decider(load_policy()),
     )
+    return FastFront(api)
 
 
 def _get(app: FastAPI, headers: dict[str, str]) -> httpx.Response:
     return call(app, "GET", Q, params=PARAMS, headers=headers)
 
 
-def _fast_checks(app: FastAPI) -> Any:
-    """The ``FastChecks`` behind the check routes (in the decision router ``app`` includes)."""
-    routes, found = list(app.routes), []
-    while routes:
-        route = routes.pop()
-        routes += getattr(getattr(route, "original_router", None), "routes", [])
-        fast_path = getattr(getattr(route, "endpoint", None), "fast_path", None)
-        if fast_path is not None:
-            found.append(fast_path.__self__)
-    (checks,) = set(found)
-    return checks
+def _fast_checks(app: FastFront) -> Any:
+    """The ``FastChecks`` in front of the check routes."""
+    return app.checks
 
 
 def test_the_fast_path_remembers_admitted_keys_by_hash_only(app) -> None:

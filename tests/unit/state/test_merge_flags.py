@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_factory import T0, customer_signals, signal
 
-from signalfold.policy import decide, evaluate_flags, load_policy
+from signalfold.policy import decide, load_policy
 from signalfold.streams.state import CustomerAggregate
 
 POLICY = load_policy()
@@ -47,9 +47,9 @@ def test_merge_flags_equal_the_union_and_grow_for_monotone_rules(data):
     a, b = fold("cus_a", pool[:cut]), fold("cus_b", pool[cut:])
     merged = fold("cus_a", pool[:cut])
     merged.merge(b)
-    flags = evaluate_flags(merged, POLICY, NOW)
-    assert flags == evaluate_flags(fold("cus_x", pool), POLICY, NOW)
+    flags = merged.flags(POLICY, NOW)
+    assert flags == fold("cus_x", pool).flags(POLICY, NOW)
     monotone = {"recent_complaint_or_poor_csat", "contact_fatigue"}
     after = {f.rule for f in flags}
     for side in (a, b):
-        assert {f.rule for f in evaluate_flags(side, POLICY, NOW)} & monotone <= after
+        assert {f.rule for f in side.flags(POLICY, NOW)} & monotone <= after

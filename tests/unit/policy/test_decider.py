@@ -1,4 +1,4 @@
-"""The serving fast path (``FastDecider``) gives exactly what ``decide`` gives.
+"""``Decider`` (``decide`` over prepared inputs, kept while it holds) gives what ``decide`` gives.
 
 Property tests over generated states (flags of every effect, severity, scope
 and expiry; time zones for quiet hours) and sequences of questions whose
@@ -17,8 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from policy_factory import DEFAULTS, T0, signal, state_of
 
-from signalfold.policy import UnknownCustomerRules, decide
-from signalfold.policy._fast import DecisionInputs, FastDecider, as_fast_decider
+from signalfold.policy import (
+    RULE_KINDS,
+    Asked,
+    Decider,
+    DecisionInputs,
+    FlagContext,
+    UnknownCustomerRules,
+    decide,
+    load_policy,
+    register_rule_kind,
+)
 from signalfold.schemas import SuppressionDecision
 from signalfold.schemas.state import CustomerState, Flag, ProfileValue
 
@@ -97,7 +106,7 @@ def _assert_same(answer, expected: SuppressionDecision) -> None:
 @settings(max_examples=150, deadline=None)
 @given(state=states(), asked=st.lists(questions, min_size=1, max_size=12), raw=st.booleans())
 def test_fast_answers_equal_decide_for_any_state_and_moment(state, asked, raw):
-    fast = FastDecider(DEFAULTS)  # the shipped policy, with its quiet-hours rule
+    fast = Decider(DEFAULTS)  # the shipped policy, with its quiet-hours rule
     inputs = DecisionInputs(state.model_dump_json().encode() if raw else state)
     for channel, purpose, product_id, category, now in asked:
         expected = decide(
@@ -126,7 +135,7 @@ def test_fast_answers_equal_decide_for_any_state_and_moment(state, asked, raw):
 )
 def test_unknown_customers_equal_decide(asked, marketing):
     unknown = UnknownCustomerRules(marketing=marketing)
-    fast = FastDecider(unknown=unknown)
+    fast = Decider(unknown=unknown)
     for channel, purpose, product_id, category, now in asked:
         expected = decide(
             None,
@@ -155,7 +164,7 @@ def test_expiry_is_never_served_from_the_cache():
         source="shopify",
     )
     state = state_of(returned, now=T0 + timedelta(hours=1))
-    inputs, fast = DecisionInputs(state), FastDecider(DEFAULTS)
+    inputs, fast = DecisionInputs(state), Decider(DEFAULTS)
     ask = functools.partial(fast.answer, inputs, channel="push", purpose="marketing")
     assert ask(now=T0 + timedelta(days=29)).outcome == "deny"
     assert ask(now=T0 + timedelta(days=30)).outcome == "allow"  # the flag's own ``until``
@@ -165,7 +174,7 @@ def test_expiry_is_never_served_from_the_cache():
 def test_quiet_hours_follow_the_clock_of_the_question():
     tz = ProfileValue(value="Europe/London", source="crm", observed_at=T0, signal_id="s")
     state = CustomerState(customer_id="c", version=1, profile={"timezone": tz})
-    fast, inputs = FastDecider(DEFAULTS), DecisionInputs(state)
+    fast, inputs = Decider(DEFAULTS), DecisionInputs(state)
     night = datetime(2024, 5, 1, 22, 30, tzinfo=UTC)  # 23:30 in London
     for now in (night, night - timedelta(hours=12), night):
         expected = decide(state, channel="sms", purpose="marketing", now=now, policy=DEFAULTS)
@@ -174,7 +183,7 @@ def test_quiet_hours_follow_the_clock_of_the_question():
 
 
 def test_what_pydantic_refuses_still_raises_the_same_error():
-    fast = FastDecider(DEFAULTS)
+    fast = Decider(DEFAULTS)
     inputs = DecisionInputs(CustomerState(customer_id="c"))
     with pytest.raises(ValueError) as expected:
         decide(None, channel="fax", purpose="marketing", now=T0)  # type: ignore[arg-type]
@@ -185,9 +194,40 @@ def test_what_pydantic_refuses_still_raises_the_same_error():
         fast.answer(inputs, channel="email", purpose="marketing", now=naive)
 
 
-def test_as_fast_decider_recognises_only_the_policy_decide():
-    assert isinstance(as_fast_decider(decide), FastDecider)
-    partial = as_fast_decider(functools.partial(decide, policy=DEFAULTS))
-    assert partial is not None and partial.policy is DEFAULTS
-    assert as_fast_decider(lambda state, **question: decide(state, **question)) is None
-    assert as_fast_decider(functools.partial(decide, product_id="P-1")) is None
+def test_a_registered_ask_time_kind_is_served_through_the_registry(tmp_path):
+    """No kind name is special: a new ask-time kind's part is what both answers run."""
+    noon = T0.replace(hour=12)
+
+    def lunch(rule, inputs, now):  # deferred from 12:00 to 13:00 UTC, every day
+        start = now.replace(hour=12, minute=0, second=0, microsecond=0)
+        if now < start:
+            return Asked((), None, start)
+        end = start + timedelta(hours=1)
+        if now >= end:
+            return Asked((), end, None)
+        ref = inputs.refs().by_signal("", "policy")
+        return Asked(
+            (FlagContext(now=now, refs=inputs.refs()).flag(rule, ref, start, until=end),),
+            start,
+            end,
+        )
+
+    register_rule_kind("lunch_break", ask=lunch)(lambda rule, state, ctx: iter(()))
+    try:
+        path = tmp_path / "policy.yaml"
+        path.write_text(
+            "rules:\n"
+            "  - {name: lunch, kind: lunch_break, department: ops, effect: defer,\n"
+            "     channels: [phone], purposes: all, reason: 'at lunch until {until}'}\n"
+        )
+        policy = load_policy(path)
+        decider, state = Decider(policy), CustomerState(customer_id="c", version=1)
+        inputs = DecisionInputs(state)
+        for minutes in (-30, 0, 30, 59, 60, 30, -1):
+            now = noon + timedelta(minutes=minutes)
+            expected = decide(state, channel="phone", purpose="sales", now=now, policy=policy)
+            answer = decider.answer(inputs, channel="phone", purpose="sales", now=now)
+            _assert_same(answer, expected)
+            assert answer.outcome == ("defer" if 0 <= minutes < 60 else "allow")
+    finally:
+        del RULE_KINDS["lunch_break"]
