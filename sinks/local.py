@@ -57,11 +57,10 @@ class LocalDecisions:
         self._topics = Topics(prefix=settings.topic_prefix)
         self._policy = policy if policy is not None else load_policy(settings.policy_file)
         self._clock = clock
-        self.view = ServingView()
         # The serving replica's own answer path, unlogged. A typo in an identifier type
         # is an error, not an unknown (allowed) customer.
         self._checks = Checks(
-            self.view,
+            ServingView(),
             Decider(self._policy),
             clock,
             settings.default_region,
@@ -73,6 +72,15 @@ class LocalDecisions:
         self._targets: dict[tuple[str, int], int] = {}
         self._thread: threading.Thread | None = None
         self.applied = 0
+
+    @property
+    def view(self) -> ServingView:
+        """The states and index checks are answered from (replaceable, e.g. by a bench)."""
+        return self._checks.view
+
+    @view.setter
+    def view(self, view: ServingView) -> None:
+        self._checks.view = view
 
     def start(self) -> LocalDecisions:
         consumer = make_consumer(self._settings.kafka_client_config(), None)
