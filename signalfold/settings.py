@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo
+from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr, ValidationInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Retention", "Settings", "format_retention", "parse_retention", "retention_ms"]
@@ -79,8 +79,19 @@ def _retention(value: object, info: ValidationInfo) -> timedelta | None:
     return parse_retention(value, f"SIGNALFOLD_{(info.field_name or 'retention').upper()}")
 
 
-Retention = Annotated[timedelta | None, BeforeValidator(_retention)]
-"""A retention setting: a ``timedelta``, or ``None`` for forever (``parse_retention``)."""
+# JSON carries the form people write (``30d``, ``forever``), not pydantic's ISO 8601
+# ``P30D``, which the validator refuses: settings dumped to JSON for a child process
+# (bench.decisions' servers) must read back.
+Retention = Annotated[
+    timedelta | None,
+    BeforeValidator(_retention),
+    PlainSerializer(format_retention, return_type=str, when_used="json"),
+]
+"""A retention setting: a ``timedelta``, or ``None`` for forever (``parse_retention``).
+
+In JSON (``model_dump_json``, ``model_dump(mode="json")``) it is written as
+``format_retention`` writes it, so ``Settings.model_validate_json`` reads it back.
+"""
 
 
 class Settings(BaseSettings):
