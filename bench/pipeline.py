@@ -38,7 +38,7 @@ import httpx
 import orjson
 from confluent_kafka import TopicPartition
 
-from signalfold.bootstrap import STAGES, create_topics
+from signalfold.bootstrap import STAGES, create_topics, key_log
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker, free_port
 from signalfold.streams.kafka import consumer, is_fence, producer
@@ -147,13 +147,14 @@ def count_signals(settings: Settings, topics: Topics, target: int, timeout: floa
     reader.assign([TopicPartition(topics.customer_state, p, 0) for p in meta.partitions])
     latest: dict[bytes, int] = {}
     total = 0
+    keys = key_log(settings)  # states are sealed with their customer's key
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             for m in reader.consume(5000, 0.1):
                 if m.error() or m.value() is None or is_fence(m):
                     continue
-                counters = json.loads(m.value())["counters"]
+                counters = json.loads(keys.open(m.value()) or b"{}").get("counters", {})
                 count = sum(counters.values())
                 total += count - latest.get(m.key(), 0)
                 latest[m.key()] = count

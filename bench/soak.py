@@ -60,7 +60,7 @@ import httpx
 import orjson
 from confluent_kafka import TopicPartition
 
-from signalfold.bootstrap import create_topics
+from signalfold.bootstrap import create_topics, key_log
 from signalfold.schemas.signal import make_signal_id
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker, free_port
@@ -302,6 +302,7 @@ class Accounts:
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._reader = consumer(settings.kafka_client_config(), None)
+        self._keys = key_log(settings)  # the pipeline's values are sealed (privacy/sealing.py)
         names = (topics.canonical, topics.dlq, topics.customer_state)
         parts = []
         for name in names:
@@ -316,8 +317,9 @@ class Accounts:
             for m in self._reader.consume(2000, 0.1):
                 if m.error() is not None or is_fence(m):
                     continue
+                value = m.value() if m.topic() == self.t.dlq else self._keys.open(m.value())
                 with self.lock:
-                    self._take(m.topic(), m.key() or b"", m.value())
+                    self._take(m.topic(), m.key() or b"", value)
 
     def _take(self, topic: str, key: bytes, value: bytes | None) -> None:
         if topic == self.t.canonical:

@@ -31,6 +31,9 @@ class Link:
     at: datetime
 
 
+_FORGOTTEN = Link("", "", LinkEvidence(rule="erased"), "erased", datetime.min)
+
+
 class LinkBook:
     """An adjacency list of links, in the order they were made."""
 
@@ -47,6 +50,16 @@ class LinkBook:
         self.links.append(Link(a, b, evidence, change_id, at))
         for record in (a, b):
             self._adjacent.setdefault(record, []).append(len(self.links) - 1)
+
+    def forget(self, records: Set[str]) -> None:
+        """Drop every link that touches ``records`` (an erasure)."""
+        for record in records:
+            for i in self._adjacent.pop(record, ()):
+                link = self.links[i]
+                other = link.b if link.a == record else link.a
+                if other in self._adjacent and other not in records:
+                    self._adjacent[other] = [j for j in self._adjacent[other] if j != i]
+                self.links[i] = _FORGOTTEN
 
     def of(self, records: Set[str]) -> list[Link]:
         """Links with both ends in ``records``, in the order they were made."""

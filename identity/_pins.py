@@ -79,6 +79,16 @@ class PinBook:
             for record in records:
                 self._by_record.get(record, set()).discard((bid, side))
 
+    def forget(self, records: Set[str]) -> None:
+        """Drop the pins and barriers that name ``records`` (an erasure)."""
+        for record in records:
+            for bid, _ in self._by_record.pop(record, set()).copy():
+                barrier = self.barriers.get(bid)
+                if barrier is not None:
+                    self._remove(barrier)
+            for other in self._always.pop(record, set()):
+                self._always.get(other, set()).discard(record)
+
     def always_closure(self, start: Iterable[str], within: Set[str]) -> set[str]:
         """``start`` and every record of ``within`` tied to it by ``always`` pins."""
         seen = {r for r in start if r in within}

@@ -12,7 +12,7 @@ carries it, so the index is a function of the records and their clusters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from signalfold.identity._links import LinkBook
 from signalfold.identity._pins import Barrier, PinBook
@@ -77,6 +77,9 @@ class GraphState:
         self.pins = PinBook()
         self.links = LinkBook()
         self.commands: dict[str, list[str]] = {}
+        self.unowned: set[str] = set()  # keys an erasure left with no owner
+        # (customer ids, records) of each customer erased since someone last took them
+        self.forgotten: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
 
     def canonical_id(self, customer_id: str) -> str:
         """The live customer ``customer_id`` now is (aliases are kept one hop deep)."""
@@ -84,7 +87,8 @@ class GraphState:
 
     def history(self, customer_id: str) -> list[IdentityChange]:
         """Changes that built ``customer_id`` and every customer it absorbed, in log order."""
-        return [self.log[i] for i in self._history.get(self.canonical_id(customer_id), [])]
+        found = [self.log[i] for i in self._history.get(self.canonical_id(customer_id), [])]
+        return [c for c in found if c is not _ERASED]
 
     def seen(self, change_id: str) -> bool:
         """Whether a change with this id was applied already."""
@@ -104,6 +108,7 @@ class GraphState:
             "shared": self._shared,
             "refused": _nothing,
             "related": _nothing,
+            "erased": self._erased,
         }.get(change.kind)
         self._seen.add(change.change_id)
         if change.kind == "possible_match":  # for review and the API; never membership
@@ -114,6 +119,8 @@ class GraphState:
                 "this version — upgrade signalfold"
             )
         entries = handler(change)
+        if change.kind == "erased":
+            return entries  # names no one; the customer's history went with it
         self.log.append(change)
         position = len(self.log) - 1
         self.by_signal.setdefault(change.signal_id, []).append(position)
@@ -266,11 +273,54 @@ class GraphState:
             self._link(change, change.evidence[0])
         return []
 
+    def _erased(self, change: IdentityChange) -> list[IndexEntry]:
+        """Forget a customer (erasure): its records, what they showed, its aliases, history.
+
+        Returns the entries of keys another customer now owns; keys no one owns any
+        more are in ``self.unowned`` until taken (their index entries must be deleted).
+        Other customers' links, pins and matches to the records go too. What applying
+        the log again would not bring back is gone: the erased records' changes are
+        sealed with keys erasure deletes, so a rebuild never reads them.
+        """
+        customer = self.customers.pop(self.canonical_id(change.customer_id), None)
+        if customer is None:
+            return []  # unknown, or erased already (a rebuild skips what it cannot read)
+        cid, records = customer.customer_id, customer.records
+        keys = {k for r in records for k in self.records[r].keys}
+        ids = (cid, *sorted(self._aliases_of.get(cid, ())))
+        self.forgotten.append((ids, tuple(sorted(records))))
+        for position in self._history.pop(cid, []):
+            self.log[position] = _ERASED
+        for alias in self._aliases_of.pop(cid, set()):
+            self.aliases.pop(alias, None)
+        for record_id in records:
+            del self.records[record_id]
+            for other in self.matches.pop(record_id, {}):
+                self.matches.get(other, {}).pop(record_id, None)
+        for key in keys:
+            carriers = self.carriers.get(key, set()) - records
+            if carriers:
+                self.carriers[key] = carriers
+                if self.key_record.get(key) in records:
+                    self.key_record[key] = min(carriers, key=self.age)
+            else:
+                self.carriers.pop(key, None)
+                self.key_record.pop(key, None)
+                self.scopes.pop(key, None)
+                self.shared.discard(key)
+                if self.owner.pop(key, None) is not None:
+                    self.unowned.add(key)
+        self.links.forget(records)
+        self.pins.forget(records)
+        return self._reown(keys)
+
     def _reown(self, keys: set[str]) -> list[IndexEntry]:
         """Re-derive the owner of ``keys``; the entries of those whose owner changed."""
         entries = []
         for key in sorted(keys):
             carriers = self.carriers.get(key)
+            if carriers:
+                self.unowned.discard(key)
             if not carriers or "organisation" in self.scopes.get(key, ()):
                 continue  # an organisation's value points at nobody in particular
             first = min(carriers, key=self.age)
@@ -299,6 +349,16 @@ class GraphState:
             f"expected it to follow the log, found {found}; changes must be applied in the "
             "order they were published — rebuild from the start of identity.changes"
         )
+
+
+_ERASED = IdentityChange(
+    change_id="erased",
+    kind="erased",
+    customer_id="",
+    record_id="",
+    signal_id="erased",
+    at=datetime(1970, 1, 1, tzinfo=UTC),
+)  # what an erased customer's place in the in-memory log holds
 
 
 def _nothing(change: IdentityChange) -> list[IndexEntry]:

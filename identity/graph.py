@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from signalfold.identity._links import Link
 from signalfold.identity._planner import Effects, Planner
 from signalfold.identity._state import GraphState
+from signalfold.identity.erasure import Erasure
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.matching import Matcher, NoMatcher
 from signalfold.identity.normalize import normalize_identifier
@@ -156,6 +157,41 @@ class IdentityGraph:
     def apply(self, change: IdentityChange) -> None:
         """Apply a published change; applying the whole log in order rebuilds the graph."""
         self._state.apply(change)
+
+    def take_forgotten(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """(customer ids, records) of each customer erased since the last call.
+
+        Applying an ``erased`` change (a rebuild, a standby) forgets the customer
+        too: its owner deletes these subjects' keys (again: deleting is idempotent)
+        in case the one who erased them stopped before it could.
+        """
+        found, self._state.forgotten = self._state.forgotten, []
+        return found
+
+    def erase(self, customer_id: str, request_id: str) -> Erasure:
+        """Forget ``customer_id`` (any id it had) and everything its records showed."""
+        state = self._state
+        cid = state.canonical_id(customer_id)
+        customer = state.customers.get(cid)
+        if customer is None:
+            return Erasure(request_id, customer_id, found=False)
+        records = tuple(sorted(customer.records))
+        keys = tuple(sorted({k for r in records for k in state.records[r].keys}))
+        aliases = tuple(state.aliases_of(cid))
+        change = IdentityChange(
+            change_id=f"chg_erased_{request_id}",
+            kind="erased",
+            customer_id=cid,
+            record_id="",
+            absorbed_ids=aliases,
+            signal_id=request_id,
+            at=self._clock(),
+        )
+        index = tuple(state.apply(change))
+        unowned = tuple(k for k in keys if k in state.unowned)
+        state.unowned.difference_update(unowned)
+        self._matcher.forget(records)
+        return Erasure(request_id, cid, True, aliases, records, keys, change, index, unowned)
 
     def customer_of_record(self, record_id: str) -> str | None:
         """The customer a source record belongs to now, or ``None`` if never seen."""

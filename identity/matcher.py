@@ -179,6 +179,23 @@ class IncrementalLinker:
                 self._insert(values, self._keys(values))
         return len(self._rows) - before
 
+    def forget(self, record_ids: Iterable[str]) -> None:
+        """Remove records' rows (an erasure): no longer candidates, their values gone."""
+        blank = (None,) * len(FIELDS)
+        for record_id in record_ids:
+            number = self._ids.pop(record_id, None)
+            if number is None:
+                continue
+            for index, key in self._keys(self._rows[number]):
+                bucket = index.get(key)
+                if bucket == number:
+                    del index[key]
+                elif isinstance(bucket, list):
+                    bucket.remove(number)
+                    if len(bucket) == 1:
+                        index[key] = bucket[0]
+            self._rows[number] = blank  # type: ignore[assignment]
+
     def score(self, rows: Sequence[Row]) -> BatchScore:
         """Score a micro-batch of new rows against everything stored, then store them.
 
@@ -274,6 +291,11 @@ class SplinkMatcher:
             self._links[pair.record_id].append(pair)
         self.reviews.extend(batch.reviews)
         return batch
+
+    def forget(self, records: Iterable[str]) -> None:
+        self.linker.forget(records)
+        for record in records:
+            self._links.pop(record, None)
 
     def row(self, signal: Signal, region: str | None = None) -> Row:
         """``signal``'s model row, without the keys no one person owns."""

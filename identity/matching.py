@@ -12,7 +12,7 @@ default matches nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,9 @@ class Matcher(Protocol):
 
     def match(self, signal: Signal, graph: GraphView) -> Sequence[Match]: ...
 
+    def forget(self, records: Iterable[str]) -> None:
+        """Drop what the matcher holds of ``records`` (an erasure)."""
+
 
 class Review(Protocol):
     """A pair scored between the review and match thresholds: kept, never merged."""
@@ -75,3 +78,6 @@ class NoMatcher:
     def match(self, signal: Signal, graph: GraphView) -> Sequence[Match]:
         """Propose nothing."""
         return ()
+
+    def forget(self, records: Iterable[str]) -> None:
+        """Holds nothing."""

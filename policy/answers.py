@@ -23,6 +23,7 @@ from signalfold.policy.decide import decision_at
 from signalfold.policy.inputs import DecisionInputs
 from signalfold.policy.model import Policy, UnknownCustomerRules
 from signalfold.schemas.decision import Channel, Purpose, SuppressionDecision
+from signalfold.schemas.state import Flag
 
 __all__ = ["CHANNELS", "PURPOSES", "Answer", "Decider"]
 
@@ -158,8 +159,27 @@ class Decider:
         now: datetime,
         product_id: str | None = None,
         category: str | None = None,
+        held: Flag | None = None,
     ) -> Answer:
-        """The decision for ``inputs`` (``None``: an unknown customer), as ``decide`` makes it."""
+        """The decision for ``inputs`` (``None``: an unknown customer), as ``decide`` makes it.
+
+        A question ``held`` by the do-not-contact list (rare: an erased person) is
+        decided afresh, never kept.
+        """
+        if held is not None:
+            return Answer.of(
+                decision_at(
+                    inputs,
+                    channel,
+                    purpose,
+                    now,
+                    product_id,
+                    category,
+                    policy=self.policy,
+                    unknown=self.unknown,
+                    held=held,
+                ).decision
+            )
         if (
             type(channel) is not str
             or channel not in CHANNELS

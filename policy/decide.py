@@ -47,6 +47,7 @@ def decide(
     policy: Policy | None = None,
     product_id: str | None = None,
     category: str | None = None,
+    held: Flag | None = None,
 ) -> SuppressionDecision:
     """The decision for one (customer, channel, purpose) at ``now``.
 
@@ -65,10 +66,22 @@ def decide(
 
     Flags with ``until <= now`` are ignored. Reasons list deny flags then defer
     flags, each ordered by severity then ``since``.
+
+    ``held`` is the do-not-contact flag of an erased person the question (or the
+    customer) names: it counts as one of the customer's flags, and for an unknown
+    customer it decides where it covers the question (``known`` stays false).
     """
     inputs = DecisionInputs(state) if isinstance(state, CustomerState) else state
     return decision_at(
-        inputs, channel, purpose, now, product_id, category, policy=policy, unknown=unknown
+        inputs,
+        channel,
+        purpose,
+        now,
+        product_id,
+        category,
+        policy=policy,
+        unknown=unknown,
+        held=held,
     ).decision
 
 
@@ -82,8 +95,14 @@ def decision_at(
     *,
     policy: Policy | None = None,
     unknown: UnknownCustomerRules | None = None,
+    held: Flag | None = None,
 ) -> Decided:
     """``decide``, with the interval of ``now`` over which its answer holds."""
+    if held is not None and not covers(held, channel, purpose, product_id, category):
+        held = None
+    if inputs is None and held is not None:
+        fields = _known_fields(None, [held], channel, purpose, now, product_id, category)
+        return Decided(SuppressionDecision.model_validate(fields), None, None)
     if inputs is None:
         if unknown is None:
             unknown = policy.unknown_customer if policy is not None else DEFAULT_UNKNOWN
@@ -107,7 +126,7 @@ def decision_at(
         return Decided(decision, None, None)
     lo: datetime | None = None
     hi: datetime | None = None
-    live: list[Flag] = []
+    live: list[Flag] = [held] if held is not None else []
     # Published flags: their kinds' ask-time part is their expiry.
     for flag in inputs.flags:
         if not covers(flag, channel, purpose, product_id, category):
@@ -150,7 +169,7 @@ def covers(
 
 
 def _known_fields(
-    inputs: DecisionInputs,
+    inputs: DecisionInputs | None,
     live: list[Flag],
     channel: str,
     purpose: str,
@@ -158,7 +177,10 @@ def _known_fields(
     product_id: str | None,
     category: str | None,
 ) -> dict[str, Any]:
-    """The fields of a known customer's decision from its live covering flags (in state order)."""
+    """The fields of a decision from its live covering flags (in state order).
+
+    ``inputs`` ``None``: no customer, held by the do-not-contact list alone.
+    """
     deny = [flag for flag in live if flag.effect == "deny"]
     defer = [flag for flag in live if flag.effect != "deny"]
     if deny:
@@ -175,9 +197,9 @@ def _known_fields(
         "purpose": purpose,
         "until": _latest_until(applied),
         "reasons": [_reason(flag) for flag in ordered],
-        "customer_id": inputs.customer_id,
-        "state_version": inputs.version,
-        "known": True,
+        "customer_id": None if inputs is None else inputs.customer_id,
+        "state_version": None if inputs is None else inputs.version,
+        "known": inputs is not None,
         "evaluated_at": now,
         "product_id": product_id,
         "category": category,

@@ -69,6 +69,11 @@ class DeadLetter(BaseModel):
     )
     original_bytes: int | None = Field(default=None, description="Size of the whole value.")
     original_sha256: str | None = Field(default=None, description="Digest of the whole value.")
+    sealed: bool = Field(
+        default=False,
+        description="`original`, `key` and `found` are base64 of values sealed with the key of the "
+        "record `source:key` (privacy/sealing.py): erasing the person makes them unreadable.",
+    )
     at: AwareDatetime
 
 

@@ -53,7 +53,11 @@ class IdentityChange(BaseModel):
     - ``related``: the two records share an identifier but are kept apart as different
       people (household, organisation, shared identifier): a relationship, never a merge;
     - ``possible_match``: a pair between the review and match thresholds (the best few
-      per record), kept for review, never merged.
+      per record), kept for review, never merged;
+    - ``erased``: ``customer_id`` and the ids merged into it (``absorbed_ids``) were
+      erased at a data subject's request (``signal_id``: the request): its records
+      and everything they showed are forgotten. It names no record (``record_id``
+      is empty) and is the one kind published unsealed.
 
     ``scopes`` holds the scope a source declared for some of ``identifiers``.
     """
@@ -72,6 +76,7 @@ class IdentityChange(BaseModel):
         "possible_match",
         "matched",
         "related",
+        "erased",
     ]
     customer_id: str
     record_id: str

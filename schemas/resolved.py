@@ -26,7 +26,7 @@ __all__ = ["Resolved"]
 class Resolved(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["signal", "merge", "transfer", "rebuild"]
+    kind: Literal["signal", "merge", "transfer", "rebuild", "erase"]
     customer_id: str
     signal: Signal | None = None
     identities: tuple[IdentityRef, ...] = ()

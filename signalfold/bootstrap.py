@@ -18,12 +18,21 @@ from signalfold.streams.topics import Topics, ensure_topics, retention, retentio
 
 if TYPE_CHECKING:
     from signalfold.identity.rules import MatchRules
+    from signalfold.streams.keylog import KeyLog
     from signalfold.streams.lease import LeasedRunner
     from signalfold.streams.stages.follower import GraphFollower
     from signalfold.streams.stages.resolve import ResolveStage
     from signalfold.streams.topic_check import TopicSpec
 
-__all__ = ["STAGES", "build_runner", "build_stage", "build_worker", "contracts", "create_topics"]
+__all__ = [
+    "STAGES",
+    "build_runner",
+    "build_stage",
+    "build_worker",
+    "contracts",
+    "create_topics",
+    "key_log",
+]
 
 STAGES = ("ingest", "resolve", "state")
 
@@ -116,6 +125,17 @@ def check_topics(settings: Settings, who: str) -> None:
     require(settings.kafka_client_config(), _specs(settings, topics), who)
 
 
+def key_log(settings: Settings) -> KeyLog:
+    """This process's view of ``privacy.keys``: what it seals and opens values with."""
+    from signalfold.privacy.sealing import SubjectIds
+    from signalfold.privacy.secret import pii_hash_key
+    from signalfold.streams.keylog import KeyLog
+
+    topics = Topics(settings.topic_prefix)
+    ids = SubjectIds(pii_hash_key(settings))
+    return KeyLog(settings.kafka_client_config(), topics.privacy_keys, ids)
+
+
 def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
     topics = Topics(settings.topic_prefix)
     client = settings.kafka_client_config()
@@ -132,6 +152,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
             max_event_bytes=settings.max_event_bytes,
             clock=clock,
             updates=ContractTail(client, topics),
+            keys=key_log(settings),
         )
     if name == "resolve":
         return _resolve(settings, clock)[0]
@@ -154,6 +175,7 @@ def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
             clock=clock,
             data_dir=settings.data_dir,
             cache_customers=settings.state_cache_customers,
+            keys=key_log(settings),
         )
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
 
@@ -199,12 +221,19 @@ def _resolve(settings: Settings, clock: Clock) -> tuple[ResolveStage, GraphFollo
             matcher=matcher,
         )
 
+    keys = key_log(settings)
     follower = GraphFollower(
-        client, topics, graph, region=settings.default_region, rows=settings.splink_enabled
+        client,
+        topics,
+        graph,
+        region=settings.default_region,
+        rows=settings.splink_enabled,
+        keys=keys,
     )
 
     def replay(records: set[str]) -> list[Signal]:
-        return signals_of_records(lambda h: read_to_end(client, topics.canonical, h), records)
+        read = lambda h: read_to_end(client, topics.canonical, h)  # noqa: E731
+        return signals_of_records(read, records, keys)
 
     stage = ResolveStage(
         lambda: follower.graph,
@@ -213,6 +242,7 @@ def _resolve(settings: Settings, clock: Clock) -> tuple[ResolveStage, GraphFollo
         rebuild=lambda _graph: follower.catch_up(),
         replay=replay,
         clock=clock,
+        keys=keys,
     )
     return stage, follower
 

@@ -79,18 +79,21 @@ def feed_demo(
 
 def wait_folded(settings: Settings, signals: int, stop: threading.Event, timeout: float) -> bool:
     """Wait until ``customer.state`` accounts for ``signals`` signals (sum of counters)."""
+    from signalfold.bootstrap import key_log
+
     topics = Topics(settings.topic_prefix)
     reader = consumer(settings.kafka_client_config(), None)
     meta = reader.list_topics(topics.customer_state, timeout=10).topics[topics.customer_state]
     reader.assign([TopicPartition(topics.customer_state, p, 0) for p in meta.partitions])
     latest: dict[bytes, int] = {}
+    keys = key_log(settings)  # states are sealed with their customer's key
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and not stop.is_set():
             for message in reader.consume(2000, 0.2):
                 if message.error() is not None or is_fence(message):
                     continue
-                value = message.value()
+                value = keys.open(message.value())
                 count = sum(json.loads(value)["counters"].values()) if value else 0
                 latest[message.key() or b""] = count
             if sum(latest.values()) >= signals:

@@ -27,6 +27,7 @@ __all__ = [
     "describe_given",
     "find_state",
     "identifier_key",
+    "question_key",
     "single_identifier",
 ]
 
@@ -200,6 +201,25 @@ def _customer_by(
     if customer_id is None and unknown:
         raise _unknown_type(types or frozenset())
     return customer_id
+
+
+def question_key(check: Any, region: str) -> str | None:
+    """The index key of the identifier a question names (``None``: a customer id, or none).
+
+    For questions ``customer_asked`` accepted: it raised for any other.
+    """
+    type_, value = getattr(check, "type", None), getattr(check, "value", None)
+    if type_ is None or value is None:
+        for name in ("email", "phone"):
+            if (given := getattr(check, name, None)) is not None:
+                type_, value = name, given
+                break
+    if type_ is None or value is None or type_ == "customer_id":
+        return None
+    try:
+        return identifier_key(type_, value, region)
+    except BadIdentifier:
+        return None
 
 
 def _customer_of(

@@ -60,6 +60,7 @@ from signalfold.sinks.models import (
     TimelinePage,
 )
 from signalfold.sinks.routes_decisions import decision_router
+from signalfold.sinks.routes_erasure import ErasureWiring, erasure_router
 from signalfold.sinks.routes_identity import Publish, identity_router
 from signalfold.sinks.routes_privacy import privacy_router
 from signalfold.sinks.status import Readiness, status_response
@@ -223,6 +224,7 @@ def create_app(
     decision_log: DecisionLog | None = None,
     identifier_types: Iterable[str] | None = None,
     publish: Publish | None = None,
+    erasures: ErasureWiring | None = None,
 ) -> FastAPI:
     """The serving API over ``view`` and ``store``; tests pass a fixed clock and fakes.
 
@@ -231,7 +233,8 @@ def create_app(
     ``None`` means always ready (no consumer, e.g. in unit tests);
     ``decision_log`` records every check answered (``None``: not logged);
     ``identifier_types`` defaults to the types the contract files declare;
-    ``publish`` sends identity commands (default: to Kafka).
+    ``publish`` sends identity commands (default: to Kafka); ``erasures``
+    wires the erasure routes (none: they are not served).
     """
     region = settings.default_region
     types = frozenset(
@@ -391,6 +394,8 @@ def create_app(
 
     app.include_router(identity_router(view, store, settings, publish))
     app.include_router(privacy_router(view, store, decision_log, clock))
+    if erasures is not None:
+        app.include_router(erasure_router(view, erasures, region=region))
     document_scopes(app)  # after every route: publishes x-required-scope per operation
     _document_problems(app)
 

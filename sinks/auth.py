@@ -61,12 +61,13 @@ Scope = Literal[
     "identity:read",
     "identity:write",
     "privacy:export",
+    "privacy:erase",
 ]
 Verdict = Literal["ok", "unauthenticated", "forbidden"]
 ALL_SCOPES: frozenset[str] = frozenset(get_args(Scope))
 ROLES: dict[str, frozenset[str]] = {
     "marketing_bot": frozenset({"decisions:read"}),
-    "support_tool": ALL_SCOPES - {"identity:write", "privacy:export"},
+    "support_tool": ALL_SCOPES - {"identity:write", "privacy:export", "privacy:erase"},
     "admin": ALL_SCOPES,
 }
 _HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="a signalfold API key")

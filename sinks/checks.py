@@ -20,7 +20,8 @@ import pydantic_core
 
 from signalfold.policy import Answer, Decider, DecisionInputs
 from signalfold.schemas import CustomerState, SuppressionDecision
-from signalfold.sinks._resolve import BadIdentifier, customer_asked
+from signalfold.schemas.state import Flag
+from signalfold.sinks._resolve import BadIdentifier, customer_asked, question_key
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.view import ServingView
 
@@ -46,9 +47,10 @@ class _Calling(Decider):
         now: datetime,
         product_id: str | None = None,
         category: str | None = None,
+        held: Flag | None = None,
     ) -> Answer:
         state: CustomerState | None = inputs.full_state() if inputs is not None else None
-        named = (("product_id", product_id), ("category", category))
+        named = (("product_id", product_id), ("category", category), ("held", held))
         extra = {name: value for name, value in named if value is not None}
         return Answer.of(self._function(state, channel=channel, purpose=purpose, now=now, **extra))
 
@@ -74,22 +76,50 @@ class Checks:
         log: DecisionLog | None,
         *,
         types: frozenset[str] | None = None,
+        hash_key: Callable[[str], str] | None = None,
     ) -> None:
         self.view, self.decider, self.clock, self.region = view, decider, clock, region
         self.log, self.types = log, types
+        # How the do-not-contact list names identifiers (the decision log's keyed hash).
+        self.hash_key = hash_key or (log.hasher.key if log is not None else None)
 
     def answer(self, question: Any, now: datetime) -> Answer:
         """The decision for one question; ``BadIdentifier`` if it names nobody we can look for."""
         view = self.view
         customer_id = customer_asked(view, question, self.region, self.types)
-        return self.decider.answer(
-            None if customer_id is None else view.inputs(customer_id),
-            channel=question.channel,
-            purpose=question.purpose,
-            now=now,
-            product_id=getattr(question, "product_id", None),
-            category=getattr(question, "category", None),
-        )
+        inputs = None if customer_id is None else view.inputs(customer_id)
+        asked = {
+            "channel": question.channel,
+            "purpose": question.purpose,
+            "now": now,
+            "product_id": getattr(question, "product_id", None),
+            "category": getattr(question, "category", None),
+        }
+        if view.holds_any and self.hash_key is not None:  # someone was erased
+            held = self._held(question, inputs, self.hash_key)
+            if held is not None:
+                return self.decider.answer(inputs, held=held, **asked)
+        return self.decider.answer(inputs, **asked)
+
+    def _held(
+        self, question: Any, inputs: DecisionInputs | None, hash_key: Callable[[str], str]
+    ) -> Flag | None:
+        """The do-not-contact hold on the identifier asked about, or on one the customer has.
+
+        Per state version and list version, the customer's identifiers are hashed once.
+        """
+        view = self.view
+        key = question_key(question, self.region)
+        flag = view.held(hash_key(key)) if key is not None else None
+        if flag is not None or inputs is None:
+            return flag
+        cached = ("do_not_contact", view.held_version)
+        if cached not in inputs.cache:
+            identities = inputs.full_state().identities
+            found = (view.held(hash_key(f"{i.type}:{i.value}")) for i in identities)
+            inputs.cache[cached] = next((f for f in found if f is not None), None)
+        held: Flag | None = inputs.cache[cached]
+        return held
 
     def single(self, surface: str, question: Any) -> bytes:
         """The decision's JSON, logged under ``surface``; ``BadIdentifier`` as ``answer``."""

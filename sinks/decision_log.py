@@ -166,6 +166,8 @@ class DecisionLog:
                     raw = decision.json
                 else:
                     raw = decision.model_dump_json().encode()
+                if _FACTS in raw:
+                    raw = _without_facts(raw)
                 version = decision.state_version
                 rows.append(
                     _ROW
@@ -263,3 +265,19 @@ def _chunks(rows: list[bytes]) -> list[bytes]:
         size += len(row) + 1
     chunks.append(b"\n".join(rows[start:]))
     return chunks
+
+
+_FACTS = b'"details":{"'
+
+
+def _without_facts(decision: bytes) -> bytes:
+    """A decision's JSON with each reason's ``details`` emptied, for the log.
+
+    The rule's facts (a ticket's subject, a returned product) are the person's
+    data; the log is kept for years and cannot be edited, so it keeps the rule,
+    its text, the event behind it and when, and the answer itself carried the rest.
+    """
+    parsed = orjson.loads(decision)
+    for reason in parsed.get("reasons") or ():
+        reason["details"] = {}
+    return orjson.dumps(parsed)

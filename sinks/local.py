@@ -27,14 +27,18 @@ from typing import Any, NamedTuple
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from signalfold.policy import Decider, Policy, load_policy
+from signalfold.privacy.sealing import SubjectIds
+from signalfold.privacy.secret import pii_hash_key
 from signalfold.schemas import SuppressionDecision
 from signalfold.settings import Settings
+from signalfold.sinks._index_names import IndexNames
 from signalfold.sinks._resolve import declared_identifier_types
 from signalfold.sinks.checks import Checks
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import consume_ready, is_fence
 from signalfold.streams.kafka import consumer as make_consumer
+from signalfold.streams.keylog import KeyLog
 from signalfold.streams.topics import Topics
 
 __all__ = ["LocalDecisions"]
@@ -71,7 +75,32 @@ class LocalDecisions:
         self._caught_up = threading.Event()
         self._targets: dict[tuple[str, int], int] = {}
         self._thread: threading.Thread | None = None
+        self._keys: KeyLog | None = None  # opened at start: states and index are sealed
+        self._names = IndexNames()
         self.applied = 0
+
+    def _route(
+        self,
+        msg: Any,
+        states: list[tuple[str, bytes | None]],
+        index: list[tuple[str, str | None]],
+        aliases: list[tuple[str, str | None]],
+    ) -> None:
+        key = (msg.key() or b"").decode()
+        value = msg.value()
+        if value is not None and self._keys is not None:
+            value = self._keys.open(value)  # None: sealed for someone erased since
+        if msg.topic() == self._topics.customer_state:
+            states.append((key, value))
+            return
+        entry = None if value is None else json.loads(value)
+        customer_id = None if entry is None else str(entry["customer_id"])
+        if key.startswith(_ALIAS_PREFIX):
+            aliases.append((key[len(_ALIAS_PREFIX) :], customer_id))
+            return
+        plain = self._names.plain(key, entry)  # keyed by a hash of the identifier
+        if plain is not None:
+            index.append((plain, customer_id))
 
     @property
     def view(self) -> ServingView:
@@ -83,6 +112,9 @@ class LocalDecisions:
         self._checks.view = view
 
     def start(self) -> LocalDecisions:
+        settings = self._settings
+        ids = SubjectIds(pii_hash_key(settings))  # the deployment's secret: SIGNALFOLD_PII_HASH_KEY
+        self._keys = KeyLog(settings.kafka_client_config(), self._topics.privacy_keys, ids)
         consumer = make_consumer(self._settings.kafka_client_config(), None)
         try:
             self._assign(consumer)
@@ -174,7 +206,7 @@ class LocalDecisions:
                         continue
                     positions[(msg.topic(), msg.partition())] = msg.offset() + 1
                     if not is_fence(msg):
-                        _route(self._topics, msg.topic(), msg, states, index, aliases)
+                        self._route(msg, states, index, aliases)
                 self.view.apply(states=states, index=index, aliases=aliases)
                 self.applied += len(states) + len(index) + len(aliases)
                 if all(positions.get(tp, 0) >= end for tp, end in self._targets.items()):
@@ -195,23 +227,3 @@ class _Question(NamedTuple):
     value: str | None
     product_id: str | None
     category: str | None
-
-
-def _route(
-    topics: Topics,
-    topic: str,
-    msg: Any,
-    states: list[tuple[str, bytes | None]],
-    index: list[tuple[str, str | None]],
-    aliases: list[tuple[str, str | None]],
-) -> None:
-    key = (msg.key() or b"").decode()
-    value = msg.value()
-    if topic == topics.customer_state:
-        states.append((key, value))
-        return
-    customer_id = None if value is None else str(json.loads(value)["customer_id"])
-    if key.startswith(_ALIAS_PREFIX):
-        aliases.append((key[len(_ALIAS_PREFIX) :], customer_id))
-    else:
-        index.append((key, customer_id))

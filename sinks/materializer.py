@@ -45,6 +45,8 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from signalfold.schemas.erasure import DoNotContact
+from signalfold.sinks._index_names import IndexNames
 from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.decision_log import DecisionLogTable
 from signalfold.sinks.errors import TopicMissing
@@ -54,6 +56,7 @@ from signalfold.sinks.view import ServingView
 from signalfold.streams.kafka import FENCE_HEADER, consume_ready, is_fence
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.kafka import producer as make_producer
+from signalfold.streams.keylog import KeyLog
 from signalfold.streams.topics import Topics
 
 __all__ = ["Materializer"]
@@ -88,15 +91,20 @@ class Materializer:
         max_lag: int = 10_000,
         broker_timeout: float = 10.0,
         retention: StoreRetention | None = None,
+        keys: KeyLog | None = None,
     ) -> None:
         self._client_config = client_config
         self._topics = topics
+        self._keys = keys
         self._names = [
             topics.customer_state,
             topics.identity_index,
             topics.resolved,
             topics.identity_changes,
+            topics.do_not_contact,
         ]
+        self._index_names = IndexNames()
+        self.erasures: dict[str, str] = {}  # request id → when this replica applied it
         self._view = view
         self._store = store
         self._log_table = decision_log
@@ -314,25 +322,44 @@ class Materializer:
     ) -> None:
         key = (msg.key() or b"").decode()
         value = msg.value()
+        if self._keys is not None and value is not None:
+            value = self._keys.open(value)  # None: sealed for someone erased since
         if topic == self._topics.customer_state:
             states.append((key, value))
         elif topic == self._topics.identity_index:
             customer_id = None if value is None else str(json.loads(value)["customer_id"])
             if key.startswith(_ALIAS_PREFIX):
                 aliases.append((key[len(_ALIAS_PREFIX) :], customer_id))
-            else:
+            elif self._keys is None:
                 index.append((key, customer_id))
+            else:  # keyed by a hash of the identifier; the sealed value names it
+                entry = json.loads(value) if value is not None else None
+                plain = self._index_names.plain(key, entry)
+                if plain is not None:
+                    index.append((plain, customer_id))
+        elif topic == self._topics.do_not_contact:
+            held = None if value is None else DoNotContact.model_validate_json(value)
+            self._view.hold(key, None if held is None else held.flag())
+            if held is not None:
+                self.erasures.setdefault(held.request_id, held.since.isoformat())
         elif value is None:
             return
         elif topic == self._topics.resolved:
             record: dict[str, Any] = json.loads(value)
             if record["kind"] == "signal" and record.get("signal"):
                 self._store.signals.add(signal_row(record))
+            elif record["kind"] == "erase":
+                self._store.erase([record["customer_id"]])
         elif topic == self._topics.identity_changes:
             # Aliases come from identity.index alone: a merged id can found a customer
             # again (a re-clustering split), and only the index's latest entry says so;
             # merge records on other topics arrive in no fixed order with it.
-            self._store.identity_changes.add(change_row(json.loads(value)))
+            change = json.loads(value)
+            if change["kind"] == "erased":
+                self._store.erase([change["customer_id"], *change.get("absorbed_ids", ())])
+                self.erasures[change["signal_id"]] = change["at"]
+            else:
+                self._store.identity_changes.add(change_row(change))
 
     def _probe(self, consumer: Consumer) -> None:
         """Ask the broker for the serving topics; measure how far behind this replica is."""

@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import os
-import secrets
-from pathlib import Path
 
 from signalfold.errors import ConfigError
+from signalfold.privacy.secret import KEY_FILE, pii_hash_key
 from signalfold.settings import Settings
 from signalfold.sinks._resolve import BadIdentifier, identifier_key
 
 __all__ = ["KEY_FILE", "IdentifierHasher", "hasher_for", "pii_hash_key"]
 
-KEY_FILE = "pii-hash.key"
 _MAX_CACHED = 65_536
-log = logging.getLogger(__name__)
 
 
 class IdentifierHasher:
@@ -73,44 +68,6 @@ class IdentifierHasher:
             return self.identifier(type_, value)
         except BadIdentifier:
             return self.key(f"{type_}:{value}")
-
-
-def pii_hash_key(settings: Settings) -> bytes:
-    """The deployment's secret: the setting, else the data dir's key file (made if missing)."""
-    if settings.pii_hash_key is not None:
-        return settings.pii_hash_key.get_secret_value().encode()
-    return _key_file(settings.data_dir / KEY_FILE)
-
-
-def _key_file(path: Path) -> bytes:
-    """Read ``path``, or make it with a random key; safe when replicas start together."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(32) + "\n")
-        try:
-            os.link(scratch, path)  # fails if another process made it first: theirs wins
-            log.warning(
-                "PII hash key: made %s; replicas that do not share this data dir need the "
-                "same SIGNALFOLD_PII_HASH_KEY",
-                path,
-            )
-        except FileExistsError:
-            pass
-        finally:
-            scratch.unlink()
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ConfigError(
-            f"PII hash key file `{path}`: expected mode 0600, found {mode:04o}; "
-            f"run `chmod 600 {path}`"
-        )
-    key = path.read_text(encoding="ascii").strip()
-    if not key:
-        raise ConfigError(f"PII hash key file `{path}`: empty; delete it to make a new key")
-    return key.encode()
 
 
 def hasher_for(settings: Settings) -> IdentifierHasher:

@@ -19,7 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
@@ -34,6 +34,9 @@ from signalfold.sinks.errors import StrictJSONRoute, problem, refusal
 from signalfold.sinks.models import MAX_CUSTOMER_ID_CHARS, MAX_ID_CHARS, RefusalReport
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
+
+if TYPE_CHECKING:
+    from signalfold.streams.keylog import KeyLog
 
 __all__ = ["CommandAccepted", "KafkaCommands", "PinRequest", "SplitRequest", "identity_router"]
 
@@ -88,8 +91,9 @@ class CommandAccepted(BaseModel):
 class KafkaCommands:
     """Publishes commands with one producer, created on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, keys: KeyLog | None = None) -> None:
         self._settings = settings
+        self._keys = keys  # commands name records (often emails): sealed with their keys
         self._producer: Any = None
         self._lock = threading.Lock()
 
@@ -101,7 +105,9 @@ class KafkaCommands:
         with self._lock:
             if self._producer is None:
                 self._producer = producer(self._settings.kafka_client_config())
-            out = command_output(Topics(self._settings.topic_prefix), command)
+            out = command_output(Topics(self._settings.topic_prefix), command, self._keys)
+            if self._keys is not None:
+                self._keys.publish()
             try:
                 self._producer.produce(out.topic, key=out.key, value=out.value)
             except BufferError:  # the producer's queue is full: the broker is not taking them

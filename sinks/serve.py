@@ -18,6 +18,8 @@ from types import TracebackType
 from fastapi import FastAPI
 
 from signalfold.policy import Decider, load_policy
+from signalfold.privacy.sealing import SubjectIds
+from signalfold.privacy.secret import pii_hash_key
 from signalfold.settings import Settings
 from signalfold.sinks._log_publisher import KafkaLogPublisher
 from signalfold.sinks._policy_reload import PolicyReloader
@@ -27,8 +29,11 @@ from signalfold.sinks.checks import DecideFunction
 from signalfold.sinks.decision_log import DecisionLog, DecisionLogTable
 from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.pii import hasher_for
+from signalfold.sinks.routes_erasure import ErasureWiring, KafkaErasures
+from signalfold.sinks.routes_identity import KafkaCommands
 from signalfold.sinks.store import Store, open_store
 from signalfold.sinks.view import ServingView
+from signalfold.streams.keylog import KeyLog
 from signalfold.streams.topics import Topics, ensure_topics
 
 __all__ = ["ServeHandle", "Serving", "build", "serve"]
@@ -87,6 +92,9 @@ def build(
             topics.resolved,
             topics.identity_changes,
             topics.decisions_log,
+            topics.privacy_keys,
+            topics.erasures,
+            topics.do_not_contact,
         ],
         settings.partitions,
         settings.replication_factor,
@@ -101,6 +109,9 @@ def build(
     store = open_store(settings.data_dir, name=f"serve-{settings.api_port}{replica}")
     view = ServingView()
     log_table = DecisionLogTable(store.connection)  # rebuilt from decisions.log at start
+    keys = KeyLog(
+        settings.kafka_client_config(), topics.privacy_keys, SubjectIds(pii_hash_key(settings))
+    )
     materializer = Materializer(
         settings.kafka_client_config(),
         topics,
@@ -110,6 +121,7 @@ def build(
         decision_log=log_table,
         max_lag=settings.ready_max_lag,
         broker_timeout=settings.ready_broker_timeout,
+        keys=keys,
     )
     publisher = KafkaLogPublisher(
         settings.kafka_client_config(), topics.decisions_log, materializer.wait_applied
@@ -126,6 +138,8 @@ def build(
         decide=decide,
         readiness=materializer,
         decision_log=decision_log,
+        publish=KafkaCommands(settings, keys),
+        erasures=ErasureWiring(KafkaErasures(settings), hasher.key, materializer.erasures.get),
         **extra,
     )
     reloader = PolicyReloader(reloading) if reloading is not None else None

@@ -79,8 +79,11 @@ class Store:
     from any thread (each query runs on its own cursor).
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, *, max_batch: int = 5000) -> None:
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, *, max_batch: int = 5000, path: Path | None = None
+    ) -> None:
         self._conn = conn
+        self._path = path  # the file, deleted on close: a cache of the topics
         self.signals = SignalSink(conn.cursor(), max_batch)
         self.identity_changes = IdentityChangeSink(conn.cursor(), max_batch)
 
@@ -202,6 +205,40 @@ class Store:
                 cur.execute("CHECKPOINT")  # write the deletion to the file, not only the WAL
         return gone
 
+    def erase(self, customer_ids: Sequence[str]) -> int:
+        """Delete an erased customer's rows (any of its ids); how many went.
+
+        Its history, its identity changes, and other customers' changes that name
+        one of its records (a relationship, a refused merge) all go.
+        """
+        ids = [c for c in customer_ids if c]
+        if not ids:
+            return 0
+        self.flush()  # rows still buffered would land after the delete
+        marks = ", ".join("?" for _ in ids)
+        with self._conn.cursor() as cur:
+            records = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT DISTINCT record_id FROM identity_changes "
+                    f"WHERE customer_id IN ({marks})",
+                    ids,
+                ).fetchall()
+                if r[0]
+            ]
+            gone = cur.execute(
+                f"DELETE FROM signals WHERE customer_id IN ({marks})", ids
+            ).fetchone()
+            named = ", ".join("?" for _ in records) or "NULL"
+            changes = cur.execute(
+                f"DELETE FROM identity_changes WHERE customer_id IN ({marks}) "
+                f"OR record_id IN ({named}) "
+                f"OR json_extract_string(change, '$.other_record_id') IN ({named})",
+                [*ids, *records, *records],
+            ).fetchone()
+            cur.execute("CHECKPOINT")
+        return (int(gone[0]) if gone else 0) + (int(changes[0]) if changes else 0)
+
     def count(self, table: str) -> int:
         """Rows in ``signals`` or ``identity_changes`` (for tests and status)."""
         if table not in ("signals", "identity_changes"):
@@ -211,7 +248,12 @@ class Store:
         return int(row[0]) if row else 0
 
     def close(self) -> None:
+        """Close, and delete the file: it is rebuilt from the topics at every start, and
+        its freed pages may still hold rows deleted since (an erased person's)."""
         self._conn.close()
+        if self._path is not None:
+            for left in (self._path, self._path.with_suffix(".duckdb.wal")):
+                left.unlink(missing_ok=True)
 
 
 def open_store(data_dir: Path, name: str = "serve") -> Store:
@@ -224,6 +266,6 @@ def open_store(data_dir: Path, name: str = "serve") -> Store:
     path = data_dir / f"{name}.duckdb"
     for stale in (path, path.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
-    store = Store(duckdb.connect(str(path), config={"threads": 1}))
+    store = Store(duckdb.connect(str(path), config={"threads": 1}), path=path)
     store.setup()
     return store

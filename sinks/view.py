@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from signalfold.policy import DecisionInputs
 from signalfold.schemas import CustomerState
+from signalfold.schemas.state import Flag
 
 __all__ = ["ServingView"]
 
@@ -41,6 +42,8 @@ class ServingView:
         self._aliases: dict[str, str] = {}
         self._absorbed: dict[str, set[str]] = {}
         self._inputs: dict[str, DecisionInputs] = {}
+        self._held: dict[str, Flag] = {}  # keyed hash on the do-not-contact list → its flag
+        self.held_version = 0  # grows with every change to the list
 
     def apply(
         self,
@@ -64,6 +67,23 @@ class ServingView:
                     self._index[key] = customer_id
             for absorbed, survivor in aliases:
                 self._set_alias(absorbed, survivor)
+
+    def hold(self, identifier_hash: str, flag: Flag | None) -> None:
+        """Put an identifier's keyed hash on the do-not-contact list (``None``: take it off)."""
+        with self._lock:
+            if flag is None:
+                self._held.pop(identifier_hash, None)
+            else:
+                self._held[identifier_hash] = flag
+            self.held_version += 1
+
+    def held(self, identifier_hash: str) -> Flag | None:
+        """The hold on an identifier an erased person had: marketing to it stays held."""
+        return self._held.get(identifier_hash)
+
+    @property
+    def holds_any(self) -> bool:
+        return bool(self._held)
 
     def _set_alias(self, absorbed: str, survivor: str | None) -> None:
         old = self._aliases.pop(absorbed, None)

@@ -81,13 +81,35 @@ class Topics:
         """Registered source contracts (key: source name; compacted, latest wins)."""
         return f"{self.prefix}signalfold.contracts"
 
+    @property
+    def privacy_keys(self) -> str:
+        """Every subject's key versions (``streams/keylog.py``; compacted, one partition)."""
+        return f"{self.prefix}privacy.keys"
+
+    @property
+    def erasures(self) -> str:
+        """Erasure requests, applied by resolve and, through it, by every stage and replica."""
+        return f"{self.prefix}privacy.erasures"
+
+    @property
+    def do_not_contact(self) -> str:
+        """Keyed hashes of erased people's identifiers, held for marketing (compacted)."""
+        return f"{self.prefix}privacy.do_not_contact"
+
     def ordered(self) -> set[str]:
         """Logs read back in publication order: one partition each, so order is total.
 
         The identity graph is rebuilt by applying ``identity.changes`` in the order the
         resolver published them; spread over partitions that order would be lost.
         """
-        return {self.identity_changes, self.identity_commands, self.identity_lease, self.contracts}
+        return {
+            self.identity_changes,
+            self.identity_commands,
+            self.identity_lease,
+            self.contracts,
+            self.privacy_keys,
+            self.erasures,
+        }
 
     def kept(self) -> set[str]:
         """Logs replayed from the start by rebuilds: kept forever (no time retention).
@@ -101,10 +123,17 @@ class Topics:
             self.canonical,
             self.resolved,
             self.decisions_log,
+            self.erasures,
         }
 
     def compacted(self) -> set[str]:
-        return {self.identity_index, self.customer_state, self.contracts}
+        return {
+            self.identity_index,
+            self.customer_state,
+            self.contracts,
+            self.privacy_keys,
+            self.do_not_contact,
+        }
 
     def pipeline(self) -> list[str]:
         return [
@@ -120,6 +149,9 @@ class Topics:
             self.suppression_changes,
             self.contracts,
             self.decisions_log,
+            self.privacy_keys,
+            self.erasures,
+            self.do_not_contact,
         ]
 
 

@@ -16,4 +16,5 @@ GROUPS = (
     "signalfold.commands.keys",
     "signalfold.commands.identity",
     "signalfold.commands.export",
+    "signalfold.commands.erase",
 )

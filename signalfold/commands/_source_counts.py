@@ -98,12 +98,15 @@ def unresolved_letters(
     return [letter for _at, letter in sorted(out, key=lambda item: item[0])]
 
 
-def _distinct_signals(client: Client, topic: str) -> Counter[str]:
+def _distinct_signals(client: Client, topic: str, keys: Any = None) -> Counter[str]:
     """Distinct ``signal_id`` values per ``source`` of the JSON records on ``topic``."""
     ids: dict[str, set[str]] = {}
 
     def seen(message: Any) -> None:
-        body = json.loads(message.value())
+        value = keys.open(message.value()) if keys is not None else message.value()
+        if value is None:
+            return  # sealed for someone erased since
+        body = json.loads(value)
         ids.setdefault(body["source"], set()).add(body["signal_id"])
 
     read_to_end(client, topic, seen)
@@ -115,10 +118,13 @@ def _quiet(_what: str) -> None:
 
 
 def source_counts(
-    client: Client, topics: Topics, on_step: Callable[[str], None] = _quiet
+    client: Client, topics: Topics, on_step: Callable[[str], None] = _quiet, keys: Any = None
 ) -> SourceCounts:
     """Read the raw topics, ``signals.canonical``, ``signals.dlq`` and ``signals.warnings``
-    and count per source; ``on_step`` hears which topic is being read (a spinner's text)."""
+    and count per source; ``on_step`` hears which topic is being read (a spinner's text).
+
+    ``keys`` opens the sealed canonical signals; an erased person's are not counted.
+    """
     meta = consumer(client, None)
     try:
         existing = meta.list_topics(timeout=10).topics
@@ -133,7 +139,7 @@ def source_counts(
         )
     if topics.canonical in existing:
         on_step(f"reading {topics.canonical}")
-        counts.mapped.update(_distinct_signals(client, topics.canonical))
+        counts.mapped.update(_distinct_signals(client, topics.canonical, keys))
     if topics.warnings in existing:
         on_step(f"reading {topics.warnings}")
         counts.warned.update(_distinct_signals(client, topics.warnings))

@@ -59,11 +59,18 @@ def _hidden(letter: Any) -> tuple[str, str]:
 
 
 def _inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.bootstrap import key_log
     from signalfold.schemas.dlq import FieldWarning
     from signalfold.streams.ingest.replay import group_by_cause
+    from signalfold.streams.keylog import open_letter
+
 
     with Progress("reading dead letters"):
         letters, past, noun, which = _read(args, settings)
+        if args.show_values and not args.warnings:  # sealed with their records' keys
+            opener = key_log(settings)
+            opened = (open_letter(letter, opener) for letter in letters)
+            letters = [letter for letter in opened if letter is not None]
     if args.source:
         letters = [letter for letter in letters if letter.source == args.source]
         past = [letter for letter in past if letter.source == args.source]
@@ -120,6 +127,7 @@ def _past(settings: Settings) -> str:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.bootstrap import key_log
     from signalfold.commands._dlq_retention import read_expired, skip_expired
     from signalfold.streams.ingest.replay import replay
     from signalfold.streams.registry import active_contracts, install_contracts
@@ -141,6 +149,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             now=now,
             max_bytes=settings.max_event_bytes,
             source=args.source,
+            keys=key_log(settings),
         )
     data = {
         "read": result.read,

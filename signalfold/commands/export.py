@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from signalfold.commands._api import refused
 from signalfold.commands._help import add_command
 from signalfold.errors import SignalfoldError
 from signalfold.settings import Settings
@@ -36,15 +37,6 @@ def _identifier(args: argparse.Namespace) -> dict[str, str]:
             "export: give --type and --value together (e.g. --type crm_contact_id)"
         )
     return {"type": args.type, "value": args.value}
-
-
-def _refused(what: str, response: Any) -> SignalfoldError:
-    """The API's refusal in one line: its message, never the values the request carried."""
-    try:
-        message = response.json()["detail"][0]["message"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        message = f"HTTP {response.status_code}"
-    return SignalfoldError(f"export: {what}: {message} (HTTP {response.status_code})")
 
 
 def _document(args: argparse.Namespace, settings: Settings) -> bytes:
@@ -66,7 +58,7 @@ def _document(args: argparse.Namespace, settings: Settings) -> bytes:
                 if found.status_code == 404:  # no customer: only questions asked about them
                     log = http.get("/v1/decisions/log", params={**given, "limit": 1000})
                     if log.status_code != 200:
-                        raise _refused("the decision log refused", log)
+                        raise refused("export", "the decision log refused", log)
                     rows = log.json()["items"]
                     return (
                         SubjectAccessExport(
@@ -84,7 +76,7 @@ def _document(args: argparse.Namespace, settings: Settings) -> bytes:
                         .encode()
                     )
                 if found.status_code != 200:
-                    raise _refused("the lookup refused", found)
+                    raise refused("export", "the lookup refused", found)
                 customer_id = found.json()["customer_id"]
             response = http.get(f"/v1/customers/{customer_id}/export", follow_redirects=True)
         except httpx.TransportError as exc:
@@ -93,7 +85,7 @@ def _document(args: argparse.Namespace, settings: Settings) -> bytes:
                 "(`signalfold serve`) or pass --url"
             ) from None
     if response.status_code != 200:
-        raise _refused("the export refused", response)
+        raise refused("export", "the export refused", response)
     return response.content
 
 

@@ -32,6 +32,7 @@ def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:
     """Send ``command``; return the changes answering it (empty when not waiting)."""
     from confluent_kafka import TopicPartition
 
+    from signalfold.bootstrap import key_log
     from signalfold.schemas import IdentityChange
     from signalfold.streams.kafka import consumer, producer
     from signalfold.streams.stages.resolve import command_output
@@ -45,7 +46,9 @@ def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:
         _low, high = reader.get_watermark_offsets(TopicPartition(topics.identity_changes, p), 10)
         start.append(TopicPartition(topics.identity_changes, p, max(0, high - 1)))
     reader.assign(start)
-    out = command_output(topics, command)
+    keys = key_log(settings)  # commands name records (often emails): sealed with their keys
+    out = command_output(topics, command, keys)
+    keys.publish()
     sender = producer(client)
     sender.produce(out.topic, key=out.key, value=out.value)
     if sender.flush(10):
@@ -58,13 +61,15 @@ def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:
     try:
         while time.monotonic() < deadline and not answer:
             for message in reader.consume(500, 0.2):
-                if message.error() is None and message.value():
-                    change = IdentityChange.model_validate_json(message.value())
+                value = keys.open(message.value()) if message.error() is None else None
+                if value:
+                    change = IdentityChange.model_validate_json(value)
                     if change.signal_id == command.command_id:
                         answer.append(change)
         for message in reader.consume(500, 0.5):  # the rest of the command's changes
-            if message.error() is None and message.value():
-                change = IdentityChange.model_validate_json(message.value())
+            value = keys.open(message.value()) if message.error() is None else None
+            if value:
+                change = IdentityChange.model_validate_json(value)
                 if change.signal_id == command.command_id:
                     answer.append(change)
     finally:
@@ -135,6 +140,7 @@ def _pin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _graph(settings: Settings) -> Any:
+    from signalfold.bootstrap import key_log
     from signalfold.identity.graph import IdentityGraph
     from signalfold.streams.kafka import read_to_end
     from signalfold.streams.stages.resolve import apply_change_message
@@ -142,7 +148,10 @@ def _graph(settings: Settings) -> Any:
 
     graph = IdentityGraph(default_region=settings.default_region)
     topic = Topics(settings.topic_prefix).identity_changes
-    read_to_end(settings.kafka_client_config(), topic, lambda m: apply_change_message(graph, m))
+    keys = key_log(settings)
+    read_to_end(
+        settings.kafka_client_config(), topic, lambda m: apply_change_message(graph, m, keys)
+    )
     return graph
 
 

@@ -150,6 +150,7 @@ def _read_all(settings: Settings, topic: str) -> list[Any]:
 
 
 def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.bootstrap import key_log
     from signalfold.identity.graph import IdentityGraph
     from signalfold.policy import load_policy
     from signalfold.schemas.contract import load_contract, register_declared_types
@@ -162,13 +163,14 @@ def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
     topics = Topics(settings.topic_prefix)
     raw = [event for _where, event in read_sample(args.sample)] if args.sample else None
     graph = IdentityGraph(default_region=settings.default_region)
+    keys = key_log(settings)
     with Progress(f"reading {topics.identity_changes}") as progress:
         for message in _read_all(settings, topics.identity_changes):
-            apply_change_message(graph, message)
+            apply_change_message(graph, message, keys)
         progress.step(f"reading {topics.customer_state}")
         latest: dict[bytes, bytes | None] = {}
         for message in _read_all(settings, topics.customer_state):
-            latest[message.key() or b""] = message.value()
+            latest[message.key() or b""] = keys.open(message.value())
         if raw is None:
             progress.step(f"reading {topics.raw(contract.name)}")
             raw = [m.value() or b"" for m in _read_all(settings, topics.raw(contract.name))]
@@ -239,6 +241,7 @@ def _register(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from signalfold.bootstrap import key_log
     from signalfold.commands._source_counts import source_counts
     from signalfold.streams.registry import active_contracts
     from signalfold.streams.topics import Topics
@@ -246,7 +249,9 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     topics = Topics(settings.topic_prefix)
     with Progress(f"reading {topics.contracts}") as progress:
         contracts = active_contracts(settings)
-        counts = source_counts(settings.kafka_client_config(), topics, on_step=progress.step)
+        counts = source_counts(
+            settings.kafka_client_config(), topics, on_step=progress.step, keys=key_log(settings)
+        )
     rows = []
     for name in sorted(set(contracts) | counts.sources()):
         contract = contracts.get(name)

@@ -23,6 +23,7 @@ from signalfold.commands._errors import needs_broker
 from signalfold.commands._help import add_command
 from signalfold.commands._progress import interactive
 from signalfold.errors import SignalfoldError
+from signalfold.privacy.sealing import is_sealed
 from signalfold.settings import Settings
 
 __all__ = ["record_view", "register"]
@@ -51,18 +52,37 @@ def _decode(value: bytes | None) -> Any:
         return text
 
 
-def record_view(message: Any) -> dict[str, Any]:
+ERASED = b'"(erased: the person\'s key is gone)"'
+
+
+class _LazyKeys:
+    """The key log, opened at the first sealed value (a topic may hold none)."""
+
+    def __init__(self, make: Any) -> None:
+        self._make, self._keys = make, None
+
+    def open(self, value: bytes) -> bytes | None:
+        if self._keys is None:
+            self._keys = self._make()
+        return self._keys.open(value)  # type: ignore[no-any-return]
+
+
+def record_view(message: Any, keys: Any = None) -> dict[str, Any]:
     """One record as plain data: where it is, its key and time, and its value decoded
-    (JSON when it parses, else text; ``None`` for a tombstone)."""
+    (JSON when it parses, else text; ``None`` for a tombstone). With ``keys`` a sealed
+    value is opened; one whose person was erased shows as ``"(erased)"``."""
     _kind, millis = message.timestamp()
     key = message.key()
+    value = message.value()
+    if keys is not None and is_sealed(value):
+        value = keys.open(value) or ERASED
     return {
         "topic": message.topic(),
         "partition": message.partition(),
         "offset": message.offset(),
         "key": None if key is None else key.decode("utf-8", errors="backslashreplace"),
         "timestamp": datetime.fromtimestamp(millis / 1000, UTC).isoformat() if millis else None,
-        "value": _decode(message.value()),
+        "value": _decode(value),
     }
 
 
@@ -85,9 +105,11 @@ def _show(view: dict[str, Any], as_json: bool) -> None:
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
+    from signalfold.bootstrap import key_log
     from signalfold.streams.kafka import consumer, is_fence
 
     reader = consumer(settings.kafka_client_config(), None)
+    keys = _LazyKeys(lambda: key_log(settings))  # a tail shows what the stages read
     try:
         existing = reader.list_topics(timeout=10).topics
         topic = _topic_name(args.name, settings.topic_prefix, set(existing))
@@ -104,7 +126,7 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
                     continue
                 if key is not None and message.key() != key:
                     continue
-                _show(record_view(message), args.json)
+                _show(record_view(message, keys), args.json)
                 shown += 1
                 if args.max and shown >= args.max:
                     break

@@ -31,6 +31,7 @@ from signalfold.schemas.signal import Signal
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
 from signalfold.streams.kafka import FENCE_HEADER, consumer, is_fence, producer
+from signalfold.streams.keylog import KeyLog, open_letter, seal_letter
 from signalfold.streams.topics import Topics
 
 __all__ = ["ReplayResult", "group_by_cause", "replay", "replay_letter"]
@@ -149,8 +150,13 @@ def replay(
     source: str | None = None,
     timeout: float = 60,
     on_letter: Callable[[DeadLetter, Signal | DeadLetter], None] | None = None,
+    keys: KeyLog | None = None,
 ) -> ReplayResult:
-    """Replay the dead letters not replayed yet (of ``source`` only, when given)."""
+    """Replay the dead letters not replayed yet (of ``source`` only, when given).
+
+    With ``keys``, sealed letters are opened (those of erased people are skipped:
+    gone) and what the replay writes is sealed as ingest seals it.
+    """
     group = f"{topics.prefix}signalfold-dlq-replay" + (f".{source}" if source else "")
     reader = consumer(client, group)
     meta = reader.list_topics(topics.dlq, timeout=10).topics[topics.dlq]
@@ -183,7 +189,10 @@ def replay(
                     if dict(message.headers() or []).get(FENCE_HEADER) == fence:
                         pending.discard(message.partition())
                     continue
-                letter = DeadLetter.model_validate_json(message.value() or b"")
+                opened = open_letter(DeadLetter.model_validate_json(message.value() or b""), keys)
+                if opened is None:
+                    continue  # sealed for someone erased since: gone
+                letter = opened
                 if source is not None and letter.source != source:
                     continue
                 if letter.source.startswith("internal:"):
@@ -198,10 +207,16 @@ def replay(
                 if isinstance(value, Signal):
                     result.mapped[letter.source] += 1
                     key, topic = value.record_id.encode(), topics.canonical
+                    body = value.model_dump_json().encode()
+                    if keys is not None:
+                        key = keys.record_key(value.record_id)
+                        body = keys.seal_records([value.record_id], body)
                 else:
                     result.failed[f"{letter.source}/{value.error_kind}"] += 1
                     key, topic = message.key(), topics.dlq
-                body = value.model_dump_json().encode()
+                    body = seal_letter(value, keys).model_dump_json().encode()
+                if keys is not None:
+                    keys.publish()  # before what they seal
                 prod.produce(topic, key=key, value=body, on_delivery=delivered)
                 for warning in warnings:
                     body = warning.model_dump_json().encode()

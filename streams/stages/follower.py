@@ -22,13 +22,16 @@ import time
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+import orjson
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from signalfold.errors import SignalfoldError
 from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.probabilistic import restore_rows
 from signalfold.schemas import IdentityChange, Signal
 from signalfold.streams.kafka import FENCE_HEADER, consumer, is_fence, producer
+from signalfold.streams.keylog import KeyLog
+from signalfold.streams.runner import LostData
 from signalfold.streams.topics import Topics
 
 __all__ = ["GraphFollower"]
@@ -47,8 +50,10 @@ class GraphFollower:
         *,
         region: str,
         rows: bool,
+        keys: KeyLog | None = None,
     ) -> None:
         self._client = client
+        self._keys = keys
         self._changes = topics.identity_changes
         self._followed = [self._changes] + ([topics.canonical] if rows else [])
         self._region = region
@@ -58,7 +63,7 @@ class GraphFollower:
         self._fences: Producer | None = None
         self._partitions: list[TopicPartition] = []
         self._paused = False
-        self._seen: set[bytes] = set()  # canonical keys (record ids) met so far
+        self._seen: set[bytes] = set()  # canonical keys (records) met so far
         self._unresolved: dict[bytes, bytes] = {}  # first signal of records the graph lacks
         self._ready: list[bytes] = []
 
@@ -98,6 +103,7 @@ class GraphFollower:
                 headers=[(FENCE_HEADER, fence)],
             )
         if fences.flush(10) != 0:
+            self._lost(reader)
             raise SignalfoldError(f"could not write catch-up fences to {', '.join(self._followed)}")
         waiting = {(tp.topic, tp.partition) for tp in self._partitions}
         deadline = time.monotonic() + timeout
@@ -126,6 +132,16 @@ class GraphFollower:
             self.applied,
         )
         return self.applied - before
+
+    def _lost(self, reader: Consumer) -> None:
+        """Raise ``LostData`` if the followed topics are gone (a memory broker back empty)."""
+        try:
+            present = reader.list_topics(timeout=5).topics
+        except KafkaException:  # unreachable: not a loss we can tell
+            return
+        gone = [t for t in self._followed if t not in present]
+        if gone:
+            raise LostData("resolve", f"{', '.join(gone)} no longer exist on the broker")
 
     def close(self) -> None:
         if self._reader is not None:
@@ -158,8 +174,10 @@ class GraphFollower:
 
         Rows wait in memory until ``store_rows``, so a batch is stored at once.
         """
-        value = message.value() or b""
         if message.topic() == self._changes:
+            value = self._unseal(message.value())
+            if value is None:
+                return  # sealed for someone erased since: gone from the graph too
             change = IdentityChange.model_validate_json(value)
             self.graph.apply(change)
             self.applied += 1
@@ -167,14 +185,23 @@ class GraphFollower:
             if key in self._unresolved and self.graph.customer_of_record(change.record_id):
                 self._ready.append(self._unresolved.pop(key))
             return
-        key = message.key() or b""  # canonical is keyed by record id
+        key = message.key() or b""  # canonical is keyed by record
         if key in self._seen:
             return  # a record's row is its first signal
         self._seen.add(key)
-        if self.graph.customer_of_record(key.decode()):
+        value = self._unseal(message.value())
+        if value is None:
+            return
+        record_id = _record_id(value) if self._keys else key.decode()
+        if self.graph.customer_of_record(record_id):
             self._ready.append(value)
         else:
-            self._unresolved[key] = value
+            self._unresolved[record_id.encode()] = value
+
+    def _unseal(self, value: bytes | None) -> bytes | None:
+        if self._keys is None:
+            return value or b""
+        return self._keys.open(value or b"")
 
     def store_rows(self) -> None:
         """Store the rows of the records the graph now knows in the matcher."""
@@ -182,3 +209,8 @@ class GraphFollower:
             signals = (Signal.from_internal_json(v) for v in self._ready)
             restore_rows(self.graph.matcher, signals, region=self._region)  # type: ignore[arg-type]
             self._ready = []
+
+
+def _record_id(canonical: bytes) -> str:
+    fields = orjson.loads(canonical)
+    return f"{fields['source']}:{fields['record_key']}"

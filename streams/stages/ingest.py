@@ -1,8 +1,9 @@
 """Ingest: raw source events → canonical signals, or dead letters with the reason.
 
 Every raw record produces exactly one output: a canonical signal keyed by its
-record id, or a ``DeadLetter`` carrying the original bytes. So the count of
-raw events always equals canonical + DLQ. A signal that mapped without an
+record (the record's subject id; the value sealed with the record's key, see
+``privacy/sealing.py``), or a ``DeadLetter`` carrying the original bytes. So
+the count of raw events always equals canonical + DLQ. A signal that mapped without an
 optional trait that did not fit is also accompanied by one ``FieldWarning``
 per dropped trait on ``signals.warnings`` (keyed by signal id): a side note,
 not a second outcome.
@@ -31,6 +32,7 @@ from signalfold.schemas.dlq import letter_key
 from signalfold.schemas.signal import Signal
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
+from signalfold.streams.keylog import KeyLog, seal_letter
 from signalfold.streams.runner import Output
 from signalfold.streams.topics import Topics
 
@@ -62,8 +64,10 @@ class IngestStage:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         updates: ContractSource | None = None,
         catch_up_every: float = 1.0,
+        keys: KeyLog | None = None,
     ) -> None:
         self._topics = topics
+        self._keys = keys
         self._by_topic = {topics.raw(c.name): c for c in contracts.values()}
         self._max = max_event_bytes
         self._clock = clock
@@ -145,22 +149,29 @@ class IngestStage:
                 )
                 log.info("dead letter from %s: %s", message.topic(), err.kind)
                 dlq_key = letter_key(message.key())
+                letter = seal_letter(letter, self._keys)
                 out.append(Output(self._topics.dlq, dlq_key, letter.model_dump_json().encode()))
                 continue
             self.mapped += 1
             self.by_source[(contract.name, "mapped")] += 1
-            out.append(
-                Output(
-                    self._topics.canonical,
-                    signal.record_id.encode(),
-                    signal.model_dump_json().encode(),
-                )
-            )
+            out.append(self._canonical(signal))
             if dropped:
                 self.warned += 1
                 self.by_source[(contract.name, "warned")] += 1
                 out += self._warnings(contract, signal, dropped, message, now)
+        if self._keys is not None:
+            self._keys.publish()  # the keys of new records, before what they seal
         return out
+
+    def _canonical(self, signal: Signal) -> Output:
+        """The signal sealed with its record's key, keyed by the record's kid (no name)."""
+        body = signal.model_dump_json().encode()
+        if self._keys is None:
+            return Output(self._topics.canonical, signal.record_id.encode(), body)
+        key = self._keys.record_key(signal.record_id)
+        return Output(
+            self._topics.canonical, key, self._keys.seal_records([signal.record_id], body)
+        )
 
     def _warnings(
         self,

@@ -42,6 +42,7 @@ from signalfold.policy.reload import PolicyWatcher, next_expiry
 from signalfold.schemas import Resolved
 from signalfold.schemas.state import Flag, SuppressionChange
 from signalfold.streams.kafka import read_partition_until
+from signalfold.streams.keylog import KeyLog
 from signalfold.streams.runner import Output
 from signalfold.streams.stages.rebuild import start_over
 from signalfold.streams.state.aggregate import CustomerAggregate, Published
@@ -131,8 +132,10 @@ class StateStage:
         policy_reload_seconds: float = 2.0,
         data_dir: Path | None = None,
         cache_customers: int = 10_000,
+        keys: KeyLog | None = None,
     ) -> None:
         self._topics = topics
+        self._keys = keys
         self._policy = policy
         self._watcher = PolicyWatcher(policy, interval=policy_reload_seconds)
         self._client = client
@@ -155,12 +158,16 @@ class StateStage:
     def _open(self, partition: int) -> _Partition:
         path = self._path(partition)
         try:
-            store = PartitionStore.open(path, cache_customers=self._cache, bounds=self._bounds)
+            store = PartitionStore.open(
+                path, cache_customers=self._cache, bounds=self._bounds, sealer=self._keys
+            )
         except UnreadableStore as exc:
             assert path is not None  # an in-memory store is always new
             log.warning("state: partition %d: %s; rebuilding it from offset 0", partition, exc)
             PartitionStore.destroy(path)
-            store = PartitionStore.open(path, cache_customers=self._cache, bounds=self._bounds)
+            store = PartitionStore.open(
+                path, cache_customers=self._cache, bounds=self._bounds, sealer=self._keys
+            )
         part = self._parts[partition] = _Partition(store, path)
         return part
 
@@ -293,7 +300,13 @@ class StateStage:
                 if agg is not None:
                     self._publish(part, cid, agg.publish(self._policy, now), now, out)
         self._reevaluate(now, out, dirty, everyone=reloaded is not None)
+        if self._keys is not None:
+            self._keys.publish()  # keys this batch made, before the values they seal
         return out
+
+    def _seal(self, cid: str, body: bytes) -> bytes:
+        """A value about customer ``cid``, sealed with its key (erasure deletes it)."""
+        return body if self._keys is None else self._keys.seal_customer(cid, body)
 
     def _reevaluate(
         self, now: datetime, out: list[Output], done: dict[int, set[str]], *, everyone: bool
@@ -330,6 +343,11 @@ class StateStage:
 
     def _fold(self, part: _Partition, message: Message, emit: list[Output] | None) -> str | None:
         value = message.value() or b""
+        if self._keys is not None:
+            opened = self._keys.open(value)
+            if opened is None:
+                return None  # sealed for someone erased since: gone
+            value = opened
         fast = _signal_for(part, value)
         if fast is not None:
             cid, facts, identities = fast
@@ -348,13 +366,10 @@ class StateStage:
                         signal=record.signal,
                         identities=record.identities,
                     )
-                    emit.append(
-                        Output(
-                            self._topics.resolved,
-                            survivor.encode(),
-                            moved.model_dump_json().encode(),
-                        )
-                    )
+                    body = moved.model_dump_json().encode()
+                    if self._keys is not None:
+                        body = self._keys.seal_records([record.signal.record_id], body)
+                    emit.append(Output(self._topics.resolved, survivor.encode(), body))
                 return None
             agg, new = self._customer(part, cid)
             return self._changed(part, cid, agg, agg.apply(record.signal, record.identities) or new)
@@ -368,14 +383,11 @@ class StateStage:
                 transfer = Resolved(
                     kind="transfer", customer_id=record.into, transfer=absorbed.to_transfer()
                 )
-                emit.append(
-                    Output(
-                        self._topics.resolved,
-                        record.into.encode(),
-                        transfer.model_dump_json().encode(),
-                    )
-                )
+                body = self._seal(record.into, transfer.model_dump_json().encode())
+                emit.append(Output(self._topics.resolved, record.into.encode(), body))
             return None
+        if record.kind == "erase":
+            return self._erase(part, record, emit)
         if record.kind == "rebuild":  # a split: this customer starts over from its own signals
             aggregates: dict[str, CustomerAggregate] = {}
             forwards = {cid: part.forwards[cid]} if cid in part.forwards else {}
@@ -399,18 +411,25 @@ class StateStage:
                     onward = Resolved(
                         kind="transfer", customer_id=survivor, transfer=record.transfer
                     )
-                    emit.append(
-                        Output(
-                            self._topics.resolved,
-                            survivor.encode(),
-                            onward.model_dump_json().encode(),
-                        )
-                    )
+                    body = self._seal(survivor, onward.model_dump_json().encode())
+                    emit.append(Output(self._topics.resolved, survivor.encode(), body))
                 return None
             incoming = CustomerAggregate.from_transfer(record.transfer, self._bounds)
             agg, _ = self._customer(part, cid)
             agg.merge(incoming)
             return self._changed(part, cid, agg, True)
+        return None
+
+    def _erase(self, part: _Partition, record: Resolved, emit: list[Output] | None) -> None:
+        """Forget an erased customer and every id merged into it; tombstone their states."""
+        for cid in (record.customer_id, *record.aliases):
+            part.store.delete(cid)
+            part.store.set_flags(cid, None)
+            part.store.set_expiry(cid, None)
+            part.store.set_forward(cid, None)
+            part.touched.discard(cid)
+            if emit is not None:
+                emit.append(Output(self._topics.customer_state, cid.encode(), None))
         return None
 
     def _customer(self, part: _Partition, cid: str) -> tuple[CustomerAggregate, bool]:
@@ -431,7 +450,7 @@ class StateStage:
         self, part: _Partition, cid: str, state: Published, now: datetime, out: list[Output]
     ) -> None:
         t = self._topics
-        out.append(Output(t.customer_state, cid.encode(), state.json))
+        out.append(Output(t.customer_state, cid.encode(), self._seal(cid, state.json)))
         _track_expiry(part, cid, state.flags)
         before = part.store.flags(cid) or {}
         after: Flags = {_flag_key(f): f for f in state.flags}
@@ -446,4 +465,5 @@ class StateStage:
             cleared=sorted({before[k].rule for k in before.keys() - after.keys()}),
             flags=list(state.flags),
         )
-        out.append(Output(t.suppression_changes, cid.encode(), change.model_dump_json().encode()))
+        body = self._seal(cid, change.model_dump_json().encode())
+        out.append(Output(t.suppression_changes, cid.encode(), body))

@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -57,6 +58,14 @@ _AGG, _FWD, _FLAGS, _EXP, _IDX = b"a:", b"w:", b"f:", b"e:", b"x:"
 _ISO = len("2026-12-01T00:00:00.000000")
 
 
+class Sealer(Protocol):
+    """Seals values with a customer's key and opens them (``streams.keylog.KeyLog``)."""
+
+    def seal_customer(self, customer_id: str, plain: bytes) -> bytes: ...
+
+    def open(self, value: bytes | None) -> bytes | None: ...
+
+
 class UnreadableStore(SignalfoldError, ValueError):
     """A store another version of signalfold wrote; the stage rebuilds it from Kafka."""
 
@@ -71,11 +80,17 @@ class PartitionStore:
     memory; dirty ones (changed since the last ``commit``) stay until committed."""
 
     def __init__(
-        self, kv: KV, *, cache_customers: int = 10_000, bounds: Bounds = DEFAULT_BOUNDS
+        self,
+        kv: KV,
+        *,
+        cache_customers: int = 10_000,
+        bounds: Bounds = DEFAULT_BOUNDS,
+        sealer: Sealer | None = None,
     ) -> None:
         if cache_customers < 1:
             raise ValueError(f"cache_customers must be at least 1, got {cache_customers}")
         self._kv, self._size, self._bounds = kv, cache_customers, bounds
+        self._sealer = sealer
         self._cache: OrderedDict[str, CustomerAggregate] = OrderedDict()
         self._dirty: dict[str, CustomerAggregate | None] = {}  # None: deleted
         self._flags: dict[str, Flags | None] = {}
@@ -100,11 +115,27 @@ class PartitionStore:
 
     @classmethod
     def open(
-        cls, path: Path | None, *, cache_customers: int = 10_000, bounds: Bounds = DEFAULT_BOUNDS
+        cls,
+        path: Path | None,
+        *,
+        cache_customers: int = 10_000,
+        bounds: Bounds = DEFAULT_BOUNDS,
+        sealer: Sealer | None = None,
     ) -> PartitionStore:
-        """The store in ``path`` (made if missing); ``None``: an in-memory one."""
+        """The store in ``path`` (made if missing); ``None``: an in-memory one.
+
+        With a ``sealer`` every customer's aggregate and flags are sealed with the
+        customer's key on disk: erasing the customer (deleting the key) leaves
+        nothing readable in the files, compacted or not.
+        """
         kv: KV = MemoryKV() if path is None else RocksKV(path)
-        return cls(kv, cache_customers=cache_customers, bounds=bounds)
+        return cls(kv, cache_customers=cache_customers, bounds=bounds, sealer=sealer)
+
+    def _sealed(self, cid: str, body: bytes) -> bytes:
+        return body if self._sealer is None else self._sealer.seal_customer(cid, body)
+
+    def _opened(self, raw: bytes | None) -> bytes | None:
+        return raw if self._sealer is None or raw is None else self._sealer.open(raw)
 
     @staticmethod
     def destroy(path: Path) -> None:
@@ -121,9 +152,9 @@ class PartitionStore:
         if agg is not None:
             self._cache.move_to_end(cid)
             return agg
-        raw = self._kv.get(_AGG + cid.encode())
+        raw = self._opened(self._kv.get(_AGG + cid.encode()))
         if raw is None:
-            return None
+            return None  # unknown, or erased (its key is gone)
         agg = CustomerAggregate.from_transfer(orjson.loads(raw), self._bounds)
         self._remember(cid, agg)
         return agg
@@ -162,7 +193,7 @@ class PartitionStore:
         """The flags last published for the customer; ``None`` if none were recorded."""
         if cid in self._flags:
             return self._flags[cid]
-        raw = self._kv.get(_FLAGS + cid.encode())
+        raw = self._opened(self._kv.get(_FLAGS + cid.encode()))
         if raw is None:
             return None
         return {k: Flag.model_validate(v) for k, v in orjson.loads(raw).items()}
@@ -202,7 +233,9 @@ class PartitionStore:
         """Write every pending change and, unless ``None``, the checkpoint: one atomic batch."""
         writes: Writes = {_FORMAT: STORE_FORMAT}
         for cid, agg in self._dirty.items():
-            writes[_AGG + cid.encode()] = None if agg is None else orjson.dumps(agg.to_transfer())
+            writes[_AGG + cid.encode()] = (
+                None if agg is None else self._sealed(cid, orjson.dumps(agg.to_transfer()))
+            )
         for cid in self._forwards_changed:
             survivor = self.forwards.get(cid)
             writes[_FWD + cid.encode()] = None if survivor is None else survivor.encode()
@@ -210,7 +243,9 @@ class PartitionStore:
             writes[_FLAGS + cid.encode()] = (
                 None
                 if flags is None
-                else orjson.dumps({k: f.model_dump(mode="json") for k, f in flags.items()})
+                else self._sealed(
+                    cid, orjson.dumps({k: f.model_dump(mode="json") for k, f in flags.items()})
+                )
             )
         for cid, at in self._expiry.items():
             key = _EXP + cid.encode()

@@ -94,7 +94,7 @@ def test_a_killed_stage_starts_again_and_a_lost_broker_stops_everything(tmp_path
         assert _pids(marker, "--stage", "resolve") not in ([], [resolve])
         assert proc.poll() is None, "the rest of the pipeline went on"
         # The pipeline still folds: events in, states out, through the restarted resolve.
-        settings = Settings(kafka_bootstrap=f"127.0.0.1:{broker_port}")
+        settings = Settings(kafka_bootstrap=f"127.0.0.1:{broker_port}", data_dir=tmp_path)
         _, good = feed_demo(settings, people=20, bad=False)
         assert wait_folded(settings, good, threading.Event(), timeout=180)
         ready = httpx.get(f"http://127.0.0.1:{api_port}/v1/ready", timeout=5)

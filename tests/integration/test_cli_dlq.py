@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sources_cli import run_cli
 
+from signalfold.bootstrap import create_topics
 from signalfold.schemas.dlq import DeadLetter
 from signalfold.settings import Settings
 from signalfold.streams.kafka import producer
-from signalfold.streams.topics import Topics, ensure_topics
+from signalfold.streams.topics import Topics
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +71,9 @@ def test_inspect_after_a_replay_shows_what_is_still_dead_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     topics = Topics(settings.topic_prefix)
-    # What a pipeline has: replay publishes to signals.canonical (nothing auto-creates it).
-    ensure_topics(
-        settings.kafka_client_config(), [topics.dlq, topics.canonical], settings.partitions
-    )
+    # What a pipeline has: replay publishes to signals.canonical, sealed with keys on
+    # privacy.keys (nothing auto-creates them).
+    create_topics(settings)
     contract = tmp_path / "returns_dlq.yaml"
     contract.write_text(CONTRACT)
     code, out = run_cli(monkeypatch, capsys, settings, "sources", "register", str(contract))

@@ -13,9 +13,11 @@ import pytest
 from raw_events import RawFeed, marketing
 from topic_view import TopicView
 
+from signalfold.bootstrap import key_log
 from signalfold.local import LocalPipeline
-from signalfold.schemas.dlq import EXCERPT_BYTES
+from signalfold.schemas.dlq import EXCERPT_BYTES, DeadLetter
 from signalfold.settings import Settings
+from signalfold.streams.keylog import open_letter
 from signalfold.streams.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -47,7 +49,12 @@ def test_the_largest_event_is_set_aside_and_the_next_one_maps(
     try:
         view.wait_for(lambda v: v.count(t.canonical) == 1 and v.count(t.dlq) == 1, 60, "both")
         (letter_msg,) = view.records[t.dlq]
-        letter = json.loads(letter_msg.value())
+        # Its original bytes and key are sealed with the record's key; opened, they are these.
+        sealed = DeadLetter.model_validate_json(letter_msg.value())
+        assert sealed.sealed and big[:100] not in letter_msg.value()
+        opened = open_letter(sealed, key_log(settings))
+        assert opened is not None
+        letter = opened.model_dump(mode="json")
         assert letter["error_kind"] == "oversized"
         assert letter["truncated"] is True and letter["original_bytes"] == len(big)
         assert letter["original_sha256"] == hashlib.sha256(big).hexdigest()

@@ -33,6 +33,7 @@ def _worker(stage: str, settings: Settings, log: Path) -> subprocess.Popen[bytes
         "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
         "SIGNALFOLD_PARTITIONS": str(settings.partitions),
         "SIGNALFOLD_BATCH_SIZE": "50",
+        "SIGNALFOLD_DATA_DIR": str(settings.data_dir),  # its secret: pii-hash.key
     }
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(

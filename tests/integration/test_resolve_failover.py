@@ -92,6 +92,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
         "SIGNALFOLD_PARTITIONS": str(settings.partitions),
         "SIGNALFOLD_BATCH_SIZE": "20",
+        "SIGNALFOLD_DATA_DIR": str(settings.data_dir),  # its secret: pii-hash.key
     }
 
 

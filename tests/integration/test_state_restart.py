@@ -20,9 +20,10 @@ import pytest
 from raw_events import RawFeed, marketing, support
 from topic_view import TopicView
 
-from signalfold.bootstrap import create_topics
+from signalfold.bootstrap import create_topics, key_log
 from signalfold.local import LocalPipeline
 from signalfold.policy import load_policy
+from signalfold.privacy.secret import pii_hash_key
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.streams.stages.state import StateStage
@@ -46,6 +47,8 @@ def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "SIGNALFOLD_PARTITIONS": str(settings.partitions),
         "SIGNALFOLD_BATCH_SIZE": str(BATCH),
         "SIGNALFOLD_DATA_DIR": str(settings.data_dir / "worker"),
+        # The deployment's secret, as every process has it (its store is its own).
+        "SIGNALFOLD_PII_HASH_KEY": pii_hash_key(settings).decode(),
         "SIGNALFOLD_STATE_CACHE_CUSTOMERS": "8",  # most customers are read back from disk
     }
     with open(log, "ab") as out:
@@ -169,11 +172,12 @@ def test_a_killed_state_worker_replays_only_the_tail(settings: Settings, tmp_pat
     assert flagged, "some customers hold an urgent-ticket flag: suppression answers compared"
 
 
-def _contents(data_dir: Path) -> dict[str, Any]:
+def _contents(data_dir: Path, settings: Settings) -> dict[str, Any]:
     """Every customer, forward and flag the worker's stores hold, and their checkpoints."""
     out: dict[str, Any] = {}
+    keys = key_log(settings)  # the stores seal each customer with its key
     for path in sorted((data_dir / "state").iterdir()):
-        store = PartitionStore.open(path)
+        store = PartitionStore.open(path, sealer=keys)
         out[path.name] = {
             "checkpoint": store.checkpoint,
             "forwards": store.forwards,
@@ -198,7 +202,7 @@ def test_a_deleted_store_is_rebuilt_from_offset_zero(settings: Settings, tmp_pat
             time.sleep(1.5)  # an idle tick writes the last batch's checkpoint
         finally:
             _stop(state)
-        before = _contents(settings.data_dir / "worker")
+        before = _contents(settings.data_dir / "worker", settings)
         shutil.rmtree(settings.data_dir / "worker" / "state")
         state = _worker(settings, tmp_path / "second.log")
         try:
@@ -208,6 +212,6 @@ def test_a_deleted_store_is_rebuilt_from_offset_zero(settings: Settings, tmp_pat
         assert not pipeline.errors
     view.close()
     assert sum(int(n) for _, n in rebuilt) >= total, "every record replayed from offset 0"
-    after = _contents(settings.data_dir / "worker")
+    after = _contents(settings.data_dir / "worker", settings)
     assert after == before
     assert any(c["customers"] for c in after.values())
