@@ -64,7 +64,6 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.streams.ingest.replay import group_by_cause
     from signalfold.streams.keylog import open_letter
 
-
     with Progress("reading dead letters"):
         letters, past, noun, which = _read(args, settings)
         if args.show_values and not args.warnings:  # sealed with their records' keys
