@@ -231,6 +231,8 @@ class Materializer:
             consumer.close()
 
     def _apply(self, messages: list[Message]) -> None:
+        if self._keys is not None:
+            self._keys.prepare(m.value() for m in messages if m.error() is None)
         states: list[tuple[str, bytes | None]] = []
         index: list[tuple[str, str | None]] = []
         aliases: list[tuple[str, str | None]] = []

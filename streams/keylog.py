@@ -24,7 +24,7 @@ import orjson
 from confluent_kafka import Message, TopicPartition
 
 from signalfold.errors import SignalfoldError
-from signalfold.privacy.sealing import VERSION_BYTES, Keyring, SubjectIds
+from signalfold.privacy.sealing import VERSION_BYTES, Keyring, SubjectIds, is_sealed
 from signalfold.schemas.dlq import DeadLetter
 from signalfold.streams.kafka import FENCE_HEADER, Config, consumer, is_fence, producer
 
@@ -103,6 +103,21 @@ class KeyLog:
             self.catch_up()
             plain = self.ring.open(value)
         return plain
+
+    def prepare(self, values: Iterable[bytes | None]) -> None:
+        """Make sure the keys a batch of values needs are known: at most one catch-up.
+
+        Keys are published before what they seal, so they are usually fetched by
+        the time their values arrive; ``poll`` takes them without waiting, and the
+        log is read to its end (a fence round trip) only if some are still missing.
+        """
+        ring = self.ring
+        needed = [v for v in values if v is not None and is_sealed(v)]
+        if not needed or not any(ring.missing(v) for v in needed):
+            return
+        self.poll()
+        if any(ring.missing(v) for v in needed):
+            self.catch_up()
 
     def publish(self, timeout: float = 30.0) -> None:
         """Publish the key versions sealing made, and wait until the broker has them."""

@@ -74,7 +74,10 @@ class GraphFollower:
             reader.resume(self._partitions)
             self._paused = False
         handled = 0
-        for message in reader.consume(num_messages=5000, timeout=timeout):
+        batch = reader.consume(num_messages=5000, timeout=timeout)
+        if self._keys is not None:
+            self._keys.prepare(m.value() for m in batch if m.error() is None)
+        for message in batch:
             if self._check(message) and not is_fence(message):
                 self.handle(message)
                 handled += 1
@@ -113,7 +116,10 @@ class GraphFollower:
                     f"catching up {', '.join(sorted(t for t, _ in waiting))}: no progress for "
                     f"{timeout:.0f}s; check the broker, then restart the worker"
                 )
-            for message in reader.consume(num_messages=5000, timeout=0.2):
+            batch = reader.consume(num_messages=5000, timeout=0.2)
+            if self._keys is not None:
+                self._keys.prepare(m.value() for m in batch if m.error() is None)
+            for message in batch:
                 if not self._check(message):
                     continue
                 deadline = time.monotonic() + timeout

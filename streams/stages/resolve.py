@@ -95,6 +95,8 @@ class ResolveStage:
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
         self._shred_erased()
+        if self._keys is not None:
+            self._keys.prepare(m.value() for m in messages)  # one key-log read a batch
         out: list[Output] = []
         pending: list[Signal] = []
         firsts: dict[str, str] = {}

@@ -282,6 +282,8 @@ class StateStage:
         reloaded = self._watcher.poll()
         if reloaded is not None:
             self._policy = reloaded
+        if self._keys is not None:
+            self._keys.prepare(m.value() for m in messages)  # one key-log read a batch
         out: list[Output] = []
         dirty: dict[int, set[str]] = {}
         durable = self._data_dir is not None
