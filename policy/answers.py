@@ -167,19 +167,8 @@ class Decider:
         decided afresh, never kept.
         """
         if held is not None:
-            return Answer.of(
-                decision_at(
-                    inputs,
-                    channel,
-                    purpose,
-                    now,
-                    product_id,
-                    category,
-                    policy=self.policy,
-                    unknown=self.unknown,
-                    held=held,
-                ).decision
-            )
+            decided = self._decided(inputs, channel, purpose, now, product_id, category, held=held)
+            return Answer.of(decided.decision)
         if (
             type(channel) is not str
             or channel not in CHANNELS
@@ -202,8 +191,10 @@ class Decider:
             kept_by[key] = kept
         return Answer(kept.template, kept.head + self._encoded(now) + kept.tail, now)
 
-    def _decided(self, inputs: DecisionInputs | None, *question: Any) -> Any:
-        return decision_at(inputs, *question, policy=self.policy, unknown=self.unknown)
+    def _decided(
+        self, inputs: DecisionInputs | None, *question: Any, held: Flag | None = None
+    ) -> Any:
+        return decision_at(inputs, *question, policy=self.policy, unknown=self.unknown, held=held)
 
     def _encoded(self, now: datetime) -> bytes:
         last = self._now
