@@ -57,7 +57,10 @@ class IdentityChange(BaseModel):
     - ``erased``: ``customer_id`` and the ids merged into it (``absorbed_ids``) were
       erased at a data subject's request (``signal_id``: the request): its records
       and everything they showed are forgotten. It names no record (``record_id``
-      is empty) and is the one kind published unsealed.
+      is empty; ``records`` holds the erased records' keyed ids, hex, which only
+      the deployment's secret can match: ``signalfold erase-report`` finds the raw
+      events that still hold the person with them) and is the one kind published
+      unsealed.
 
     ``scopes`` holds the scope a source declared for some of ``identifiers``.
     """
@@ -91,7 +94,11 @@ class IdentityChange(BaseModel):
     evidence: tuple[LinkEvidence, ...] = ()
     signal_id: str = Field(description="The signal, or the operator command (`cmd_…`), behind it.")
     at: AwareDatetime
-    records: tuple[str, ...] = Field(default=(), description="Records a `split` moved.")
+    records: tuple[str, ...] = Field(
+        default=(),
+        description="Records a `split` moved; for `erased`, the keyed ids (hex) of the "
+        "records erased, never their names.",
+    )
     from_customer_id: str | None = Field(default=None, description="What a `split` split.")
     pin: PinKind | None = None
     names: tuple[str, ...] = Field(

@@ -17,4 +17,5 @@ GROUPS = (
     "signalfold.commands.identity",
     "signalfold.commands.export",
     "signalfold.commands.erase",
+    "signalfold.commands.erase_report",
 )

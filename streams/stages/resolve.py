@@ -162,8 +162,11 @@ class ResolveStage:
             out.append(Output(t.do_not_contact, hashed.encode(), _json(entry)))
         if not found.found or found.change is None:
             return out
-        cid = found.customer_id
-        out.append(Output(t.identity_changes, cid.encode(), _json(found.change)))
+        cid, change = found.customer_id, found.change
+        if keys is not None:  # the records' kids, never their names: for ``erase-report``
+            kids = tuple(sorted(keys.ids.record(r).hex() for r in found.records))
+            change = change.model_copy(update={"records": kids})
+        out.append(Output(t.identity_changes, cid.encode(), _json(change)))
         out += [_index_output(t, keys, e) for e in found.index]
         for key in found.unowned:
             out.append(

@@ -10,6 +10,7 @@ about by a marketing bot and has a dead letter; Bob is a bystander. After
   traits (the raw source topics are the sources' own, and are left alone);
 - every identifier of hers looks up as unknown, and marketing to her email is
   held by the do-not-contact list; Bob is untouched;
+- ``signalfold erase-report`` names exactly the raw offsets that still hold her;
 - a new replica and a state stage rebuilt from the topics keep her erased;
 - a new event with her email makes a customer again, with nothing of before,
   still held for marketing.
@@ -17,6 +18,7 @@ about by a marketing bot and has a dead letter; Bob is a bystander. After
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -138,6 +140,31 @@ def _topic_bytes(settings: Settings, names: list[str] | None = None) -> dict[str
     return {topic: b"\n".join(values) for topic, values in found.items()}
 
 
+def _raw_offsets_holding_her(settings: Settings) -> set[tuple[str, int, int]]:
+    """The raw offsets whose key or value holds one of her values (the report's oracle)."""
+    topics = Topics(settings.topic_prefix)
+    names = [topics.raw(s) for s in ("marketing", "support", "sales", "billing")]
+    reader = consumer(settings.kafka_client_config(), None)
+    found: set[tuple[str, int, int]] = set()
+    try:
+        reader.assign([TopicPartition(n, p, 0) for n in names for p in range(_parts(reader, n))])
+        quiet = time.monotonic()
+        while time.monotonic() - quiet < 2.0:
+            for m in reader.consume(2000, 0.2):
+                if m.error() is None and not is_fence(m):
+                    quiet = time.monotonic()
+                    if _hits({"": (m.key() or b"") + (m.value() or b"")}):
+                        found.add((m.topic(), m.partition(), m.offset()))
+    finally:
+        reader.close()
+    assert len(found) == 5, found  # her four sources' events and the cut-off one
+    return found
+
+
+def _parts(reader, name: str) -> int:
+    return len(reader.list_topics(name, timeout=10).topics[name].partitions)
+
+
 def _hits(blobs: dict[str, bytes]) -> list[tuple[str, str]]:
     return [
         (where, needle)
@@ -226,6 +253,23 @@ def test_an_erased_person_is_gone_from_every_topic_and_store(
                 return codes == [404] * len(asked)
 
             wait_for(forgotten, timeout=60, what="every identifier unknown")
+            # The raw source topics are the sources' data and still hold her: the report
+            # names exactly the offsets whose bytes do, and prints none of her values.
+            request_id = json.loads(out)["request_id"]
+            code, report = run_cli(
+                monkeypatch, capsys, settings, "erase-report", request_id, "--json"
+            )
+            assert code == 0, report
+            assert [n for n in NEEDLES if n.lower() in report.lower()] == []
+            found = {
+                (h["topic"], h["partition"], offset)
+                for h in json.loads(report)["held"]
+                for first, last in h["offsets"]
+                for offset in range(first, last + 1)
+            }
+            assert found == _raw_offsets_holding_her(settings)
+            code, text = run_cli(monkeypatch, capsys, settings, "erase-report", request_id)
+            assert code == 0 and f"{len(found)} raw event(s) still hold the person" in text
             held = _check(http, email=EMAIL)
             assert (held["outcome"], held["known"]) == ("deny", False)
             assert [r["rule"] for r in held["reasons"]] == ["do_not_contact"]
