@@ -221,6 +221,10 @@ class StageRunner:
                 try:
                     if batch:
                         self._handle(consumer, producer, batch)
+                        if getattr(self.stage, "work_after_commit", False):
+                            # Work that had to wait for this batch's acknowledged outputs
+                            # (an erasure's key deletion) runs now, not at the next tick.
+                            self._handle(consumer, producer, [])
                     elif ticks and time.monotonic() >= next_tick:
                         next_tick = time.monotonic() + 1.0
                         self._handle(consumer, producer, [])

@@ -72,9 +72,14 @@ class ResolveStage:
         self.graph = graph_factory()
         self._shred: list[bytes] = []  # erased subjects whose keys go once outputs are out
 
-    # process([]) about once a second when idle: an erasure's keys are deleted within
-    # a second of its outputs being acknowledged, busy or not.
+    # process([]) about once a second when idle, and right after a batch that erased
+    # someone (``work_after_commit``): their keys go as soon as its outputs are out.
     wants_idle_ticks = True
+
+    @property
+    def work_after_commit(self) -> bool:
+        """Keys of erased people wait for this batch's outputs: call again once they are out."""
+        return bool(self._shred)
 
     def topics(self) -> list[str]:
         return [self._topics.canonical, self._topics.identity_commands, self._topics.erasures]
