@@ -7,6 +7,9 @@ stage, a serving replica; ``bench.pipeline.running_pipeline``):
    ``customer.state`` holds them all;
 2. idle: ``--idle`` erasures one after another over the API
    (``POST /v1/customers/{id}/erase``), each timed until it is gone everywhere;
+   then ``--burst`` at once, and the CPU every process spent on them (``/proc``,
+   less what it spends in as long a quiet spell), per erasure: the cost that
+   does not depend on how loaded the shared machine is;
 3. throughput: a backlog of ``--backlog`` events for other people, folded
    without erasures, then with ``--erasures`` erasures sent while it folds,
    ``--rounds`` times in turn (a shared machine drifts); the ratio of the
@@ -40,7 +43,7 @@ from typing import Any
 import httpx
 from confluent_kafka import OFFSET_END, TopicPartition
 
-from bench.pipeline import _raw_events, count_signals, running_pipeline
+from bench.pipeline import _raw_events, children_cpu, count_signals, running_pipeline
 from signalfold.bootstrap import key_log
 from signalfold.settings import Settings
 from signalfold.sinks.auth import hash_key
@@ -112,7 +115,7 @@ class Eraser:
         request = {"id": answer.json()["request_id"], "cid": customer_id, "t0": t0}
         self.pending.append(request)
 
-    def wait(self, timeout: float) -> list[dict[str, float]]:
+    def wait(self, timeout: float, poll: float = 0.01) -> list[dict[str, float]]:
         """Each pending erasure's milliseconds to each effect, once all are gone."""
         deadline, out = time.monotonic() + timeout, []
         for request in self.pending:
@@ -125,7 +128,7 @@ class Eraser:
                 if status == "applied" and gone:
                     replica = time.monotonic()
                 else:
-                    time.sleep(0.01)
+                    time.sleep(poll)
             wanted = {
                 "resolve": ("change", request["id"].encode()),
                 "keys": ("key", self.kid_of(request["cid"])),
@@ -189,6 +192,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=40_000)
     parser.add_argument("--idle", type=int, default=10, help="erasures on an idle pipeline")
     parser.add_argument("--erasures", type=int, default=50, help="erasures during a backlog")
+    parser.add_argument("--burst", type=int, default=50, help="erasures at once, for CPU")
     parser.add_argument("--rounds", type=int, default=2, help="backlogs without, then with")
     args = parser.parse_args()
 
@@ -214,7 +218,20 @@ def main() -> None:
         for _ in range(args.idle):
             eraser.send(eraser.customer_of(next(victims)))
             idle += eraser.wait(120)
-        erased = args.idle
+        # CPU per erasure: a burst of erasures, polled gently, against as long a quiet spell.
+        burst = [eraser.customer_of(next(victims)) for _ in range(args.burst)]
+        cpu0, t0 = children_cpu(), time.monotonic()
+        for cid in burst:
+            eraser.send(cid)
+        eraser.wait(120, poll=0.25)
+        cpu1, spell = children_cpu(), time.monotonic() - t0
+        time.sleep(spell)
+        cpu2 = children_cpu()
+        cpu_ms = {
+            k: round(((cpu1[k] - cpu0.get(k, 0)) - (cpu2[k] - cpu1[k])) / len(burst) * 1000, 1)
+            for k in sorted(cpu2)
+        }
+        erased = args.idle + args.burst
 
         rates: dict[str, list[float]] = {"without": [], "with": []}
         during: list[dict[str, float]] = []
@@ -245,6 +262,8 @@ def main() -> None:
             "people": args.people,
             "load_s": round(load_s, 1),
             "idle": _summary(idle),
+            "cpu_ms_per_erasure": cpu_ms,
+            "cpu_ms_per_erasure_total": round(sum(cpu_ms.values()), 1),
             "backlog": args.backlog,
             "rounds": args.rounds,
             "throughput_without_erasures": [round(r) for r in rates["without"]],

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS identity_changes (
     kind VARCHAR NOT NULL,
     customer_id VARCHAR NOT NULL,
     record_id VARCHAR NOT NULL,
+    other_record_id VARCHAR,
     absorbed_ids VARCHAR[],
     signal_id VARCHAR,
     changed_at TIMESTAMPTZ NOT NULL,
@@ -107,6 +108,7 @@ def change_row(change: dict[str, Any]) -> dict[str, Any]:
         "kind": str(change["kind"]),
         "customer_id": str(change["customer_id"]),
         "record_id": str(change["record_id"]),
+        "other_record_id": change.get("other_record_id"),
         "absorbed_ids": [str(a) for a in change.get("absorbed_ids") or ()],
         "signal_id": change.get("signal_id"),
         "changed_at": _ts(change["at"]),
@@ -179,6 +181,7 @@ class IdentityChangeSink(BatchingSink[dict[str, Any]]):
                 "kind": [r["kind"] for r in rows],
                 "customer_id": [r["customer_id"] for r in rows],
                 "record_id": [r["record_id"] for r in rows],
+                "other_record_id": pa.array([r["other_record_id"] for r in rows], pa.string()),
                 "absorbed_ids": pa.array([r["absorbed_ids"] for r in rows], pa.list_(pa.string())),
                 "signal_id": [r["signal_id"] for r in rows],
                 "changed_at": pa.array([r["changed_at"] for r in rows], _TS),
@@ -189,6 +192,6 @@ class IdentityChangeSink(BatchingSink[dict[str, Any]]):
             self._cur,
             table,
             "INSERT INTO identity_changes SELECT change_id, kind, customer_id, record_id, "
-            "absorbed_ids, signal_id, changed_at, change::JSON FROM {src} "
+            "other_record_id, absorbed_ids, signal_id, changed_at, change::JSON FROM {src} "
             "ON CONFLICT (change_id) DO NOTHING",
         )

@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -64,6 +65,14 @@ __all__ = ["Materializer"]
 log = logging.getLogger(__name__)
 
 _ALIAS_PREFIX = "customer:"
+
+
+@dataclass
+class _Erased:
+    """The erasures a batch carries: deleted from the store once, at the batch's end."""
+
+    customers: set[str] = field(default_factory=set)
+    requests: dict[str, str] = field(default_factory=dict)  # request id → when
 
 
 class Materializer:
@@ -236,6 +245,7 @@ class Materializer:
         states: list[tuple[str, bytes | None]] = []
         index: list[tuple[str, str | None]] = []
         aliases: list[tuple[str, str | None]] = []
+        erased = _Erased()
         logged: list[bytes] = []
         log_ends: dict[int, int] = {}  # decisions.log partition → offset after its last read
         applied = skipped = 0
@@ -259,7 +269,7 @@ class Materializer:
                 log_ends[msg.partition()] = msg.offset() + 1
                 continue
             try:
-                self._route(msg, topic, states, index, aliases)
+                self._route(msg, topic, states, index, aliases, erased)
                 applied += 1
             except (ValueError, KeyError, TypeError) as exc:
                 skipped += 1
@@ -272,6 +282,9 @@ class Materializer:
                 )
         self._view.apply(states=states, index=index, aliases=aliases)
         self._store.flush()
+        if erased.customers:  # one delete for the batch's erasures, after its rows landed
+            self._store.erase(sorted(erased.customers))
+        self.erasures.update(erased.requests)  # applied only once the rows are gone
         if self._log_table is not None and log_ends:
             written, bad = self._insert_logged(logged)
             applied, skipped = applied + written, skipped + bad
@@ -321,6 +334,7 @@ class Materializer:
         states: list[tuple[str, bytes | None]],
         index: list[tuple[str, str | None]],
         aliases: list[tuple[str, str | None]],
+        erased: _Erased,
     ) -> None:
         key = (msg.key() or b"").decode()
         value = msg.value()
@@ -351,15 +365,15 @@ class Materializer:
             if record["kind"] == "signal" and record.get("signal"):
                 self._store.signals.add(signal_row(record))
             elif record["kind"] == "erase":
-                self._store.erase([record["customer_id"]])
+                erased.customers.add(record["customer_id"])
         elif topic == self._topics.identity_changes:
             # Aliases come from identity.index alone: a merged id can found a customer
             # again (a re-clustering split), and only the index's latest entry says so;
             # merge records on other topics arrive in no fixed order with it.
             change = json.loads(value)
             if change["kind"] == "erased":
-                self._store.erase([change["customer_id"], *change.get("absorbed_ids", ())])
-                self.erasures[change["signal_id"]] = change["at"]
+                erased.customers.update([change["customer_id"], *change.get("absorbed_ids", ())])
+                erased.requests[change["signal_id"]] = change["at"]
             else:
                 self._store.identity_changes.add(change_row(change))
 

@@ -233,7 +233,7 @@ class Store:
             changes = cur.execute(
                 f"DELETE FROM identity_changes WHERE customer_id IN ({marks}) "
                 f"OR record_id IN ({named}) "
-                f"OR json_extract_string(change, '$.other_record_id') IN ({named})",
+                f"OR other_record_id IN ({named})",
                 [*ids, *records, *records],
             ).fetchone()
             cur.execute("CHECKPOINT")
