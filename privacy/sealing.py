@@ -167,6 +167,12 @@ class Keyring:
 
     def seal(self, kids: Iterable[bytes], plain: bytes) -> bytes:
         """``plain`` sealed for every subject in ``kids`` (at least one)."""
+        if type(kids) is list and len(kids) == 1:  # the common case, without the loops
+            version = self._mine.get(kids[0]) or self._version_for(kids[0])
+            cipher = self._ciphers.get(version) or self._cipher([version])
+            header = MAGIC + b"\x01" + version
+            nonce = os.urandom(_NONCE)
+            return header + nonce + cipher.encrypt(nonce, plain, header)
         versions = [self._version_for(kid) for kid in dict.fromkeys(kids)]
         if not versions or len(versions) > 255:
             raise ValueError(f"a sealed value needs 1 to 255 subjects, got {len(versions)}")
@@ -183,8 +189,17 @@ class Keyring:
 
         A plain (unsealed) value opens to itself.
         """
-        if value is None or not is_sealed(value):
+        if value is None or value[:4] != MAGIC:
             return value
+        if value[4] == 1:  # one subject: the common case, without the loops
+            version = value[5 : 5 + VERSION_BYTES]
+            cipher = self._ciphers.get(version)
+            if cipher is None:
+                if version not in self._keys:
+                    return None
+                cipher = self._cipher([version])
+            cut = 5 + VERSION_BYTES
+            return cipher.decrypt(value[cut : cut + _NONCE], value[cut + _NONCE :], value[:cut])
         versions = self._header_versions(value)
         if not all(v in self._keys for v in versions):
             return None

@@ -81,3 +81,18 @@ def test_subject_ids_name_no_one_and_depend_on_the_secret() -> None:
     assert IDS.record("a") != IDS.customer("a") != IDS.index("a")
     assert b"jane" not in IDS.record("crm:jane@example.com")
     assert IDS.fingerprint() != other.fingerprint()
+
+
+@given(st.binary(max_size=512), st.text(min_size=1, max_size=20))
+def test_the_one_subject_fast_path_writes_and_reads_the_general_envelope(
+    plain: bytes, record: str
+) -> None:
+    ring, kid = Keyring(), IDS.record(record)
+    fast = ring.seal([kid], plain)  # a one-item list takes the fast path
+    general = ring.seal(iter([kid]), plain)  # any other iterable, the general one
+    assert fast[: 5 + len(kids_of(fast)[0]) + 4] == general[: 5 + len(kids_of(general)[0]) + 4]
+    assert ring.open(fast) == ring.open(general) == plain
+    assert ring.missing(fast) == [] and kids_of(fast) == [kid]
+    for version in ring.versions(kid):
+        ring.forget(version)
+    assert ring.open(fast) is None and ring.open(general) is None
