@@ -27,7 +27,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -261,27 +261,53 @@ class StageRunner:
             )
         self._read[where] = message.offset()
 
-    def _process(self, messages: list[Message]) -> list[Output]:
+    def _process(
+        self,
+        messages: list[Message],
+        consumer: Consumer | None = None,
+        publish: Callable[[list[Output]], None] | None = None,
+    ) -> list[Output]:
         """The stage's outputs; a record it cannot handle goes to the DLQ, not a crash loop.
 
-        When a batch fails, its records are handled one by one (stage effects are
-        idempotent, so what the failed attempt already applied is not applied
-        twice) and each record that still fails becomes a dead letter with the
-        error's type and fields — never its values, which may be identifiers.
+        When a batch fails, its records are handled one by one and each record that
+        still fails becomes a dead letter with the error's type and fields — never
+        its values, which may be identifiers. Stage effects are idempotent, so what
+        the failed attempt applied is not applied twice; but a stage whose failed
+        attempt may have changed its state in ways a retry cannot redo (the state
+        stage: a merge deletes the absorbed customer and its transfer is in the
+        discarded outputs) says so with ``rewinds_after_failure``, and is rewound to
+        its commits first (``on_revoke`` then ``on_assign``: its store's checkpoint
+        and the records up to the commits, replayed). ``publish`` sends each record's
+        outputs before the next record is handled, so a stage that checkpoints at
+        the start of ``process`` never checkpoints past outputs not yet sent.
         """
         try:
             return self.stage.process(messages)
         except Exception as batch_error:
             if self._dlq_topic is None:
                 raise StageError(f"{self.stage.name}: {describe(batch_error)}") from None
+            log.warning(
+                "%s: a batch of %d failed (%s); handling its records one by one",
+                self.stage.name,
+                len(messages),
+                describe(batch_error),
+            )
+        if consumer is not None and getattr(self.stage, "rewinds_after_failure", False):
+            assignment = consumer.assignment()
+            self.stage.on_revoke(assignment)
+            self.stage.on_assign(consumer, assignment)
         outputs: list[Output] = []
         for message in messages:
             try:
-                outputs += self.stage.process([message])
+                got = self.stage.process([message])
             except Exception as exc:
                 where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
                 log.error("%s: dead-lettered %s: %s", self.stage.name, where, describe(exc))
-                outputs.append(self._dead_letter(message, exc))
+                got = [self._dead_letter(message, exc)]
+            if publish is None:
+                outputs += got
+            else:
+                publish(got)
         return outputs
 
     def _dead_letter(self, message: Message, exc: Exception) -> Output:
@@ -401,9 +427,13 @@ class StageRunner:
             else:
                 failures.append(err.str())
 
-        try:
-            for out in self._process(messages):
+        def publish(outputs: list[Output]) -> None:
+            for out in outputs:
                 self._produce(producer, self._fitting(out), delivered)
+            producer.flush(30)
+
+        try:
+            publish(self._process(messages, consumer, publish))
             remaining = producer.flush(30)
         except KafkaException as exc:
             if not exc.args[0].fatal():

@@ -119,6 +119,10 @@ class StateStage:
 
     name = "state"
     wants_idle_ticks = True  # the runner calls process([]) about once a second when idle
+    # A failed batch may have deleted a merged customer whose transfer was in its
+    # discarded outputs: the runner rewinds the stores to the commits before it
+    # retries the records one by one (``StageRunner._process``).
+    rewinds_after_failure = True
 
     def __init__(
         self,
