@@ -73,9 +73,11 @@ class Planner:
         region_for: Callable[[str], str],
         view: GraphView,
         apply: Callable[[IdentityChange, Effects], None],
+        customer_id: Callable[[str], str] = customer_id_for,
     ) -> None:
         self._state, self.rules, self._matcher = state, rules, matcher
         self.region_for, self._view, self._apply = region_for, view, apply
+        self.customer_id = customer_id  # a founding record's id → its customer's
 
     def resolve(self, signal: Signal, changes: ChangeBuilder) -> tuple[Effects, list]:
         """Apply ``signal``; return the effects and the identifiers rejected (type, reason)."""
@@ -151,7 +153,7 @@ class Planner:
                 changes,
                 effects,
                 "created",
-                customer_id_for(rid),
+                self.customer_id(rid),
                 sorted(new_keys),
                 first,
                 birth=birth,
@@ -217,7 +219,7 @@ class Planner:
         for members in outcome.clusters:
             founder = min(members, key=state.age)
             for r in members:
-                target[r] = customer_id_for(founder)
+                target[r] = self.customer_id(founder)
         holders = sorted({state.canonical_id(state.records[r].customer_id) for r in target})
         for cid in holders:  # step A: every part of a customer that goes elsewhere splits off
             customer = state.customers[cid]

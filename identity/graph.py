@@ -30,6 +30,7 @@ a replayed log, so rebuilding from ``identity.changes`` gives the same graph.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -72,6 +73,7 @@ class IdentityGraph:
         regions: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = _utc_now,
         matcher: Matcher | None = None,
+        id_key: bytes | None = None,
     ) -> None:
         self.rules = rules or MatchRules()
         self.default_region = default_region
@@ -80,7 +82,13 @@ class IdentityGraph:
         self._matcher: Matcher = matcher or NoMatcher()
         self._state = GraphState()
         self._planner = Planner(
-            self._state, self.rules, self._matcher, self.region_for, self, self._record
+            self._state,
+            self.rules,
+            self._matcher,
+            self.region_for,
+            self,
+            self._record,
+            customer_id=functools.partial(customer_id_for, key=id_key),
         )
 
     def region_for(self, source: str) -> str:

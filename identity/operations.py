@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from signalfold.identity._planner import Effects, Planner
 from signalfold.identity._state import Customer, GraphState
-from signalfold.identity.resolution import ChangeBuilder, customer_id_for
+from signalfold.identity.resolution import ChangeBuilder
 from signalfold.schemas.identity import IdentityChange, IdentityCommand, IndexEntry, LinkEvidence
 
 __all__ = ["REFUSALS", "CommandOutcome", "plan_command"]
@@ -121,7 +121,7 @@ def _add_split(
         changes,
         effects,
         "split",
-        customer_id_for(first),
+        planner.customer_id(first),
         (),
         (evidence,),
         record_id=first,

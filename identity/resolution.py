@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,8 +14,18 @@ from signalfold.schemas.signal import Signal
 __all__ = ["ChangeBuilder", "Resolution", "customer_id_for", "exact_evidence"]
 
 
-def customer_id_for(record_id: str) -> str:
-    """The id of the customer a record creates: stable across replays and machines."""
+def customer_id_for(record_id: str, key: bytes | None = None) -> str:
+    """The id of the customer a record creates: stable across replays and machines.
+
+    With ``key`` (the deployment's secret, as every process has it) the id is a
+    keyed hash of the record id: no one without the secret can tell from a
+    customer id, which outlives an erasure in message keys and the erasure audit,
+    whose record (an email used as a key) it was. Without one, a plain SHA-256
+    (for library use and tests).
+    """
+    if key:
+        message = b"customer-id\0" + record_id.encode()
+        return "cus_" + hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
     return "cus_" + hashlib.sha256(record_id.encode()).hexdigest()[:20]
 
 

@@ -189,6 +189,7 @@ def _resolve(settings: Settings, clock: Clock) -> tuple[ResolveStage, GraphFollo
     """
     from signalfold.identity.graph import IdentityGraph
     from signalfold.identity.probabilistic import build_matcher
+    from signalfold.privacy.secret import pii_hash_key
     from signalfold.schemas import Signal
     from signalfold.streams.kafka import read_to_end
     from signalfold.streams.stages.follower import GraphFollower
@@ -219,8 +220,10 @@ def _resolve(settings: Settings, clock: Clock) -> tuple[ResolveStage, GraphFollo
             regions=regions,
             clock=clock,
             matcher=matcher,
+            id_key=id_key,
         )
 
+    id_key = pii_hash_key(settings)  # customer ids are keyed: see ``customer_id_for``
     keys = key_log(settings)
     follower = GraphFollower(
         client,

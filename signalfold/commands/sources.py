@@ -153,6 +153,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.bootstrap import key_log
     from signalfold.identity.graph import IdentityGraph
     from signalfold.policy import load_policy
+    from signalfold.privacy.secret import pii_hash_key
     from signalfold.schemas.contract import load_contract, register_declared_types
     from signalfold.streams.ingest.dryrun import dry_run, flags_by_customer
     from signalfold.streams.stages.resolve import apply_change_message
@@ -162,7 +163,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
     register_declared_types([contract])  # this process maps with it
     topics = Topics(settings.topic_prefix)
     raw = [event for _where, event in read_sample(args.sample)] if args.sample else None
-    graph = IdentityGraph(default_region=settings.default_region)
+    graph = IdentityGraph(default_region=settings.default_region, id_key=pii_hash_key(settings))
     keys = key_log(settings)
     with Progress(f"reading {topics.identity_changes}") as progress:
         for message in _read_all(settings, topics.identity_changes):

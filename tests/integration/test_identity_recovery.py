@@ -18,6 +18,7 @@ from topic_view import TopicView
 from signalfold.bootstrap import create_topics
 from signalfold.identity import customer_id_for
 from signalfold.local import LocalPipeline
+from signalfold.privacy.secret import pii_hash_key
 from signalfold.schemas import CustomerState, IdentityChange
 from signalfold.settings import Settings
 
@@ -90,7 +91,8 @@ def test_resolve_worker_killed_after_merges_and_a_split_keeps_its_ids(
     feed = RawFeed(settings)
     events = [_event(i) for i in range(TOTAL)]
     log = tmp_path / "resolve.log"
-    customer = customer_id_for("support:1000")  # person 0's ticket comes first
+    secret = pii_hash_key(settings)  # the deployment's secret: customer ids are keyed with it
+    customer = customer_id_for("support:1000", secret)  # person 0's ticket comes first
     with LocalPipeline(settings, stages=("ingest", "state")) as pipeline:
         resolve = _resolve_worker(settings, log)
         try:
@@ -108,7 +110,7 @@ def test_resolve_worker_killed_after_merges_and_a_split_keeps_its_ids(
             moved = next(line for line in split.stdout.splitlines() if line.startswith("split "))
             assert moved.startswith("split marketing:person0@example.net out of "), moved
             new_id = moved.split(" into ")[-1].strip()
-            assert new_id == customer_id_for("marketing:person0@example.net") != customer
+            assert new_id == customer_id_for("marketing:person0@example.net", secret) != customer
             view.wait_for(lambda v: new_id in _states(v, topics.customer_state), 60, "split state")
             for source, key, event in events[TOTAL // 2 :]:
                 feed.send(source, key, event)
@@ -142,13 +144,13 @@ def test_resolve_worker_killed_after_merges_and_a_split_keeps_its_ids(
     assert max(created.values()) == 1, "a record got a second id after the restart"
     assert [c.customer_id for c in changes if c.kind == "split"] == [new_id]
     per_person = Counter((e[0], i % PEOPLE) for i, e in enumerate(events))
-    expected = {customer_id_for(f"support:{1000 + p}") for p in range(PEOPLE)} | {new_id}
+    expected = {customer_id_for(f"support:{1000 + p}", secret) for p in range(PEOPLE)} | {new_id}
     assert set(states) == expected
     assert sum(states[customer].counters.values()) == per_person[("support", 0)]
     assert sum(states[new_id].counters.values()) == per_person[("marketing", 0)]
     assert states[customer].tickets and not states[new_id].tickets  # the tickets followed
     for person in range(1, PEOPLE):
-        state = states[customer_id_for(f"support:{1000 + person}")]
+        state = states[customer_id_for(f"support:{1000 + person}", secret)]
         assert (
             sum(state.counters.values())
             == per_person[("support", person)] + per_person[("marketing", person)]
