@@ -47,6 +47,7 @@ __all__ = [
     "LostData",
     "Output",
     "Stage",
+    "StageBase",
     "StageError",
     "StageRunner",
     "describe",
@@ -114,9 +115,30 @@ def describe(exc: BaseException) -> str:
 
 
 class Stage(Protocol):
-    """What the runner needs from a stage; stages hold no Kafka clients of their own."""
+    """What the runner needs from a stage; stages hold no Kafka clients of their own.
+
+    Besides its topics and ``process``, a stage declares what else it needs from
+    the runner (``StageBase`` holds the defaults, all off):
+
+    - ``wants_idle_ticks``: ``process([])`` about once a second when no record
+      comes (time-driven work: flag expiry, a policy reload, an erasure's keys);
+    - ``work_after_commit``: ``process([])`` again right after a batch whose
+      outputs are acknowledged (work that had to wait for them);
+    - ``rewinds_after_failure``: before a failed batch is retried record by
+      record, ``on_revoke`` then ``on_assign`` put the stage back at its commits
+      (a failed attempt may have changed state a retry cannot redo).
+    """
 
     name: str
+
+    @property
+    def wants_idle_ticks(self) -> bool: ...
+
+    @property
+    def work_after_commit(self) -> bool: ...
+
+    @property
+    def rewinds_after_failure(self) -> bool: ...
 
     def topics(self) -> list[str]: ...
 
@@ -125,6 +147,23 @@ class Stage(Protocol):
     def on_revoke(self, partitions: list[TopicPartition]) -> None: ...
 
     def process(self, messages: Sequence[Message]) -> list[Output]: ...
+
+
+class StageBase:
+    """The ``Stage`` capabilities' defaults: a stage that inherits declares only its own
+    (a class attribute, or a property where it depends on the stage's state)."""
+
+    @property
+    def wants_idle_ticks(self) -> bool:
+        return False
+
+    @property
+    def work_after_commit(self) -> bool:
+        return False
+
+    @property
+    def rewinds_after_failure(self) -> bool:
+        return False
 
 
 class StageRunner:
@@ -213,7 +252,7 @@ class StageRunner:
         else:
             consumer.subscribe(self.stage.topics(), on_assign=on_assign, on_revoke=on_revoke)
         # Stages with time-driven work (flag expiry, policy reload) get process([]) when idle.
-        ticks = bool(getattr(self.stage, "wants_idle_ticks", False))
+        ticks = self.stage.wants_idle_ticks
         next_tick = time.monotonic() + 1.0
         try:
             while not self._stopping.is_set():
@@ -221,7 +260,7 @@ class StageRunner:
                 try:
                     if batch:
                         self._handle(consumer, producer, batch)
-                        if getattr(self.stage, "work_after_commit", False):
+                        if self.stage.work_after_commit:
                             # Work that had to wait for this batch's acknowledged outputs
                             # (an erasure's key deletion) runs now, not at the next tick.
                             self._handle(consumer, producer, [])
@@ -292,7 +331,7 @@ class StageRunner:
                 len(messages),
                 describe(batch_error),
             )
-        if consumer is not None and getattr(self.stage, "rewinds_after_failure", False):
+        if consumer is not None and self.stage.rewinds_after_failure:
             assignment = consumer.assignment()
             self.stage.on_revoke(assignment)
             self.stage.on_assign(consumer, assignment)

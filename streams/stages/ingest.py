@@ -33,7 +33,7 @@ from signalfold.schemas.signal import Signal
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
 from signalfold.streams.keylog import KeyLog, seal_letter
-from signalfold.streams.runner import Output
+from signalfold.streams.runner import Output, StageBase
 from signalfold.streams.topics import Topics
 
 __all__ = ["ContractSource", "IngestStage"]
@@ -49,7 +49,7 @@ class ContractSource(Protocol):
     def catch_up(self) -> list[SourceContract]: ...
 
 
-class IngestStage:
+class IngestStage(StageBase):
     name = "ingest"
     # process([]) about once a second when idle: a registration is taken even while no
     # event flows, so the next event of its source is mapped with it.

@@ -40,7 +40,7 @@ from signalfold.identity.probabilistic import take_possible_matches
 from signalfold.schemas import IdentityChange, IdentityCommand, IndexEntry, Resolved, Signal
 from signalfold.schemas.erasure import DoNotContact, ErasureRequest
 from signalfold.streams.keylog import KeyLog
-from signalfold.streams.runner import Output
+from signalfold.streams.runner import Output, StageBase
 from signalfold.streams.topics import Topics
 
 __all__ = ["ResolveStage", "apply_change_message", "command_output", "signals_of_records"]
@@ -48,7 +48,7 @@ __all__ = ["ResolveStage", "apply_change_message", "command_output", "signals_of
 log = logging.getLogger(__name__)
 
 
-class ResolveStage:
+class ResolveStage(StageBase):
     name = "resolve"
 
     def __init__(

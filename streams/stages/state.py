@@ -43,7 +43,7 @@ from signalfold.schemas import Resolved
 from signalfold.schemas.state import Flag, SuppressionChange
 from signalfold.streams.kafka import read_partition_until
 from signalfold.streams.keylog import KeyLog
-from signalfold.streams.runner import Output
+from signalfold.streams.runner import Output, StageBase
 from signalfold.streams.stages.rebuild import start_over
 from signalfold.streams.state.aggregate import CustomerAggregate, Published
 from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
@@ -106,7 +106,7 @@ def _track_expiry(part: _Partition, cid: str, flags: list[Flag]) -> None:
     part.store.set_expiry(cid, next_expiry(flags))
 
 
-class StateStage:
+class StateStage(StageBase):
     """See the module docstring. Also re-evaluates customers when a flag expires or the
     policy file is edited (``PolicyWatcher``), on batches and on the runner's idle ticks.
 

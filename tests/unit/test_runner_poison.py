@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from signalfold.streams.runner import Output, StageRunner, describe
+from signalfold.streams.runner import Output, StageBase, StageRunner, describe
 
 
 class Record:
@@ -35,7 +35,7 @@ class Person(BaseModel):
     age: int
 
 
-class ParsingStage:
+class ParsingStage(StageBase):
     """Parses every record; a bad one raises a ValidationError quoting its input."""
 
     name = "state"

@@ -8,7 +8,7 @@ import json
 from ingest_helpers import NOW, contracts
 
 from signalfold.schemas.dlq import DeadLetter, letter_key
-from signalfold.streams.runner import Output, StageRunner
+from signalfold.streams.runner import Output, StageBase, StageRunner
 from signalfold.streams.stages.ingest import IngestStage
 from signalfold.streams.topics import Topics
 
@@ -52,7 +52,7 @@ def test_ingest_keys_its_dead_letter_by_the_digest_and_keeps_the_letter_fields()
     assert letter.key == EMAIL_KEY.decode() and letter.offset == 7  # the record is unchanged
 
 
-class _Failing:
+class _Failing(StageBase):
     name = "state"
 
     def process(self, messages: list[_Msg]) -> list[Output]:
