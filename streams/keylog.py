@@ -26,7 +26,14 @@ from confluent_kafka import Message, TopicPartition
 from signalfold.errors import SignalfoldError
 from signalfold.privacy.sealing import VERSION_BYTES, Keyring, SubjectIds, is_sealed
 from signalfold.schemas.dlq import DeadLetter
-from signalfold.streams.kafka import FENCE_HEADER, Config, consumer, is_fence, producer
+from signalfold.streams.kafka import (
+    FENCE_HEADER,
+    Config,
+    consume_ready,
+    consumer,
+    is_fence,
+    producer,
+)
 
 __all__ = ["KeyLog", "KeyLogError", "open_letter", "seal_letter"]
 
@@ -182,7 +189,7 @@ class KeyLog:
                 raise KeyLogError(f"reading {self._topic} to its end took over {timeout:.0f}s")
             # Every record the call returns is applied, those after the fence too: the
             # reader's position has moved past them, no later read would see them again.
-            for message in self._reader.consume(num_messages=10_000, timeout=0.2):
+            for message in consume_ready(self._reader, 10_000, 0.2):
                 if is_fence(message):
                     reached |= dict(message.headers() or []).get(FENCE_HEADER) == fence
                     continue
