@@ -31,6 +31,7 @@ from signalfold.streams.kafka import (
     Config,
     consume_ready,
     consumer,
+    fence_producer,
     is_fence,
     producer,
 )
@@ -65,7 +66,10 @@ class KeyLog:
         self._client, self._topic = client, topic
         self._reader = consumer(client, None)
         self._reader.assign([TopicPartition(topic, 0, 0)])
-        self._producer = producer(client)
+        self._producer = producer(client)  # key versions and tombstones: in order
+        # Fences apart: the idempotent producer's first delivery waits ~0.5 s for its id,
+        # which a catch-up at start-up need not (see ``fence_producer``).
+        self._fences = fence_producer(client)
         self._lock = threading.RLock()  # a replica seals and opens from several threads
         self._fingerprint: bytes | None = None  # the deployment secret's, as the log has it
         self.catch_up()
@@ -177,10 +181,10 @@ class KeyLog:
 
     def _catch_up(self, timeout: float) -> None:
         fence = uuid.uuid4().hex.encode()
-        self._producer.produce(
+        self._fences.produce(
             self._topic, key=b"", value=b"", partition=0, headers=[(FENCE_HEADER, fence)]
         )
-        if self._producer.flush(10) != 0:
+        if self._fences.flush(10) != 0:
             raise KeyLogError(f"could not write a read-to-end fence to {self._topic}")
         deadline = time.monotonic() + timeout
         reached = False
