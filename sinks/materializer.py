@@ -54,9 +54,8 @@ from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.retention import StoreRetention
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.kafka import FENCE_HEADER, consume_ready, is_fence
+from signalfold.streams.kafka import FENCE_HEADER, consume_ready, fence_producer, is_fence
 from signalfold.streams.kafka import consumer as make_consumer
-from signalfold.streams.kafka import producer as make_producer
 from signalfold.streams.keylog import KeyLog
 from signalfold.streams.topics import Topics
 
@@ -200,7 +199,7 @@ class Materializer:
     def _write_fences(self, assignment: list[TopicPartition]) -> None:
         """Mark the current end of every partition; readiness waits to read them all."""
         self._fence = uuid.uuid4().hex.encode()
-        prod = make_producer(self._client_config)
+        prod = fence_producer(self._client_config)
         for tp in assignment:
             prod.produce(
                 tp.topic,

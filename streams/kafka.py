@@ -33,6 +33,7 @@ __all__ = [
     "consume_ready",
     "consumer",
     "die_with_parent",
+    "fence_producer",
     "is_fence",
     "producer",
     "read_partition_until",
@@ -63,6 +64,19 @@ def producer(client: Config, **overrides: Any) -> Producer:
             **overrides,
         }
     )
+
+
+def fence_producer(client: Config) -> Producer:
+    """A producer for read-to-end fences only: :func:`producer` without idempotence.
+
+    An idempotent producer's first delivery waits for its producer id, which
+    librdkafka asks for on a 500 ms timer: half a second for every short-lived
+    fence writer (each ``read_to_end``, each catch-up). A fence needs none of
+    what idempotence gives: it is one record per partition, readers key on its
+    id and skip every fence, so a retried duplicate or a reorder is harmless,
+    and records acknowledged before it are still before it (``acks=all``).
+    """
+    return producer(client, **{"enable.idempotence": False})
 
 
 def consumer(client: Config, group: str | None, **overrides: Any) -> Consumer:
@@ -107,7 +121,7 @@ def read_to_end(
         probe.close()  # one per call: left open, a caller's every read leaked one
     partitions = sorted(meta.topics[topic].partitions)
     fence = uuid.uuid4().hex.encode()
-    prod = producer(client)
+    prod = fence_producer(client)
     for partition in partitions:
         prod.produce(
             topic, key=b"", value=b"", partition=partition, headers=[(FENCE_HEADER, fence)]
@@ -122,7 +136,7 @@ def read_to_end(
         while pending:
             if time.monotonic() > deadline:
                 raise SignalfoldError(f"reading {topic} to its end took over {timeout:.0f}s")
-            for message in reader.consume(num_messages=5000, timeout=0.2):
+            for message in consume_ready(reader, 5000, 0.2):
                 if not _check(message):
                     continue
                 if is_fence(message):
@@ -159,7 +173,7 @@ def read_partition_until(
         while True:
             if time.monotonic() > deadline:
                 raise SignalfoldError(f"replaying {topic}[{partition}] to {end} timed out")
-            for message in reader.consume(num_messages=5000, timeout=0.2):
+            for message in consume_ready(reader, 5000, 0.2):
                 if not _check(message):
                     continue
                 if message.offset() >= end:

@@ -26,7 +26,15 @@ from confluent_kafka import Message, TopicPartition
 from signalfold.errors import SignalfoldError
 from signalfold.privacy.sealing import VERSION_BYTES, Keyring, SubjectIds, is_sealed
 from signalfold.schemas.dlq import DeadLetter
-from signalfold.streams.kafka import FENCE_HEADER, Config, consumer, is_fence, producer
+from signalfold.streams.kafka import (
+    FENCE_HEADER,
+    Config,
+    consume_ready,
+    consumer,
+    fence_producer,
+    is_fence,
+    producer,
+)
 
 __all__ = ["KeyLog", "KeyLogError", "open_letter", "seal_letter"]
 
@@ -58,7 +66,10 @@ class KeyLog:
         self._client, self._topic = client, topic
         self._reader = consumer(client, None)
         self._reader.assign([TopicPartition(topic, 0, 0)])
-        self._producer = producer(client)
+        self._producer = producer(client)  # key versions and tombstones: in order
+        # Fences apart: the idempotent producer's first delivery waits ~0.5 s for its id,
+        # which a catch-up at start-up need not (see ``fence_producer``).
+        self._fences = fence_producer(client)
         self._lock = threading.RLock()  # a replica seals and opens from several threads
         self._fingerprint: bytes | None = None  # the deployment secret's, as the log has it
         self.catch_up()
@@ -170,10 +181,10 @@ class KeyLog:
 
     def _catch_up(self, timeout: float) -> None:
         fence = uuid.uuid4().hex.encode()
-        self._producer.produce(
+        self._fences.produce(
             self._topic, key=b"", value=b"", partition=0, headers=[(FENCE_HEADER, fence)]
         )
-        if self._producer.flush(10) != 0:
+        if self._fences.flush(10) != 0:
             raise KeyLogError(f"could not write a read-to-end fence to {self._topic}")
         deadline = time.monotonic() + timeout
         reached = False
@@ -182,7 +193,7 @@ class KeyLog:
                 raise KeyLogError(f"reading {self._topic} to its end took over {timeout:.0f}s")
             # Every record the call returns is applied, those after the fence too: the
             # reader's position has moved past them, no later read would see them again.
-            for message in self._reader.consume(num_messages=10_000, timeout=0.2):
+            for message in consume_ready(self._reader, 10_000, 0.2):
                 if is_fence(message):
                     reached |= dict(message.headers() or []).get(FENCE_HEADER) == fence
                     continue

@@ -29,7 +29,13 @@ from signalfold.errors import SignalfoldError
 from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.probabilistic import restore_rows
 from signalfold.schemas import IdentityChange, Signal
-from signalfold.streams.kafka import FENCE_HEADER, consumer, is_fence, producer
+from signalfold.streams.kafka import (
+    FENCE_HEADER,
+    consume_ready,
+    consumer,
+    fence_producer,
+    is_fence,
+)
 from signalfold.streams.keylog import KeyLog
 from signalfold.streams.runner import LostData
 from signalfold.streams.topics import Topics
@@ -96,7 +102,7 @@ class GraphFollower:
         if self._paused:
             reader.resume(self._partitions)
         fence = uuid.uuid4().hex.encode()
-        fences = self._fences or producer(self._client)
+        fences = self._fences or fence_producer(self._client)
         for tp in self._partitions:
             fences.produce(
                 tp.topic,
@@ -116,7 +122,7 @@ class GraphFollower:
                     f"catching up {', '.join(sorted(t for t, _ in waiting))}: no progress for "
                     f"{timeout:.0f}s; check the broker, then restart the worker"
                 )
-            batch = reader.consume(num_messages=5000, timeout=0.2)
+            batch = consume_ready(reader, 5000, 0.2)
             if self._keys is not None:
                 self._keys.prepare(m.value() for m in batch if m.error() is None)
             for message in batch:
@@ -165,7 +171,7 @@ class GraphFollower:
                 self._partitions += [TopicPartition(topic, p, 0) for p in sorted(meta.partitions)]
             reader.assign(self._partitions)
             self._reader = reader
-            self._fences = producer(self._client)  # connected before a takeover needs it
+            self._fences = fence_producer(self._client)  # connected before a takeover needs it
         return self._reader
 
     def _check(self, message: Message) -> bool:

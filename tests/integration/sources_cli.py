@@ -21,6 +21,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "SIGNALFOLD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
         "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
         "SIGNALFOLD_PARTITIONS": str(settings.partitions),
+        "SIGNALFOLD_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka_session_timeout_ms),
         "SIGNALFOLD_DATA_DIR": str(settings.data_dir),
         "SIGNALFOLD_API_PORT": str(settings.api_port),
         "SIGNALFOLD_LOG_LEVEL": "WARNING",

@@ -37,6 +37,7 @@ from signalfold.local import LocalPipeline
 from signalfold.settings import Settings
 from signalfold.sinks.auth import hash_key
 from signalfold.sinks.serve import ServeHandle
+from signalfold.streams.broker import free_port
 from signalfold.streams.kafka import consumer, is_fence
 from signalfold.streams.topics import Topics
 
@@ -298,7 +299,7 @@ def test_an_erased_person_is_gone_from_every_topic_and_store(
 
     # Everything rebuilt from the topics: a new replica, a state stage without its store.
     shutil.rmtree(tmp / "state")
-    fresh = settings.model_copy(update={"api_port": settings.api_port + 1})
+    fresh = settings.model_copy(update={"api_port": free_port()})
     with LocalPipeline(settings) as pipeline, ServeHandle(fresh) as replica:
         with httpx.Client(base_url=replica.url, headers=admin, timeout=10) as http:
             wait_for(

@@ -91,6 +91,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "SIGNALFOLD_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
         "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
         "SIGNALFOLD_PARTITIONS": str(settings.partitions),
+        "SIGNALFOLD_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka_session_timeout_ms),
         "SIGNALFOLD_BATCH_SIZE": "20",
         "SIGNALFOLD_DATA_DIR": str(settings.data_dir),  # its secret: pii-hash.key
     }

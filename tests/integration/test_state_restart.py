@@ -45,6 +45,7 @@ def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "SIGNALFOLD_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
         "SIGNALFOLD_TOPIC_PREFIX": settings.topic_prefix,
         "SIGNALFOLD_PARTITIONS": str(settings.partitions),
+        "SIGNALFOLD_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka_session_timeout_ms),
         "SIGNALFOLD_BATCH_SIZE": str(BATCH),
         "SIGNALFOLD_DATA_DIR": str(settings.data_dir / "worker"),
         # The deployment's secret, as every process has it (its store is its own).
