@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 WaitApplied = Callable[[dict[int, int], float], bool]
 
 
+#: What a producer call raises when the producer failed. A fatal error the client
+#: raises while one of our delivery callbacks runs (``flush`` after a broker fault:
+#: "unknown producer id") comes out of confluent-kafka as a ``SystemError``
+#: ("… returned a result with an exception set"), not as the ``KafkaException``.
+_FAILED = (KafkaException, SystemError)
+
+
 class KafkaLogPublisher:
     """Chunks of rows → ``topic``; ``wait_applied`` says when they are read back."""
 
@@ -73,7 +80,7 @@ class KafkaLogPublisher:
             self._produce(number, key, value)
         try:
             self._producer.poll(0)
-        except KafkaException:
+        except _FAILED:
             with self._lock:
                 self._fatal = True
 
@@ -86,9 +93,9 @@ class KafkaLogPublisher:
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
                 # A fatal error raised here is raised again by the produce, handled below.
-                with contextlib.suppress(KafkaException):
+                with contextlib.suppress(*_FAILED):
                     self._producer.poll(0.1)
-            except KafkaException as exc:  # fatal: this producer takes nothing more
+            except _FAILED as exc:  # fatal: this producer takes nothing more
                 with self._lock:
                     self._fatal = True
                     self._failed.append(number)
@@ -106,7 +113,7 @@ class KafkaLogPublisher:
         if fatal:
             old, self._producer = self._producer, make_producer(self._client, **self._config)
             old.purge()  # its deliveries report as purged: nothing of it counts any more
-            with contextlib.suppress(KafkaException):  # a fatal producer may raise it again
+            with contextlib.suppress(*_FAILED):  # a fatal producer may raise it again
                 old.flush(0)  # let it report them now, here, and go
             log.warning("decision log: new producer; resending %d chunks", len(chunks))
         for number, key, value in chunks:
@@ -137,7 +144,7 @@ class KafkaLogPublisher:
             try:
                 self._producer.flush(timeout)
                 return
-            except KafkaException as exc:
+            except _FAILED as exc:
                 log.error("decision-log producer failed (%s); a new one will resend", exc)
                 with self._lock:
                     self._fatal = True

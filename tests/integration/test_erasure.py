@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 from confluent_kafka import TopicPartition
@@ -175,6 +176,17 @@ def _hits(blobs: dict[str, bytes]) -> list[tuple[str, str]]:
     ]
 
 
+def _checkpoint(connection: duckdb.DuckDBPyConnection) -> None:
+    """CHECKPOINT the replica's file; its materializer may be mid-write, so try again."""
+    for _ in range(100):
+        try:
+            connection.execute("CHECKPOINT")
+            return
+        except duckdb.TransactionException:
+            time.sleep(0.05)  # "there are other write transactions active"
+    raise AssertionError("the replica's DuckDB file could not be checkpointed in 5 s")
+
+
 def _files(root: Path, pattern: str) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in root.glob(pattern) if p.is_file()}
 
@@ -309,7 +321,7 @@ def test_an_erased_person_is_gone_from_every_topic_and_store(
             )
             assert http.get("/v1/customers/lookup", params={"email": EMAIL}).status_code == 404
             assert _check(http, email=EMAIL)["reasons"][0]["rule"] == "do_not_contact"
-            replica.serving.store.connection.execute("CHECKPOINT")
+            _checkpoint(replica.serving.store.connection)
             assert _hits(_files(tmp, "serve-*.duckdb*")) == []
             wait_for(lambda: sorted((tmp / "state").glob("*")), what="the state stores rebuilt")
             time.sleep(1.5)  # the rebuilt stores are written about once a second
