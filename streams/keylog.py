@@ -86,6 +86,10 @@ class KeyLog:
             )
 
     def close(self) -> None:
+        """Let go of the reader (once; a second call does nothing)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         self._reader.close()
         self._producer.flush(10)
 

@@ -140,6 +140,9 @@ class Stage(Protocol):
     @property
     def rewinds_after_failure(self) -> bool: ...
 
+    def close(self) -> None:
+        """Let go of the stage's own clients (key log, registry reader): it is stopped."""
+
     def topics(self) -> list[str]: ...
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None: ...
@@ -164,6 +167,9 @@ class StageBase:
     @property
     def rewinds_after_failure(self) -> bool:
         return False
+
+    def close(self) -> None:
+        """Nothing of its own to let go of."""
 
 
 class StageRunner:
@@ -272,6 +278,7 @@ class StageRunner:
         finally:
             producer.flush(10)
             consumer.close()
+            self.stage.close()
             log.info("%s: stopped after %d records", self.stage.name, self.processed)
 
     def _recover(self, consumer: Consumer, old: Producer, exc: _FatalProducer) -> Producer:

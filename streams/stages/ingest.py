@@ -48,6 +48,8 @@ class ContractSource(Protocol):
 
     def catch_up(self) -> list[SourceContract]: ...
 
+    def close(self) -> None: ...
+
 
 class IngestStage(StageBase):
     name = "ingest"
@@ -95,6 +97,13 @@ class IngestStage(StageBase):
                 "ingest: source %s now at contract version %d", contract.name, contract.version
             )
         self._by_topic[topic] = contract
+
+    def close(self) -> None:
+        """Let go of the key log and the registry reader."""
+        if self._keys is not None:
+            self._keys.close()
+        if self._updates is not None:
+            self._updates.close()
 
     def topics(self) -> list[str]:
         """Every raw topic, by pattern: a topic no contract claims still reaches the DLQ."""

@@ -310,6 +310,11 @@ class StateStage(StageBase):
             self._keys.publish()  # keys this batch made, before the values they seal
         return out
 
+    def close(self) -> None:
+        """Let go of the key log (the stores are closed on revoke)."""
+        if self._keys is not None:
+            self._keys.close()
+
     def _seal(self, cid: str, body: bytes) -> bytes:
         """A value about customer ``cid``, sealed with its key (erasure deletes it)."""
         return body if self._keys is None else self._keys.seal_customer(cid, body)

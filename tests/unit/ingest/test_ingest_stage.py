@@ -55,6 +55,9 @@ class _Updates:
         self.catch_ups += 1
         return list(self.registered)
 
+    def close(self) -> None:
+        pass
+
 
 def _event() -> bytes:
     body = {"id": "e1", "kind": "opened", "at": "2026-11-20T10:00:00Z"}
