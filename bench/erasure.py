@@ -43,7 +43,13 @@ from typing import Any
 import httpx
 from confluent_kafka import OFFSET_END, TopicPartition
 
-from bench.pipeline import _raw_events, children_cpu, count_signals, running_pipeline
+from bench.pipeline import (
+    _raw_events,
+    children_cpu,
+    count_signals,
+    produce_events,
+    running_pipeline,
+)
 from signalfold.bootstrap import key_log
 from signalfold.settings import Settings
 from signalfold.sinks.auth import hash_key
@@ -160,16 +166,7 @@ def _summary(timings: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def _produce(settings: Settings, topics: Topics, events: list[tuple[str, bytes, bytes]]) -> None:
-    prod = producer(settings.kafka_client_config())
-    for source, key, value in events:
-        while True:
-            try:
-                prod.produce(topics.raw(source), key=key, value=value)
-                break
-            except BufferError:
-                prod.poll(0.01)
-        prod.poll(0)
-    prod.flush()
+    produce_events(producer(settings.kafka_client_config()), topics, events)
 
 
 def _backlog(n: int, people: range, tag: str, day: int) -> list[tuple[str, bytes, bytes]]:

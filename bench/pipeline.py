@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from confluent_kafka import TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
 from signalfold.bootstrap import STAGES, create_topics, key_log
 from signalfold.settings import Settings
@@ -64,6 +64,19 @@ def _raw_events(n: int, people: int, start: datetime) -> list[tuple[str, bytes, 
         }
         out.append(("marketing", email.encode(), json.dumps(value).encode()))
     return out
+
+
+def produce_events(prod: Producer, topics: Topics, events: list[tuple[str, bytes, bytes]]) -> None:
+    """Produce ``(source, key, value)`` raw events as fast as the producer takes them."""
+    for source, key, value in events:
+        while True:
+            try:
+                prod.produce(topics.raw(source), key=key, value=value)
+                break
+            except BufferError:
+                prod.poll(0.01)
+        prod.poll(0)
+    prod.flush()
 
 
 def _ticket(person: int, n: int, at: datetime) -> bytes:
@@ -280,15 +293,7 @@ def main() -> None:
         count_signals(settings, topics, 1, 120)
         cpu0 = children_cpu()
         t0 = time.monotonic()
-        for source, key, value in events[1:]:
-            while True:
-                try:
-                    prod.produce(topics.raw(source), key=key, value=value)
-                    break
-                except BufferError:
-                    prod.poll(0.01)
-            prod.poll(0)
-        prod.flush()
+        produce_events(prod, topics, events[1:])
         produced = time.monotonic() - t0
         t_end = count_signals(settings, topics, args.events, 600)
         throughput = (args.events - 1) / (t_end - t0)

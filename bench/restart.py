@@ -47,7 +47,14 @@ from pathlib import Path
 import httpx
 from confluent_kafka import KafkaError, Message, TopicPartition
 
-from bench.pipeline import _raw_events, _spawn, _ticket, count_signals, running_pipeline
+from bench.pipeline import (
+    _raw_events,
+    _spawn,
+    _ticket,
+    count_signals,
+    produce_events,
+    running_pipeline,
+)
 from signalfold.settings import Settings
 from signalfold.streams.broker import free_port
 from signalfold.streams.kafka import FENCE_HEADER, consumer, producer
@@ -220,15 +227,7 @@ def _feed(settings: Settings, topics: Topics, signals: int, people: int) -> floa
     prod.flush()
     count_signals(settings, topics, 1, 180)  # every stage has joined
     t0 = time.monotonic()
-    for source, key, value in events[1:]:
-        while True:
-            try:
-                prod.produce(topics.raw(source), key=key, value=value)
-                break
-            except BufferError:
-                prod.poll(0.01)
-        prod.poll(0)
-    prod.flush()
+    produce_events(prod, topics, events[1:])
     return count_signals(settings, topics, signals, 3600) - t0
 
 
