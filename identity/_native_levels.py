@@ -176,21 +176,26 @@ def parse_level(sql: str) -> Condition:
     return found
 
 
+_NULL = np.array(None)  # a 0-d object array: np.equal(values, _NULL) finds the NULLs
+
+
 class Column:
     """One comparison column over a batch of pairs, with lazily computed measures."""
 
     def __init__(self, left: np.ndarray, right: np.ndarray, open_: np.ndarray) -> None:
         self.left, self.right = left, right
-        self.both = ~(np.equal(left, None) | np.equal(right, None))
-        self.equal = self.both & (left == right)
+        self.both: np.ndarray = ~(np.equal(left, _NULL) | np.equal(right, _NULL))
+        self.equal: np.ndarray = self.both & (left == right)
         self.open = open_  # pairs no level of the comparison has taken yet (shared, in place)
-        self._memo: dict[str, Any] = {}
+        self._measures: dict[str, np.ndarray] = {}
+        self._epochs: tuple[np.ndarray, np.ndarray] | None = None
+        self._users: Column | None = None
 
     def measure(
         self, name: str, scorer: Callable[[list[Any], list[Any]], np.ndarray]
     ) -> np.ndarray:
         """``scorer`` on the open non-null pairs (0 elsewhere), on UTF-8 bytes like DuckDB."""
-        if name not in self._memo:
+        if name not in self._measures:
             out = np.zeros(len(self.left), np.float64)
             take = self.both & self.open
             if take.any():
@@ -199,21 +204,21 @@ class Column:
                     left = [v if v.isascii() else v.encode() for v in left]
                     right = [v if v.isascii() else v.encode() for v in right]
                 out[take] = scorer(left, right)
-            self._memo[name] = out
-        return self._memo[name]
+            self._measures[name] = out
+        return self._measures[name]
 
     def epochs(self, parse: Callable[[Any], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Both sides' dates as epoch seconds (NaN when NULL or unparseable), once per batch."""
-        if "epochs" not in self._memo:
-            self._memo["epochs"] = (parse(self.left), parse(self.right))
-        return self._memo["epochs"]
+        if self._epochs is None:
+            self._epochs = (parse(self.left), parse(self.right))
+        return self._epochs
 
     def users(self) -> Column:
         """The column of email usernames (``NULLIF(regexp_extract(v, '^[^@]+', 0), '')``)."""
-        if "users" not in self._memo:
+        if self._users is None:
             users = np.frompyfunc(lambda v: None if v is None else _username(v), 1, 1)
-            self._memo["users"] = Column(users(self.left), users(self.right), self.open)
-        return self._memo["users"]
+            self._users = Column(users(self.left), users(self.right), self.open)
+        return self._users
 
     def substr_equal(self, a: int, b: int, c: int, d: int) -> np.ndarray:
         """``substr(l, a, b) = substr(r, c, d)`` (1-based, by character, as DuckDB)."""

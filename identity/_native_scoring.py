@@ -142,7 +142,7 @@ class NativeScorer:
                     f"column {unknown[0]!r} is not one of {self._fields}; "
                     "score it with the SQL engine"
                 )
-            left, right = (self._fields.index(n) for n in names)  # type: ignore[arg-type]
+            left, right = (self._fields.index(n) for n in names if n is not None)
             atom = self._atom("exact" if cross else condition.kind, condition.args)
             return lambda pairs: atom(pairs.column(left, right))
         op, children = condition
@@ -158,7 +158,8 @@ class NativeScorer:
 
             def date_null(col: Column) -> np.ndarray:
                 x, y = col.epochs(self._epochs)
-                return np.isnan(x) | np.isnan(y)
+                null: np.ndarray = np.isnan(x) | np.isnan(y)
+                return null
 
             return date_null
         if kind == "exact":
@@ -175,7 +176,8 @@ class NativeScorer:
             def date_diff(col: Column) -> np.ndarray:
                 x, y = col.epochs(self._epochs)
                 with np.errstate(invalid="ignore"):
-                    return np.abs(x - y) <= limit
+                    within: np.ndarray = np.abs(x - y) <= limit
+                return within
 
             return date_diff
         if kind in ("lev", "dl"):
@@ -219,8 +221,8 @@ class NativeScorer:
             ).fetchall()
             for (a, b), (_, _, value) in zip(ask, found, strict=True):
                 cache[a, b] = value
-        for i in near:
-            sims[i] = cache[left[i], right[i]]
+        for j in near:
+            sims[j] = cache[left[j], right[j]]
         return sims
 
     def _parse_dates(self, values: Any) -> None:
@@ -283,7 +285,7 @@ class NativeScorer:
             rough = 1.0 / (1.0 + np.exp2(-total))
         out: list[PairScore] = []
         names, stacked = self.names, None
-        for i in np.flatnonzero(rough >= min_probability - 1e-9):
+        for i in np.flatnonzero(rough >= min_probability - 1e-9).tolist():
             w = float(total[i])
             if w >= 0:
                 probability = 1.0 / (1.0 + 2.0 ** (-w))

@@ -54,8 +54,8 @@ class Overlay:
 
     def carriers(self, key: str) -> set[str]:
         found = self.state.carriers.get(key, set())
-        if self.ev is not None and key in self.ev.keys:
-            return found | {self.rid}  # type: ignore[arg-type]
+        if self.ev is not None and self.rid is not None and key in self.ev.keys:
+            return found | {self.rid}
         return found
 
     def role(self, key: str) -> KeyRole:

@@ -21,6 +21,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from signalfold.identity._clusters import (
     Edge,
@@ -79,7 +80,9 @@ class Planner:
         self.region_for, self._view, self._apply = region_for, view, apply
         self.customer_id = customer_id  # a founding record's id → its customer's
 
-    def resolve(self, signal: Signal, changes: ChangeBuilder) -> tuple[Effects, list]:
+    def resolve(
+        self, signal: Signal, changes: ChangeBuilder
+    ) -> tuple[Effects, list[tuple[str, str]]]:
         """Apply ``signal``; return the effects and the identifiers rejected (type, reason)."""
         state, rid = self._state, signal.record_id
         keys, scopes, rejected = self._strong_keys(signal)
@@ -182,8 +185,8 @@ class Planner:
         for key in keys:
             joins = view.role(key).joins
             if joins != "yes":
-                reason = ORGANISATION_REASON if joins == "no" else SHARED_REASON
-                rejected.append((key.partition(":")[0], reason))
+                why = ORGANISATION_REASON if joins == "no" else SHARED_REASON
+                rejected.append((key.partition(":")[0], why))
         return effects, rejected
 
     def recluster(self, changes: ChangeBuilder, effects: Effects, seed: Iterable[str]) -> None:
@@ -192,7 +195,7 @@ class Planner:
         outcome, _ = self._outcome(view, set(seed))
         self._settle(changes, effects, view, outcome)
 
-    def _outcome(self, view: Overlay, seed: set[str]) -> tuple:
+    def _outcome(self, view: Overlay, seed: set[str]) -> tuple[Outcome, dict[str, Evidence]]:
         records: dict[str, Evidence] = {}
         todo = sorted(seed)
         while todo and len(records) < MAX_COMPONENT:
@@ -212,7 +215,9 @@ class Planner:
         )
         return cluster(records, edges, view.role, self._state.pins, self.rules), records
 
-    def _settle(self, changes: ChangeBuilder, effects: Effects, view: Overlay, outcome) -> None:
+    def _settle(
+        self, changes: ChangeBuilder, effects: Effects, view: Overlay, outcome: Outcome
+    ) -> None:
         """Splits and merges that turn the state's partition into ``outcome.clusters``."""
         state = self._state
         target = {}
@@ -268,7 +273,9 @@ class Planner:
             from_customer_id=source,
         )
 
-    def _refusals(self, changes: ChangeBuilder, effects: Effects, view: Overlay, outcome) -> None:
+    def _refusals(
+        self, changes: ChangeBuilder, effects: Effects, view: Overlay, outcome: Outcome
+    ) -> None:
         state = self._state
         for edge, reason in outcome.refused:
             a, b = (edge.b, edge.a) if view.rid == edge.b else (edge.a, edge.b)
@@ -312,13 +319,15 @@ class Planner:
         customer_id: str,
         identifiers: Iterable[str],
         evidence: tuple[LinkEvidence, ...],
-        **extra: object,
+        **extra: Any,
     ) -> None:
         """Build a change, apply it at once and add it to ``effects``."""
-        change = changes.add(kind, customer_id, tuple(identifiers), evidence, **extra)  # type: ignore[arg-type]
+        change = changes.add(kind, customer_id, tuple(identifiers), evidence, **extra)
         self._apply(change, effects)
 
-    def _strong_keys(self, signal: Signal) -> tuple[list[str], dict[str, str], list]:
+    def _strong_keys(
+        self, signal: Signal
+    ) -> tuple[list[str], dict[str, str], list[tuple[str, str]]]:
         """The signal's strong keys (sorted), their declared scopes, and what was rejected."""
         keys: set[str] = set()
         scopes: dict[str, str] = {}

@@ -119,7 +119,7 @@ class PairScorer:
         min_probability: float = 0.0,
     ) -> list[PairScore]:
         """Scores pair i = (left[i], right[i]); keeps those at or above ``min_probability``."""
-        return [s[:5] for s in self.score_sql(left, right, min_probability=min_probability)]  # type: ignore[misc]
+        return [s[:5] for s in self.score_sql(left, right, min_probability=min_probability)]
 
     def score_sql(
         self,
@@ -168,12 +168,21 @@ class PairScorer:
         if not new:
             return []
         n = next(_names)
-        kwargs = {"threshold_match_probability": min_probability or None, "warning_mode": "never"}
+        threshold = min_probability or None
+        inference = self.linker.inference
         new_df = self.db_api.register(_table(new, pair=False), table_name=f"sf_new_{n}")
-        results = [self.linker.inference.predict_within(new_df, **kwargs)]
+        results = [
+            inference.predict_within(
+                new_df, threshold_match_probability=threshold, warning_mode="never"
+            )
+        ]
         if existing:
             old_df = self.db_api.register(_table(existing, pair=False), table_name=f"sf_old_{n}")
-            results.append(self.linker.inference.predict_between(new_df, old_df, **kwargs))
+            results.append(
+                inference.predict_between(
+                    new_df, old_df, threshold_match_probability=threshold, warning_mode="never"
+                )
+            )
         names = self.comparisons
         cols = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
         scored: list[PairScore] = []

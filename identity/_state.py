@@ -166,9 +166,10 @@ class GraphState:
                 raise self._inconsistent(change, "record already exists or has no birth")
             customer = self._live(change.customer_id)
         else:
-            customer = self.customers.get(self.canonical_id(change.customer_id))
-            if customer is None:
+            found = self.customers.get(self.canonical_id(change.customer_id))
+            if found is None:
                 raise self._inconsistent(change, "customer unknown")
+            customer = found
         if record is None:
             record = Record(customer.customer_id, change.birth or change.at)
             self.records[change.record_id] = record

@@ -97,6 +97,7 @@ def from_changes(
         for evidence in change.evidence:
             if evidence.rule in NOT_LINKS:
                 continue
+            other: str | None
             if change.other_record_id is not None:
                 other = change.other_record_id
             elif evidence.rule.startswith("exact:"):

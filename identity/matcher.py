@@ -133,7 +133,7 @@ class IncrementalLinker:
         self.engine = "compiled" if engine == "native" and not self.scorer.native else engine
         self.max_block = max_block
         self._rows: list[RowTuple] = []
-        self._ids: dict[str, int] = {}
+        self._ids: dict[str | None, int] = {}  # keyed by a row's first field, its record id
         rules = [[FIELDS.index(c) for c in rule] for rule in BLOCKING_COLUMNS]
         self._getters = [itemgetter(*positions) for positions in rules]
         self._index: list[dict[Any, Bucket]] = [{} for _ in rules]
@@ -160,12 +160,12 @@ class IncrementalLinker:
     def _insert(self, row: RowTuple, keys: list[tuple[dict[Any, Bucket], Any]]) -> None:
         number = len(self._rows)
         self._rows.append(row)
-        self._ids[row[0]] = number  # type: ignore[index]
+        self._ids[row[0]] = number
         for index, key in keys:
             bucket = index.get(key)
             if bucket is None:
                 index[key] = number
-            elif type(bucket) is int:
+            elif isinstance(bucket, int):
                 index[key] = [bucket, number]
             else:
                 bucket.append(number)
@@ -194,7 +194,7 @@ class IncrementalLinker:
                     bucket.remove(number)
                     if len(bucket) == 1:
                         index[key] = bucket[0]
-            self._rows[number] = blank  # type: ignore[assignment]
+            self._rows[number] = blank
 
     def score(self, rows: Sequence[Row]) -> BatchScore:
         """Score a micro-batch of new rows against everything stored, then store them.
@@ -223,7 +223,7 @@ class IncrementalLinker:
                 if bucket is None:
                     index[key] = number
                     continue
-                if type(bucket) is int:
+                if isinstance(bucket, int):
                     if cap is not None and cap < 1:
                         skipped += 1
                     else:
@@ -238,13 +238,13 @@ class IncrementalLinker:
             index, swap = self._swapped
             key = swap(row)
             if None not in key and (bucket := index.get(key)) is not None:
-                found = [bucket] if type(bucket) is int else bucket
+                found = [bucket] if isinstance(bucket, int) else bucket
                 if cap is not None and len(found) > cap:
                     skipped += len(found)
                 else:
                     candidates.update(n for n in found if n != number)
             stored.append(row)
-            ids[row[0]] = number  # type: ignore[index]
+            ids[row[0]] = number
             left.extend([row] * len(candidates))
             right.extend([stored[c] for c in sorted(candidates)])
         if self.engine == "stock":
@@ -259,9 +259,10 @@ class IncrementalLinker:
             scored = self.scorer.native.score(left, right, min_probability=self.review_probability)
         else:
             scored = self.scorer.score(left, right, min_probability=self.review_probability)
-        links, reviews = [], []
+        links: list[ScoredPair] = []
+        reviews: list[ScoredPair] = []
         for rid, other, weight, probability, parts in scored:
-            pair = ScoredPair(rid, other, weight, probability, parts)  # type: ignore[arg-type]
+            pair = ScoredPair(rid, other, weight, probability, parts)
             (links if probability >= self.match_probability else reviews).append(pair)
         return BatchScore(tuple(links), tuple(reviews), len(left), len(new), skipped)
 

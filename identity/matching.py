@@ -55,8 +55,11 @@ class Matcher(Protocol):
 class Review(Protocol):
     """A pair scored between the review and match thresholds: kept, never merged."""
 
-    record_id: str
-    other_record_id: str
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def other_record_id(self) -> str: ...
 
     def evidence(self, prior_weight: float) -> LinkEvidence: ...
 

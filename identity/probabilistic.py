@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signalfold.identity.matching import BatchMatcher, Review
+from signalfold.identity.matching import BatchMatcher, Matcher, Review
 from signalfold.schemas.identity import IdentityChange
 from signalfold.schemas.signal import Signal
 
@@ -153,6 +153,7 @@ def take_possible_matches(
         reviews,
         customer_of_record=held,
         signal_of_record=signal_of_record,
+        # A matcher with take_reviews is a BatchMatcher (probed above), which has it.
         prior_weight=matcher.prior_weight,  # type: ignore[attr-defined]
         at=at,
     )
@@ -161,7 +162,7 @@ def take_possible_matches(
     return changes
 
 
-def restore_rows(matcher: BatchMatcher, signals: Iterable[Signal], *, region: str) -> int:
+def restore_rows(matcher: Matcher, signals: Iterable[Signal], *, region: str) -> int:
     """Refill the matcher's record store with each record's first signal."""
     from signalfold.identity.matcher import SplinkMatcher
 

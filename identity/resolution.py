@@ -103,7 +103,7 @@ class ChangeBuilder:
         self.items.append(
             IdentityChange(
                 change_id=change_id or "chg_" + hashlib.sha256(raw.encode()).hexdigest()[:24],
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 customer_id=customer_id,
                 record_id=rid,
                 identifiers=tuple(identifiers),

@@ -424,6 +424,11 @@ def load_model(path: Path | str | None = None) -> dict[str, Any]:
             f"Splink model {target}: expected a readable JSON model, found {exc!r}; "
             "run `signalfold identity train` to write one"
         ) from exc
+    if not isinstance(model, dict):
+        raise ModelFileError(
+            f"Splink model {target}: expected a JSON object, found a JSON "
+            f"{type(model).__name__}; run `signalfold identity train` to write one"
+        )
     found = [c.get("output_column_name") for c in model.get("comparisons", [])]
     if found != list(COMPARISONS):
         raise ModelFileError(

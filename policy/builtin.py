@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
@@ -54,6 +55,7 @@ def open_ticket(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iterator[
     for ticket in state.tickets.values():
         if not ticket.is_open or ticket.priority not in priorities:
             continue
+        since: datetime | None
         if ticket.opened_at is not None and ticket.opened_event_id is not None:
             ref = ctx.refs.by_event(ticket.opened_event_id, ticket.source)
             since = ticket.opened_at
@@ -88,7 +90,9 @@ def defective_return(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iter
         if order.returned_at is None or order.return_reason not in reasons:
             continue
         ref = ctx.refs.by_event(order.returned_event_id or "", order.source)
-        products = (order.returned_product_id,) if order.returned_product_id else ()
+        products: tuple[str, ...] = (
+            (order.returned_product_id,) if order.returned_product_id else ()
+        )
         categories: tuple[str, ...] = ()
         if order.returned_category:
             categories = (order.returned_category,)

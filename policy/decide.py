@@ -143,7 +143,9 @@ def decision_at(
     for rule in policy.ask_rules() if policy is not None else ():
         if channel not in rule.channels or purpose not in rule.purposes:
             continue
-        asked = RULE_KINDS[rule.kind].ask(rule, inputs, now)  # type: ignore[misc]
+        ask = RULE_KINDS[rule.kind].ask
+        assert ask is not None, "Policy.ask_rules holds only kinds with an ask-time part"
+        asked = ask(rule, inputs, now)
         for flag in asked.flags:
             if covers(flag, channel, purpose, product_id, category) and (
                 flag.until is None or flag.until > now

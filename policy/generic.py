@@ -79,9 +79,9 @@ def recent_signal(rule: Rule, state: CustomerState, ctx: FlagContext) -> Iterato
     cleared_at: dict[str | None, tuple[datetime, str]] = {}
     for _, entry in matching(state, params.cleared_by):
         value = entry.payload.get(key) if key is not None else None
-        group = None if value is None else str(value)  # None: clears every key
-        if group not in cleared_at or _version(entry) > cleared_at[group]:
-            cleared_at[group] = _version(entry)
+        cleared = None if value is None else str(value)  # None: clears every key
+        if cleared not in cleared_at or _version(entry) > cleared_at[cleared]:
+            cleared_at[cleared] = _version(entry)
     for group, (signal_type, entry) in sorted(latest.items()):
         clears = [v for g, v in cleared_at.items() if g is None or g == group]
         if clears and max(clears) > _version(entry):

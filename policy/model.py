@@ -206,7 +206,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 def _describe(file: Path, raw: dict[str, Any], exc: ValidationError) -> str:
     """One line per problem: ``policy `f`: rule `name`: field `x`: what is wrong``."""
-    rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
+    found = raw.get("rules")
+    rules: list[Any] = found if isinstance(found, list) else []
     lines = []
     for err in exc.errors():
         loc = list(err["loc"])

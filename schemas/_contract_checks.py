@@ -176,7 +176,7 @@ def _declare(c: SourceContract) -> Problem | None:
                 expected = "str, int, float, bool or decimal, optionally after `optional `"
                 return ("declares", sig_type, "fields", name), expected, found(kind)
         builtin = builtin_payload_model(sig_type)
-        conflicts = builtin and shape_conflicts(builtin, declared_model(sig_type, decl))
+        conflicts = shape_conflicts(builtin, declared_model(sig_type, decl)) if builtin else []
         if conflicts:
             expected = "the built-in type's shape, or only added optional fields"
             return ("declares", sig_type), expected, "; ".join(conflicts)
@@ -199,7 +199,9 @@ def check_contract(c: SourceContract) -> Problem | None:
         return problem
     if not c.type.rules and (c.type.field is None or not c.type.map):
         return ("type",), "`field` with `map`, or `rules`", "neither"
-    emitted = [(("type", "map", raw), t) for raw, t in c.type.map.items()]
+    emitted: list[tuple[tuple[Any, ...], str]] = [
+        (("type", "map", raw), t) for raw, t in c.type.map.items()
+    ]
     emitted += [(("type", "rules", i, "type"), r.type) for i, r in enumerate(c.type.rules)]
     for loc, sig_type in emitted:
         if _model(c, sig_type) is None:

@@ -34,7 +34,7 @@ fails at start-up with the file, the line and the field, never at event 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,7 @@ def register_declared_types(contracts: Iterable[SourceContract]) -> None:
 
 
 def load_contracts(
-    dirs: str | Path | list[str | Path] | tuple[str | Path, ...] = (),
+    dirs: str | Path | Sequence[str | Path] = (),
 ) -> dict[str, SourceContract]:
     """The shipped contracts plus every ``*.yaml`` in ``dirs``, by source name.
 
