@@ -109,7 +109,8 @@ class FastFront:
         await self.app(scope, receive, send)
 
 
-_Query = namedtuple("_Query", FIELD_ORDER)  # type: ignore[misc]  # a batch item, in model order
+# A batch item, in model order; its fields are DecisionQuery's, which mypy cannot follow.
+_Query = namedtuple("_Query", FIELD_ORDER)  # type: ignore[misc]
 
 
 def _logged_item(question: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from signalfold.streams.kafka import Config
+from signalfold.streams.kafka import Config, offset_of, partition_of
 from signalfold.streams.kafka import producer as make_producer
 
 __all__ = ["KafkaLogPublisher"]
@@ -123,7 +123,7 @@ class KafkaLogPublisher:
         with self._lock:
             if err is None:
                 self._unacked.pop(number, None)
-                partition, offset = msg.partition(), msg.offset()
+                partition, offset = partition_of(msg), offset_of(msg)
                 if offset + 1 > self._delivered.get(partition, 0):
                     self._delivered[partition] = offset + 1
                 return

@@ -88,7 +88,9 @@ class DecisionLogTable:
         """Logged answers, newest first, to ``surface`` and about ``customer_ids`` or
         ``identifier_hashes`` (the ``request.identifier_hash`` of a row: either matches).
         """
-        where, params, about = [], [], []
+        where: list[str] = []
+        about: list[str] = []
+        params: list[str | int] = []
         if customer_ids:
             about.append(f"customer_id IN ({', '.join('?' * len(customer_ids))})")
             params.extend(customer_ids)

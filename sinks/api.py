@@ -209,7 +209,7 @@ def _document_problems(app: FastAPI) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def create_app(
@@ -279,7 +279,9 @@ def create_app(
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
-    unavailable = {503: {"model": ServiceStatus, "description": "not ready; see detail"}}
+    unavailable: dict[int | str, dict[str, Any]] = {
+        503: {"model": ServiceStatus, "description": "not ready; see detail"}
+    }
 
     @app.get("/v1/health", response_model=ServiceStatus, responses=unavailable, tags=["ops"])
     async def health() -> JSONResponse:

@@ -240,7 +240,6 @@ def require(scope: Scope) -> Callable[..., str]:
             )
         return checker.name_of(key)
 
-    dependency.scope = scope  # type: ignore[attr-defined]
     return dependency
 
 
@@ -264,4 +263,4 @@ def document_scopes(app: FastAPI) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

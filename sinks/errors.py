@@ -227,7 +227,7 @@ def describe_failure(exc: BaseException) -> str:
         f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} in {f.name}"
         for f in reversed(frames)
     )
-    causes = []
+    causes: list[str] = []
     cause = exc.__cause__ or exc.__context__
     while cause is not None and len(causes) < 3:
         causes.append(type(cause).__name__)
@@ -269,7 +269,7 @@ class RequestGuard:
         if size is not None and size > limit:
             await _too_large(limit, size)(scope, receive, send)
             return
-        started = False
+        started, read = False, 0
 
         async def counted() -> Message:
             nonlocal read
@@ -284,7 +284,6 @@ class RequestGuard:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        read = 0
         try:
             await self.app(scope, receive if size is not None else counted, tracked)
         except HTTPException as exc:  # a 413 from ``counted`` that no route turned into one

@@ -36,7 +36,7 @@ from signalfold.sinks._resolve import declared_identifier_types
 from signalfold.sinks.checks import Checks
 from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.view import ServingView
-from signalfold.streams.kafka import consume_ready, is_fence
+from signalfold.streams.kafka import consume_ready, is_fence, offset_of, partition_of, topic_of
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.keylog import KeyLog
 from signalfold.streams.topics import Topics
@@ -204,7 +204,7 @@ class LocalDecisions:
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.warning("local mode: consumer error %s", err.str())
                         continue
-                    positions[(msg.topic(), msg.partition())] = msg.offset() + 1
+                    positions[(topic_of(msg), partition_of(msg))] = offset_of(msg) + 1
                     if not is_fence(msg):
                         self._route(msg, states, index, aliases)
                 self.view.apply(states=states, index=index, aliases=aliases)

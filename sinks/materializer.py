@@ -54,7 +54,15 @@ from signalfold.sinks.errors import TopicMissing
 from signalfold.sinks.retention import StoreRetention
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
-from signalfold.streams.kafka import FENCE_HEADER, consume_ready, fence_producer, is_fence
+from signalfold.streams.kafka import (
+    FENCE_HEADER,
+    consume_ready,
+    fence_producer,
+    is_fence,
+    offset_of,
+    partition_of,
+    topic_of,
+)
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.keylog import KeyLog
 from signalfold.streams.topics import Topics
@@ -256,16 +264,16 @@ class Materializer:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", err)
                 continue
-            topic = msg.topic()
-            self._positions[(topic, msg.partition())] = msg.offset() + 1
+            topic, partition = topic_of(msg), partition_of(msg)
+            self._positions[(topic, partition)] = offset_of(msg) + 1
             if is_fence(msg):
                 if dict(msg.headers() or []).get(FENCE_HEADER) == self._fence:
-                    self._targets.pop((topic, msg.partition()), None)
+                    self._targets.pop((topic, partition), None)
                 continue
             if topic == self._log_topic:
-                if msg.value():
-                    logged.append(msg.value())
-                log_ends[msg.partition()] = msg.offset() + 1
+                if value := msg.value():
+                    logged.append(value)
+                log_ends[partition] = offset_of(msg) + 1
                 continue
             try:
                 self._route(msg, topic, states, index, aliases, erased)

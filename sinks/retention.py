@@ -95,7 +95,7 @@ class StoreRetention:
         every: float = 60.0,
         configs: Callable[[list[str]], Mapping[str, str | None]] | None = None,
     ) -> None:
-        self._client = dict(client_config)
+        self._client: dict[str, str | int | float | bool] = dict(client_config)
         self._configs = configs or self._describe
         self._topics = topics
         self._store = store

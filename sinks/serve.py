@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -130,7 +131,7 @@ def build(
     decision_log = DecisionLog(
         log_table, publisher=publisher, flush_interval=0.05, hasher=hasher
     ).start()
-    extra = {"clock": clock} if clock is not None else {}
+    extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
     app = create_app(
         view,
         store,

@@ -60,11 +60,11 @@ class ServingView:
                     self._states.pop(customer_id, None)
                 else:
                     self._states[customer_id] = raw
-            for key, customer_id in index:
-                if customer_id is None:
+            for key, owner in index:
+                if owner is None:
                     self._index.pop(key, None)
                 else:
-                    self._index[key] = customer_id
+                    self._index[key] = owner
             for absorbed, survivor in aliases:
                 self._set_alias(absorbed, survivor)
 

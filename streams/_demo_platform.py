@@ -27,7 +27,7 @@ _FAILURES = ("card_declined", "insufficient_funds", "expired_card")
 def _billing(b: _Builder, p: _Person, rng: random.Random) -> None:
     customer = f"cus_{b.seed:x}{p.index:06d}"
     name = f"{p.given} {p.family}"
-    obj = {"customer": customer, "customer_email": p.email, "customer_name": name}
+    obj: dict[str, Any] = {"customer": customer, "customer_email": p.email, "customer_name": name}
     obj["customer_address"] = {"country": "gb"}
 
     def add(kind: str, at: datetime, **fields: Any) -> None:

@@ -171,7 +171,12 @@ def _sales(b: _Builder, p: _Person) -> None:
     }
 
     def add(obj: str, action: str, at: datetime, **extra: Any) -> None:
-        body = {"id": b.next_id("chg"), "object": obj, "action": action, "contact": contact}
+        body: dict[str, Any] = {
+            "id": b.next_id("chg"),
+            "object": obj,
+            "action": action,
+            "contact": contact,
+        }
         body["occurredAt"] = int(at.timestamp() * 1000)
         b.add("sales", p.crm_id, at, {**body, **extra})
 
@@ -187,7 +192,7 @@ def _sales(b: _Builder, p: _Person) -> None:
             at = b.when(at, timedelta(days=5))
     for n in range(rng.randint(0 if not p.bridge else 1, 3)):
         placed = b.when()
-        lines = [
+        lines: list[dict[str, Any]] = [
             {"sku": sku, "category": cat, "qty": rng.randint(1, 2)}
             for sku, cat in rng.sample(_SKUS, rng.randint(1, 3))
         ]
@@ -277,14 +282,18 @@ def bad_demo_events(seed: int = 7) -> list[RawEvent]:
     ticket = {"id": n, "priority": "High", "status": "open"}
     ok = {"id": n, "type": "ticket_created", "created": "20/11/2026 10:00:00", "ticket": ticket}
     who = {"id": 4242, "phone": "07700 900999"}
-    sale = {
+    sale: dict[str, Any] = {
         "id": f"chg_bad{n}",
         "object": "order",
         "action": "returned",
         "occurredAt": 1763632800000,
     }
     sale |= {"contact": {"id": "003BAD"}, "order": {"id": "ORD-BAD"}}
-    esp = {"id": f"evt_bad{n}", "email": "bad@example.com", "ts": "2026-11-20T10:00:00Z"}
+    esp: dict[str, Any] = {
+        "id": f"evt_bad{n}",
+        "email": "bad@example.com",
+        "ts": "2026-11-20T10:00:00Z",
+    }
     esp |= {"event": "email_sent", "campaign": {"id": "cmp_01"}}
 
     def js(source: str, key: str, body: Any) -> RawEvent:

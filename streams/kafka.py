@@ -27,6 +27,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from signalfold.errors import SignalfoldError
+from signalfold.streams.errors import NotARecord
 
 __all__ = [
     "FENCE_HEADER",
@@ -35,9 +36,12 @@ __all__ = [
     "die_with_parent",
     "fence_producer",
     "is_fence",
+    "offset_of",
+    "partition_of",
     "producer",
     "read_partition_until",
     "read_to_end",
+    "topic_of",
 ]
 
 FENCE_HEADER = "signalfold.fence"
@@ -98,7 +102,38 @@ def consumer(client: Config, group: str | None, **overrides: Any) -> Consumer:
 def is_fence(message: Message) -> bool:
     """True for the internal read-to-end markers; every consumer skips them."""
     headers = message.headers()
-    return bool(headers) and any(name == FENCE_HEADER for name, _ in headers)
+    if not headers:
+        return False
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return any(name == FENCE_HEADER for name, _ in pairs)
+
+
+# A record's position. confluent-kafka types each Optional because the consumer's
+# error events are messages too; a record (``error()`` is None) always has all three.
+
+
+def topic_of(message: Message) -> str:
+    """The topic of a consumed (or delivered) record."""
+    topic = message.topic()
+    if topic is None:
+        raise NotARecord("topic", message.error())
+    return topic
+
+
+def partition_of(message: Message) -> int:
+    """The partition of a consumed (or delivered) record."""
+    partition = message.partition()
+    if partition is None:
+        raise NotARecord("partition", message.error())
+    return partition
+
+
+def offset_of(message: Message) -> int:
+    """The offset of a consumed (or delivered) record."""
+    offset = message.offset()
+    if offset is None:
+        raise NotARecord("offset", message.error())
+    return offset
 
 
 def _check(message: Message) -> bool:
@@ -176,11 +211,11 @@ def read_partition_until(
             for message in consume_ready(reader, 5000, 0.2):
                 if not _check(message):
                     continue
-                if message.offset() >= end:
+                if offset_of(message) >= end:
                     return
                 if not is_fence(message):
                     yield message
-                if message.offset() >= end - 1:
+                if offset_of(message) >= end - 1:
                     return
     finally:
         reader.close()

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from signalfold.errors import SignalfoldError
 from signalfold.streams.kafka import consumer as make_consumer
-from signalfold.streams.kafka import is_fence
+from signalfold.streams.kafka import is_fence, offset_of, partition_of, topic_of
 from signalfold.streams.kafka import producer as make_producer
 from signalfold.streams.topic_check import TopicSpec, require
 
@@ -74,7 +74,7 @@ class Output:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]] | None = field(default=None)
+    headers: list[tuple[str, str | bytes | None]] | None = field(default=None)
 
 
 class LostData(SignalfoldError):
@@ -298,14 +298,14 @@ class StageRunner:
 
     def _check_position(self, message: Message) -> None:
         """A partition that goes back below what this process read lost its records."""
-        where = (message.topic(), message.partition())
+        where, offset = (topic_of(message), partition_of(message)), offset_of(message)
         last = self._read.get(where)
-        if last is not None and message.offset() <= last:
+        if last is not None and offset <= last:
             raise LostData(
                 self.stage.name,
-                f"{where[0]}[{where[1]}] went back from offset {last} to {message.offset()}",
+                f"{where[0]}[{where[1]}] went back from offset {last} to {offset}",
             )
-        self._read[where] = message.offset()
+        self._read[where] = offset
 
     def _process(
         self,
@@ -358,7 +358,7 @@ class StageRunner:
 
     def _dead_letter(self, message: Message, exc: Exception) -> Output:
         return self._letter(
-            message.topic(),
+            topic_of(message),
             message.key(),
             message.value(),
             reason=(
@@ -469,7 +469,7 @@ class StageRunner:
             if err.fatal():
                 fatal.append(err.str())
             elif err.code() == KafkaError.MSG_SIZE_TOO_LARGE and self._dlq_topic is not None:
-                too_large.append(Output(msg.topic(), msg.key(), msg.value()))
+                too_large.append(Output(topic_of(msg), msg.key(), msg.value()))
             else:
                 failures.append(err.str())
 
@@ -500,7 +500,7 @@ class StageRunner:
         offsets: dict[tuple[str, int], int] = {}
         for message in batch:
             if message.error() is None:
-                offsets[(message.topic(), message.partition())] = message.offset() + 1
+                offsets[(topic_of(message), partition_of(message))] = offset_of(message) + 1
         if offsets:
             consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from confluent_kafka import Message, TopicPartition
 
-from signalfold.streams.kafka import consumer, read_to_end
+from signalfold.streams.kafka import consumer, offset_of, partition_of, read_to_end
 
 __all__ = ["Expired", "first_kept", "read_expired", "skip_expired"]
 
@@ -55,13 +55,13 @@ class Expired:
     """
 
     def __init__(self, messages: list[Message], cutoff: datetime | None) -> None:
-        stamps = [(m.partition(), m.offset(), m.timestamp()[1]) for m in messages]
+        stamps = [(partition_of(m), offset_of(m), m.timestamp()[1]) for m in messages]
         cutoff_ms = int(cutoff.timestamp() * 1000) if cutoff is not None else 0
         self.ends = first_kept(stamps, cutoff_ms) if cutoff is not None else {}
         self.kept: list[Message] = []
         self.gone: list[Message] = []
         for m in messages:
-            (self.gone if m.offset() < self.ends.get(m.partition(), 0) else self.kept).append(m)
+            (self.gone if offset_of(m) < self.ends.get(partition_of(m), 0) else self.kept).append(m)
 
     def gone_values(self) -> set[bytes]:
         """The values of the expired records (to tell a letter read elsewhere is one)."""
@@ -93,7 +93,7 @@ def skip_expired(
             reader.commit(offsets=ahead, asynchronous=False)
     finally:
         reader.close()
-    skipped = [m for m in expired.gone if m.offset() >= done[m.partition()]]
+    skipped = [m for m in expired.gone if offset_of(m) >= done[partition_of(m)]]
     if source is not None:
         skipped = [m for m in skipped if json.loads(m.value() or b"{}").get("source") == source]
     return len(skipped)

@@ -39,7 +39,9 @@ def _read(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], list
     if not args.warnings and not args.all:
         gone = {letter.model_dump_json() for letter in past}
         unresolved = unresolved_letters(client, topics)
-        letters = [letter for letter in unresolved if letter.model_dump_json() not in gone]
+        letters: list[DeadLetter | FieldWarning] = [
+            letter for letter in unresolved if letter.model_dump_json() not in gone
+        ]
         past = [letter for letter in unresolved if letter.model_dump_json() in gone]
         return letters, past, "dead letter(s)", ", not replayed yet"
     letters = [model.model_validate_json(m.value() or b"") for m in expired.kept]

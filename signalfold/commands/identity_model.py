@@ -47,17 +47,19 @@ def _rows_from_signals(path: Path, region: str) -> list[Any]:
 
 def _rows_from_kafka(settings: Any) -> list[Any]:
     """One row per source record: the first signal of each record on ``signals.canonical``."""
+    from confluent_kafka import Message
+
     from signalfold.identity.splink_model import row_from_signal
     from signalfold.schemas.signal import Signal
     from signalfold.streams.kafka import read_to_end
     from signalfold.streams.topics import Topics
 
     firsts: dict[bytes, bytes] = {}
-    read_to_end(
-        settings.kafka_client_config(),
-        Topics(settings.topic_prefix).canonical,
-        lambda m: firsts.setdefault(m.key() or b"", m.value() or b""),
-    )
+
+    def keep_first(m: Message) -> None:
+        firsts.setdefault(m.key() or b"", m.value() or b"")
+
+    read_to_end(settings.kafka_client_config(), Topics(settings.topic_prefix).canonical, keep_first)
     return [
         row_from_signal(Signal.from_internal_json(v), region=settings.default_region)
         for v in firsts.values()

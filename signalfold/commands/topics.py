@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signalfold.commands._errors import needs_broker
 from signalfold.commands._help import add_command
@@ -25,6 +25,11 @@ from signalfold.commands._progress import interactive
 from signalfold.errors import SignalfoldError
 from signalfold.privacy.sealing import is_sealed
 from signalfold.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from signalfold.streams.keylog import KeyLog
 
 __all__ = ["record_view", "register"]
 
@@ -58,13 +63,14 @@ ERASED = b'"(erased: the person\'s key is gone)"'
 class _LazyKeys:
     """The key log, opened at the first sealed value (a topic may hold none)."""
 
-    def __init__(self, make: Any) -> None:
-        self._make, self._keys = make, None
+    def __init__(self, make: Callable[[], KeyLog]) -> None:
+        self._make = make
+        self._keys: KeyLog | None = None
 
     def open(self, value: bytes) -> bytes | None:
         if self._keys is None:
             self._keys = self._make()
-        return self._keys.open(value)  # type: ignore[no-any-return]
+        return self._keys.open(value)
 
 
 def record_view(message: Any, keys: Any = None) -> dict[str, Any]:

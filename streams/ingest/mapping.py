@@ -34,6 +34,7 @@ from signalfold.streams.ingest.compiled import (
 )
 from signalfold.streams.ingest.errors import (
     DroppedTrait,
+    ErrorKind,
     MappingError,
     describe_value,
     found_text,
@@ -163,7 +164,9 @@ def _signal(
     try:
         occurred_at = plan.parse_time(raw_time)
     except ValueError as exc:
-        kind = "wrong_type" if type(exc).__name__ == "ValueTypeError" else "invalid_value"
+        kind: ErrorKind = (
+            "wrong_type" if type(exc).__name__ == "ValueTypeError" else "invalid_value"
+        )
         raise Fault(plan.occurred_at.text, kind, exc.args[0], raw_time) from None
     identifiers, id_plans = [], []
     for id_type, trust, scope, id_plan in plan.identifiers:
@@ -209,12 +212,12 @@ def _signal(
         name = str(loc[1]) if len(loc) > 1 and loc[0] == "traits" else ""
         if name not in traits or trait_plans[name].required:
             break  # not an optional trait: the event is dead-lettered below
-        fault = _fault(err, loc[1:], trait_plans, obj)
+        unfit = _fault(err, loc[1:], trait_plans, obj)
         if name in plan.date_traits:  # pydantic's words for dates are about datetimes
-            fault.expected = "an ISO date like 2026-11-20 (or give the trait a `format`)"
-            fault.kind = "invalid_value" if isinstance(fault.found, str) else "wrong_type"
+            unfit.expected = "an ISO date like 2026-11-20 (or give the trait a `format`)"
+            unfit.kind = "invalid_value" if isinstance(unfit.found, str) else "wrong_type"
         value = traits.pop(name)
-        _drop(dropped, name, fault, value if fault.found is None else fault.found)
+        _drop(dropped, name, unfit, value if unfit.found is None else unfit.found)
     try:  # again on its own, for a structured error at the raw path
         model.model_validate(payload)
     except ValidationError as exc:
@@ -238,13 +241,13 @@ def _drop(dropped: list[DroppedTrait] | None, trait: str, fault: Fault, value: A
 def _choose_type(plan: Compiled, obj: dict[str, Any]) -> str:
     seen = [_raw(obj, steps) for steps in plan.rule_paths]
     if plan.rules:
-        for conditions, sig_type in plan.rules:
+        for conditions, rule_type in plan.rules:
             for index, want in conditions:
                 value = seen[index]
                 if not (value in want if isinstance(want, list) else value == want):
                     break
             else:
-                return sig_type
+                return rule_type
     field = plan.type_field
     if field is None:
         shown = ", ".join(f"{render(p)}={v!r}" for p, v in zip(plan.rule_paths, seen, strict=True))

@@ -30,7 +30,14 @@ from signalfold.schemas.dlq import DeadLetter, FieldWarning
 from signalfold.schemas.signal import Signal
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
-from signalfold.streams.kafka import FENCE_HEADER, consumer, is_fence, producer
+from signalfold.streams.kafka import (
+    FENCE_HEADER,
+    consumer,
+    is_fence,
+    offset_of,
+    partition_of,
+    producer,
+)
 from signalfold.streams.keylog import KeyLog, open_letter, seal_letter
 from signalfold.streams.topics import Topics
 
@@ -125,18 +132,19 @@ def replay_letter(
             at=now,
         )
         return again
-    for trait in dropped if warnings is not None else ():
-        warnings.append(
-            field_warning(
-                trait,
-                signal,
-                contract_version=contract.version,
-                topic=letter.topic,
-                partition=letter.partition,
-                offset=letter.offset,
-                at=now,
+    if warnings is not None:
+        for trait in dropped:
+            warnings.append(
+                field_warning(
+                    trait,
+                    signal,
+                    contract_version=contract.version,
+                    topic=letter.topic,
+                    partition=letter.partition,
+                    offset=letter.offset,
+                    at=now,
+                )
             )
-        )
     return signal
 
 
@@ -169,7 +177,8 @@ def replay(
     if prod.flush(10):
         raise SignalfoldError(f"could not write read-to-end fences to {topics.dlq}")
     reader.assign([TopicPartition(topics.dlq, tp.partition, max(tp.offset, 0)) for tp in committed])
-    result, pending, ends = ReplayResult(), set(parts), {}
+    result, pending = ReplayResult(), set(parts)
+    ends: dict[int, int] = {}
     deadline = time.monotonic() + timeout
     failures: list[str] = []
 
@@ -184,10 +193,10 @@ def replay(
             for message in reader.consume(num_messages=1000, timeout=0.2):
                 if message.error() is not None:
                     continue
-                ends[message.partition()] = message.offset() + 1
+                ends[partition_of(message)] = offset_of(message) + 1
                 if is_fence(message):
                     if dict(message.headers() or []).get(FENCE_HEADER) == fence:
-                        pending.discard(message.partition())
+                        pending.discard(partition_of(message))
                     continue
                 opened = open_letter(DeadLetter.model_validate_json(message.value() or b""), keys)
                 if opened is None:
@@ -206,7 +215,8 @@ def replay(
                     on_letter(letter, value)
                 if isinstance(value, Signal):
                     result.mapped[letter.source] += 1
-                    key, topic = value.record_id.encode(), topics.canonical
+                    key: bytes | None = value.record_id.encode()
+                    topic = topics.canonical
                     body = value.model_dump_json().encode()
                     if keys is not None:
                         key = keys.record_key(value.record_id)

@@ -219,7 +219,7 @@ class GraphFollower:
         """Store the rows of the records the graph now knows in the matcher."""
         if self._ready:
             signals = (Signal.from_internal_json(v) for v in self._ready)
-            restore_rows(self.graph.matcher, signals, region=self._region)  # type: ignore[arg-type]
+            restore_rows(self.graph.matcher, signals, region=self._region)
             self._ready = []
 
 

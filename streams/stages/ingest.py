@@ -32,6 +32,7 @@ from signalfold.schemas.dlq import letter_key
 from signalfold.schemas.signal import Signal
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
+from signalfold.streams.kafka import topic_of
 from signalfold.streams.keylog import KeyLog, seal_letter
 from signalfold.streams.runner import Output, StageBase
 from signalfold.streams.topics import Topics
@@ -127,17 +128,18 @@ class IngestStage(StageBase):
 
     def process(self, messages: Sequence[Message]) -> list[Output]:
         if self._updates is not None:
-            for contract in self._updates.poll():
-                self.use(contract)
+            for update in self._updates.poll():
+                self.use(update)
         now = self._clock()
         out: list[Output] = []
         for message in messages:
             raw = message.value() or b""
-            contract = self._contract_for(message.topic())
+            topic = topic_of(message)
+            contract = self._contract_for(topic)
             dropped: list[DroppedTrait] = []
             try:
                 if contract is None:
-                    source = message.topic().removeprefix(self._topics.raw(""))
+                    source = topic.removeprefix(self._topics.raw(""))
                     raise unknown_source_error(source, [c.name for c in self._by_topic.values()])
                 signal = map_event(
                     contract, raw, received_at=now, max_bytes=self._max, dropped=dropped
@@ -149,7 +151,7 @@ class IngestStage(StageBase):
                     err,
                     source=contract.name if contract else None,
                     contract_version=contract.version if contract else None,
-                    topic=message.topic(),
+                    topic=topic,
                     partition=message.partition(),
                     offset=message.offset(),
                     key=message.key(),
@@ -196,7 +198,7 @@ class IngestStage(StageBase):
                 trait,
                 signal,
                 contract_version=contract.version,
-                topic=message.topic(),
+                topic=topic_of(message),
                 partition=message.partition(),
                 offset=message.offset(),
                 at=now,

@@ -41,7 +41,7 @@ from signalfold.policy import Policy
 from signalfold.policy.reload import PolicyWatcher, next_expiry
 from signalfold.schemas import Resolved
 from signalfold.schemas.state import Flag, SuppressionChange
-from signalfold.streams.kafka import read_partition_until
+from signalfold.streams.kafka import offset_of, partition_of, read_partition_until
 from signalfold.streams.keylog import KeyLog
 from signalfold.streams.runner import Output, StageBase
 from signalfold.streams.stages.rebuild import start_over
@@ -292,12 +292,13 @@ class StateStage(StageBase):
         dirty: dict[int, set[str]] = {}
         durable = self._data_dir is not None
         for message in messages:
-            part = self._parts.get(message.partition()) or self._open(message.partition())
+            partition = partition_of(message)
+            part = self._parts.get(partition) or self._open(partition)
             touched = self._apply(part, message, emit=out)
             if durable:
-                part.end = message.offset() + 1
+                part.end = offset_of(message) + 1
             if touched:
-                dirty.setdefault(message.partition(), set()).add(touched)
+                dirty.setdefault(partition, set()).add(touched)
         now = self._clock()
         for partition, customers in dirty.items():
             part = self._parts[partition]
@@ -398,7 +399,8 @@ class StateStage(StageBase):
                 emit.append(Output(self._topics.resolved, record.into.encode(), body))
             return None
         if record.kind == "erase":
-            return self._erase(part, record, emit)
+            self._erase(part, record, emit)
+            return None
         if record.kind == "rebuild":  # a split: this customer starts over from its own signals
             aggregates: dict[str, CustomerAggregate] = {}
             forwards = {cid: part.forwards[cid]} if cid in part.forwards else {}

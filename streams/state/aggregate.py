@@ -262,7 +262,8 @@ class CustomerAggregate:
             return NotImplemented
         return self.to_transfer() == other.to_transfer()
 
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    # Mutable, so unhashable; typeshed types object.__hash__ as a method, never None.
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"CustomerAggregate({self.customer_id!r}, version={self.version})"
