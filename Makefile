@@ -19,10 +19,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/signalfold run --demo
 
-## Lint, then every test: unit, integration and end-to-end on the embedded broker.
+## Lint, type-check, then every test: unit, integration and end-to-end on the embedded broker.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/typecheck.py
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -30,7 +31,7 @@ bench: $(STAMP)
 
 ## Remove everything make run, make test, make bench and the install create.
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis build dist *.egg-info \
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info \
 		bench/identity/results bench/results/*.tmp
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 	find . -path ./.git -prune -o -type f -name '*.pyc' -exec rm -f {} +

@@ -40,6 +40,7 @@ def test_make_clean_removes_every_ignored_artifact(tmp_path: Path) -> None:
         ".data/logs/ingest.log",
         ".pytest_cache/v/x",
         ".ruff_cache/x",
+        ".mypy_cache/3.11/x.json",
         ".hypothesis/examples/x",
         "build/lib/x.py",
         "dist/signalfold-0.1.0.whl",
