@@ -46,6 +46,8 @@ def lay_out(folders: dict[str, Path], layout: Path) -> dict[str, str]:
     for name in sorted(folders, key=lambda n: n.count(".")):
         place = layout.joinpath(*name.split("."))
         source = folders[name].resolve()
+        if place.is_symlink():  # a folder of that name in the parent: never write into it
+            raise SystemExit(f"{name}: mapped to {source} and also a folder of its parent")
         place.mkdir(parents=True, exist_ok=True)
         # Link each entry, not the folder: a mapped subpackage goes in beside them.
         for entry in sorted(source.iterdir()):
