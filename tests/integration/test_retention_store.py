@@ -17,7 +17,7 @@ from signalfold.bootstrap import build_worker, create_topics
 from signalfold.schemas import Resolved, Signal
 from signalfold.schemas.signal import make_signal_id
 from signalfold.settings import Settings
-from signalfold.sinks._log_table import DecisionLogTable
+from signalfold.sinks.decision_log import DecisionLogTable
 from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.retention import StoreRetention
 from signalfold.sinks.store import Store, open_store

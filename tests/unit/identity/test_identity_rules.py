@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signalfold.identity import MatchRules
+from signalfold.identity import MatchRules, fold_name
 from signalfold.identity._fingerprint import given_compatible, mailbox_shows_name
-from signalfold.identity._folding import fold_name
 from signalfold.identity.rules import RulesFileError
 
 
