@@ -21,6 +21,7 @@ from signalfold.policy import generic as _generic  # noqa: F401
 from signalfold.policy.answers import Answer, Decider
 from signalfold.policy.conditions import Condition, SignalMatch
 from signalfold.policy.decide import Decided, decide, decision_at
+from signalfold.policy.errors import DuplicateRuleKind, PolicyError, PolicyFileError
 from signalfold.policy.evaluate import EventRef, EventRefs, FlagContext, evaluate_flags
 from signalfold.policy.inputs import DecisionInputs
 from signalfold.policy.kinds import RULE_KINDS, Asked, RuleKind, register_rule_kind
@@ -35,10 +36,13 @@ __all__ = [
     "Decided",
     "Decider",
     "DecisionInputs",
+    "DuplicateRuleKind",
     "EventRef",
     "EventRefs",
     "FlagContext",
     "Policy",
+    "PolicyError",
+    "PolicyFileError",
     "PolicyWatcher",
     "Rule",
     "RuleKind",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
+from signalfold.policy.errors import DuplicateRuleKind
 from signalfold.schemas.state import CustomerState, Flag
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def register_rule_kind(
 
     def decorate(evaluate: Evaluator) -> Evaluator:
         if name in RULE_KINDS:
-            raise ValueError(f"rule kind {name!r} is already registered")
+            raise DuplicateRuleKind(name)
         RULE_KINDS[name] = RuleKind(name, evaluate, params, frozenset(fields), ask)
         return evaluate
 

@@ -38,7 +38,7 @@ from pydantic import (
     field_validator,
 )
 
-from signalfold.errors import ConfigError
+from signalfold.policy.errors import PolicyFileError
 from signalfold.policy.kinds import RULE_KINDS, known_kinds
 from signalfold.schemas.decision import Channel, Purpose
 
@@ -185,21 +185,23 @@ class Policy(BaseModel):
 def load_policy(path: str | Path | None = None) -> Policy:
     """Read and validate a policy file; ``None`` loads the shipped defaults.
 
-    Raises ``ConfigError`` naming the file, the rule and the field at fault.
+    Raises ``PolicyFileError`` (a ``ConfigError``) naming the file, the rule and the field at fault.
     """
     file = Path(path) if path is not None else DEFAULT_POLICY_PATH
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"policy `{file}`: cannot read the file ({exc.strerror})") from None
+        raise PolicyFileError(f"policy `{file}`: cannot read the file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"policy `{file}`: not valid YAML ({exc})") from None
+        raise PolicyFileError(f"policy `{file}`: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"policy `{file}`: expected a mapping with `rules:`, found {raw!r:.60}")
+        raise PolicyFileError(
+            f"policy `{file}`: expected a mapping with `rules:`, found {raw!r:.60}"
+        )
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(file, raw, exc)) from None
+        raise PolicyFileError(_describe(file, raw, exc)) from None
     policy._source = file
     return policy
 

@@ -19,14 +19,14 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from signalfold.errors import SignalfoldError
+from signalfold.streams.errors import StreamsError
 
 __all__ = ["BrokerError", "EmbeddedBroker", "free_port"]
 
 log = logging.getLogger(__name__)
 
 
-class BrokerError(SignalfoldError):
+class BrokerError(StreamsError):
     """The embedded broker could not be found or did not start."""
 
 

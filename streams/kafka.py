@@ -26,8 +26,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from signalfold.errors import SignalfoldError
-from signalfold.streams.errors import NotARecord
+from signalfold.streams.errors import NotARecord, StreamsError
 
 __all__ = [
     "FENCE_HEADER",
@@ -142,7 +141,10 @@ def _check(message: Message) -> bool:
         return True
     if error.code() == KafkaError._PARTITION_EOF:
         return False
-    raise SignalfoldError(f"kafka error on {message.topic()}: {error.str()}")
+    raise StreamsError(
+        f"kafka error on {message.topic()}: {error.str()}; check the broker "
+        "(SIGNALFOLD_KAFKA_BOOTSTRAP) and that the topic exists (`signalfold topics`)"
+    )
 
 
 def read_to_end(
@@ -162,7 +164,10 @@ def read_to_end(
             topic, key=b"", value=b"", partition=partition, headers=[(FENCE_HEADER, fence)]
         )
     if prod.flush(10) != 0:
-        raise SignalfoldError(f"could not write read-to-end fences to {topic}")
+        raise StreamsError(
+            f"could not write read-to-end fences to {topic} within 10s; check the broker "
+            "(SIGNALFOLD_KAFKA_BOOTSTRAP) and that this client may produce to the topic"
+        )
     reader = consumer(client, None)
     reader.assign([TopicPartition(topic, p, 0) for p in partitions])
     pending, count = set(partitions), 0
@@ -170,7 +175,10 @@ def read_to_end(
     try:
         while pending:
             if time.monotonic() > deadline:
-                raise SignalfoldError(f"reading {topic} to its end took over {timeout:.0f}s")
+                raise StreamsError(
+                    f"reading {topic} to its end took over {timeout:.0f}s; the broker is slow "
+                    "or unreachable: check it, then run the command again"
+                )
             for message in consume_ready(reader, 5000, 0.2):
                 if not _check(message):
                     continue
@@ -207,7 +215,10 @@ def read_partition_until(
     try:
         while True:
             if time.monotonic() > deadline:
-                raise SignalfoldError(f"replaying {topic}[{partition}] to {end} timed out")
+                raise StreamsError(
+                    f"replaying {topic}[{partition}] to offset {end} took over {timeout:.0f}s; "
+                    "check the broker, then restart the stage"
+                )
             for message in consume_ready(reader, 5000, 0.2):
                 if not _check(message):
                     continue

@@ -38,6 +38,7 @@ from signalfold.schemas.contract import (
 )
 from signalfold.schemas.payloads import set_missing_type_hook
 from signalfold.settings import Settings
+from signalfold.streams.errors import StreamsError
 from signalfold.streams.kafka import consumer, is_fence, producer, read_to_end
 from signalfold.streams.topics import Topics, ensure_topics
 
@@ -76,7 +77,7 @@ def publish_contract(
         on_delivery=lambda err, _m: failures.append(err.str()) if err else None,
     )
     if prod.flush(15) or failures:
-        raise SignalfoldError(
+        raise StreamsError(
             f"could not publish contract `{contract.name}` to {topics.contracts}: "
             f"{failures[:1] or 'no acknowledgement within 15s'}; check the broker and retry"
         )

@@ -36,6 +36,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from pydantic import ValidationError
 
 from signalfold.errors import SignalfoldError
+from signalfold.streams.errors import StreamsError
 from signalfold.streams.kafka import consumer as make_consumer
 from signalfold.streams.kafka import is_fence, offset_of, partition_of, topic_of
 from signalfold.streams.kafka import producer as make_producer
@@ -77,7 +78,7 @@ class Output:
     headers: list[tuple[str, str | bytes | None]] | None = field(default=None)
 
 
-class LostData(SignalfoldError):
+class LostData(StreamsError):
     """The broker no longer holds what this stage read from it: stop, never start over."""
 
     def __init__(self, stage: str, what: str) -> None:
@@ -89,11 +90,11 @@ class LostData(SignalfoldError):
         )
 
 
-class _FatalProducer(SignalfoldError):
+class _FatalProducer(StreamsError):
     """The producer hit a fatal error (idempotence sequence, fencing): build a new one."""
 
 
-class StageError(SignalfoldError):
+class StageError(StreamsError):
     """A stage could not finish a batch; it was not committed and comes back on restart."""
 
 

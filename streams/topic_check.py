@@ -27,15 +27,15 @@ from datetime import timedelta
 
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-from signalfold.errors import SignalfoldError
 from signalfold.settings import format_retention
+from signalfold.streams.errors import StreamsError
 
 __all__ = ["TopicSpec", "TopicsNotReady", "align_retention", "problems", "require", "specs"]
 
 log = logging.getLogger(__name__)
 
 
-class TopicsNotReady(SignalfoldError):
+class TopicsNotReady(StreamsError):
     """Topics are missing or were made with other settings; the message names each."""
 
 

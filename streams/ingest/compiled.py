@@ -12,10 +12,10 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from signalfold.errors import SignalfoldError
 from signalfold.schemas.contract import EachSpec, FieldSpec, SourceContract, TraitSpec, parse_path
 from signalfold.schemas.payloads import payload_model_for
 from signalfold.schemas.signal import Traits
+from signalfold.streams.errors import StreamsError
 from signalfold.streams.ingest.errors import ErrorKind
 from signalfold.streams.ingest.transforms import (
     TRANSFORMS,
@@ -35,7 +35,7 @@ class Shown(str):
     """A ``found`` that is already a description (``307343 bytes``), shown without quotes."""
 
 
-class Fault(SignalfoldError):
+class Fault(StreamsError):
     """Internal: what went wrong and where; ``map_event`` adds source and event id."""
 
     def __init__(self, field: str | None, kind: ErrorKind, expected: str, found: Any) -> None:

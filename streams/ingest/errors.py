@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from signalfold.errors import SignalfoldError
 from signalfold.schemas.dlq import DeadLetterKind
+from signalfold.streams.errors import StreamsError
 
 __all__ = [
     "DroppedTrait",
@@ -81,7 +81,7 @@ def reason(
     return f"source `{source}`: {where}expected {expected}, found {found}{event}"
 
 
-class MappingError(SignalfoldError):
+class MappingError(StreamsError):
     """A raw event does not fit its source contract; it goes to the DLQ with this reason.
 
     ``field`` is the path in the raw event when known (``ticket.priority``), else

@@ -24,10 +24,10 @@ from typing import Protocol, TypeVar
 
 from confluent_kafka import Message, TopicPartition
 
-from signalfold.errors import SignalfoldError
 from signalfold.schemas.contract import SourceContract
 from signalfold.schemas.dlq import DeadLetter, FieldWarning
 from signalfold.schemas.signal import Signal
+from signalfold.streams.errors import StreamsError
 from signalfold.streams.ingest.errors import DroppedTrait, MappingError, unknown_source_error
 from signalfold.streams.ingest.mapping import dead_letter, field_warning, map_event
 from signalfold.streams.kafka import (
@@ -175,7 +175,7 @@ def replay(
     for p in parts:
         prod.produce(topics.dlq, key=b"", value=b"", partition=p, headers=[(FENCE_HEADER, fence)])
     if prod.flush(10):
-        raise SignalfoldError(f"could not write read-to-end fences to {topics.dlq}")
+        raise StreamsError(f"could not write read-to-end fences to {topics.dlq}")
     reader.assign([TopicPartition(topics.dlq, tp.partition, max(tp.offset, 0)) for tp in committed])
     result, pending = ReplayResult(), set(parts)
     ends: dict[int, int] = {}
@@ -189,7 +189,7 @@ def replay(
     try:
         while pending:
             if time.monotonic() > deadline:
-                raise SignalfoldError(f"replaying {topics.dlq} took over {timeout:.0f}s")
+                raise StreamsError(f"replaying {topics.dlq} took over {timeout:.0f}s")
             for message in reader.consume(num_messages=1000, timeout=0.2):
                 if message.error() is not None:
                     continue
@@ -234,7 +234,7 @@ def replay(
                     prod.produce(topics.warnings, key=key, value=body, on_delivery=delivered)
                 prod.poll(0)
         if prod.flush(30) or failures:
-            raise SignalfoldError(
+            raise StreamsError(
                 f"replay: {len(failures)} record(s) not acknowledged ({failures[:1]}); nothing "
                 "was committed, run the replay again"
             )

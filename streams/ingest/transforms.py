@@ -15,15 +15,15 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from signalfold.errors import SignalfoldError
 from signalfold.schemas.contract import TimestampSpec
+from signalfold.streams.errors import StreamsError
 
 __all__ = ["TRANSFORMS", "ValueTypeError", "date_parser", "split_name", "time_parser"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class ValueTypeError(SignalfoldError, ValueError):
+class ValueTypeError(StreamsError, ValueError):
     """The raw value has the wrong JSON type; ``args[0]`` says what was expected."""
 
 

@@ -25,10 +25,10 @@ from collections.abc import Callable
 import orjson
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from signalfold.errors import SignalfoldError
 from signalfold.identity.graph import IdentityGraph
 from signalfold.identity.probabilistic import restore_rows
 from signalfold.schemas import IdentityChange, Signal
+from signalfold.streams.errors import StreamsError
 from signalfold.streams.kafka import (
     FENCE_HEADER,
     consume_ready,
@@ -113,12 +113,12 @@ class GraphFollower:
             )
         if fences.flush(10) != 0:
             self._lost(reader)
-            raise SignalfoldError(f"could not write catch-up fences to {', '.join(self._followed)}")
+            raise StreamsError(f"could not write catch-up fences to {', '.join(self._followed)}")
         waiting = {(tp.topic, tp.partition) for tp in self._partitions}
         deadline = time.monotonic() + timeout
         while waiting:
             if time.monotonic() > deadline:
-                raise SignalfoldError(
+                raise StreamsError(
                     f"catching up {', '.join(sorted(t for t, _ in waiting))}: no progress for "
                     f"{timeout:.0f}s; check the broker, then restart the worker"
                 )

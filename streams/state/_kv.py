@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from signalfold.errors import SignalfoldError
+from signalfold.streams.errors import StreamsError
 
 __all__ = ["KV", "MemoryKV", "RocksKV", "StoreBusy", "Writes"]
 
@@ -23,7 +23,7 @@ __all__ = ["KV", "MemoryKV", "RocksKV", "StoreBusy", "Writes"]
 Writes = dict[bytes, bytes | None]
 
 
-class StoreBusy(SignalfoldError):
+class StoreBusy(StreamsError):
     """Another process holds the store's directory."""
 
 

@@ -41,8 +41,8 @@ from typing import Protocol
 
 import orjson
 
-from signalfold.errors import SignalfoldError
 from signalfold.schemas.state import Flag
+from signalfold.streams.errors import StreamsError
 from signalfold.streams.state._kv import KV, MemoryKV, RocksKV, Writes
 from signalfold.streams.state.aggregate import TRANSFER_FORMAT, CustomerAggregate
 from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
@@ -66,7 +66,7 @@ class Sealer(Protocol):
     def open(self, value: bytes | None) -> bytes | None: ...
 
 
-class UnreadableStore(SignalfoldError, ValueError):
+class UnreadableStore(StreamsError, ValueError):
     """A store another version of signalfold wrote; the stage rebuilds it from Kafka."""
 
 
