@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "SignalfoldError"]
+__all__ = ["ConfigError", "SignalfoldError", "StartupError"]
 
 
 class SignalfoldError(Exception):
@@ -11,3 +11,7 @@ class SignalfoldError(Exception):
 
 class ConfigError(SignalfoldError):
     """A setting, a policy or a contract file is wrong; the message says how to fix it."""
+
+
+class StartupError(SignalfoldError):
+    """A process ``signalfold run`` started did not come up; the message names it."""

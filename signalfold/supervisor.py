@@ -34,6 +34,7 @@ from confluent_kafka import TopicPartition
 
 from signalfold.bootstrap import STAGES, create_topics
 from signalfold.commands._progress import Progress
+from signalfold.errors import StartupError
 from signalfold.settings import Settings
 from signalfold.streams.broker import EmbeddedBroker
 from signalfold.streams.kafka import consumer, die_with_parent, is_fence, producer
@@ -197,14 +198,14 @@ def _wait_ready(base: str, procs: dict[str, subprocess.Popen[bytes]], timeout: f
     while time.monotonic() < deadline:
         for name, proc in procs.items():
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {proc.returncode}; see its log")
+                raise StartupError(f"{name} exited with code {proc.returncode}; see its log")
         try:
             if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"the API did not answer on {base} within {timeout:.0f}s")
+    raise StartupError(f"the API did not answer on {base} within {timeout:.0f}s; see the api log")
 
 
 def _example_email(settings: Settings, base: str) -> tuple[str | None, str | None]:
@@ -318,7 +319,7 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
             print(note, flush=True)
         _print_try(base, denied, allowed, logs)
         return _watch(children, broker, stop, logs)
-    except RuntimeError as exc:
+    except (StartupError, RuntimeError) as exc:
         print(f"signalfold run: {exc}", file=sys.stderr)
         return 1
     finally:

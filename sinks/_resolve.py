@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from signalfold.errors import SignalfoldError
 from signalfold.identity.errors import InvalidIdentifier
 from signalfold.identity.normalize import normalize_email, normalize_identifier
 from signalfold.schemas import CustomerState, Identifier
+from signalfold.sinks.errors import SinkError
 from signalfold.sinks.models import CheckError
 from signalfold.sinks.view import ServingView
 
@@ -37,7 +37,7 @@ _CUSTOMER_ID = re.compile(r"cus_[0-9a-f]{20}")  # as ``identity.resolution`` nam
 _EXPECTED_FOUND = re.compile(r"^expected (?P<expected>.+?), found (?P<found>.+)$")
 
 
-class BadIdentifier(SignalfoldError, ValueError):
+class BadIdentifier(SinkError, ValueError):
     """A question that names no customer we can look for; ``error`` says why."""
 
     def __init__(self, error: CheckError) -> None:

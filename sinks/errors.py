@@ -31,6 +31,7 @@ from signalfold.errors import SignalfoldError
 
 __all__ = [
     "MAX_DETAILS",
+    "ConsumerFailed",
     "InvalidCursor",
     "RequestGuard",
     "SinkError",
@@ -58,6 +59,10 @@ class SinkError(SignalfoldError):
 
 class InvalidCursor(SinkError):
     """A timeline cursor that this service did not hand out (or that was edited)."""
+
+
+class ConsumerFailed(SinkError):
+    """The replica's Kafka consumer hit a fatal error; the replica is no longer ready."""
 
 
 class TopicMissing(SinkError):

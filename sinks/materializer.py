@@ -50,7 +50,7 @@ from signalfold.schemas.erasure import DoNotContact
 from signalfold.sinks._index_names import IndexNames
 from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.decision_log import DecisionLogTable
-from signalfold.sinks.errors import TopicMissing
+from signalfold.sinks.errors import ConsumerFailed, TopicMissing
 from signalfold.sinks.retention import StoreRetention
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
@@ -260,7 +260,10 @@ class Materializer:
             err = msg.error()
             if err is not None:
                 if err.fatal():
-                    raise RuntimeError(f"fatal consumer error: {err}")
+                    raise ConsumerFailed(
+                        f"fatal consumer error: {err}; this replica stopped reading and is "
+                        "not ready: restart it (it rebuilds from the topics)"
+                    )
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", err)
                 continue
