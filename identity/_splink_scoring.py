@@ -64,6 +64,7 @@ class PairScorer:
         from splink.internals.predict import predict_from_comparison_vectors_sqls_using_settings
 
         self.con = con or duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")  # it writes to stdout
         self.db_api = DuckDBAPI(self.con)
         empty = self.db_api.register(_table([], pair=False), table_name="sf_model_input")
         self.linker = Linker(empty, model, log_level=None)

@@ -146,7 +146,9 @@ def _linker(rows: list[Row], settings: dict[str, Any]) -> Any:
 
     columns = ["unique_id", *COLUMNS]
     table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
+    # No progress bar: DuckDB draws one on stdout for a long query, which spoils --json.
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     linker = Linker(DuckDBAPI(con).register(table, table_name="training_records"), settings)
     if not _pairs_found(con):
         raise TrainingError(
