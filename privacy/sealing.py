@@ -90,6 +90,15 @@ class SubjectIds:
         """Names the secret without revealing it: processes compare theirs on start."""
         return self._kid(b"fingerprint", "signalfold").hex().encode()
 
+    def letter_key(self, raw_key: bytes | None) -> bytes | None:
+        """The Kafka key of a dead letter of a raw event with ``raw_key``: a keyed digest
+        (``kid:<hex>``), so a letter's key names no one once its sealed value is erased.
+        The same raw key gives the same digest: a record's letters share a partition."""
+        if not raw_key:
+            return None
+        digest = hashlib.blake2b(b"dead-letter\0" + raw_key, key=self._key, digest_size=KID_BYTES)
+        return b"kid:" + digest.hexdigest().encode()
+
     def record(self, record_id: str) -> bytes:
         return self._kid(b"record", record_id)
 

@@ -100,9 +100,10 @@ def letter_key(key: bytes | None) -> bytes | None:
     Raw keys are often an email or a phone number; a key is shown wherever a
     topic is listed, compacted or partitioned, so it carries ``sha256:<hex>``
     instead (the same raw key gives the same digest, so a source record's
-    letters still share a partition). Unkeyed on purpose: the letter's value
-    keeps the raw key and the original bytes beside it (replay needs them),
-    so a secret would hide nothing from a reader of the topic.
+    letters still share a partition). This is the unkeyed form, for a stage with
+    no key log; ingest keys it with the deployment's secret
+    (``privacy.sealing.SubjectIds.letter_key``), since its letters' values are
+    sealed and erasure leaves the key alone.
 
     >>> letter_key(b"jane@example.com")[:15], letter_key(None), letter_key(b"")
     (b'sha256:8c87b489', None, None)

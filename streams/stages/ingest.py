@@ -159,7 +159,11 @@ class IngestStage(StageBase):
                     at=now,
                 )
                 log.info("dead letter from %s: %s", message.topic(), err.kind)
-                dlq_key = letter_key(message.key())
+                dlq_key = (
+                    letter_key(message.key())
+                    if self._keys is None
+                    else self._keys.ids.letter_key(message.key())
+                )
                 letter = seal_letter(letter, self._keys)
                 out.append(Output(self._topics.dlq, dlq_key, letter.model_dump_json().encode()))
                 continue

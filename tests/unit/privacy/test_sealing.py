@@ -96,3 +96,13 @@ def test_the_one_subject_fast_path_writes_and_reads_the_general_envelope(
     for version in ring.versions(kid):
         ring.forget(version)
     assert ring.open(fast) is None and ring.open(general) is None
+
+
+def test_a_dead_letter_key_is_a_keyed_digest_stable_per_raw_key() -> None:
+    other = SubjectIds(b"another deployment's secret.....")
+    key = IDS.letter_key(b"jane@example.com")
+    assert key is not None and key.startswith(b"kid:") and b"jane" not in key
+    assert key == IDS.letter_key(b"jane@example.com") != IDS.letter_key(b"john@example.com")
+    assert other.letter_key(b"jane@example.com") != key  # only the secret's holder can match
+    assert IDS.letter_key(b"\xff\xfe not utf-8") is not None
+    assert IDS.letter_key(None) is None and IDS.letter_key(b"") is None
