@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
-from signalfold.commands._api import refused
+from signalfold.commands._api import api_client, api_url, identifier, refused
 from signalfold.commands._help import add_command
 from signalfold.commands._output import add_json_flag, emit
 from signalfold.errors import SignalfoldError
@@ -25,26 +24,11 @@ from signalfold.settings import Settings
 __all__ = ["register"]
 
 
-def _identifier(args: argparse.Namespace) -> dict[str, str]:
-    if args.email:
-        return {"type": "email", "value": args.email}
-    if args.phone:
-        return {"type": "phone", "value": args.phone}
-    if args.type is None or args.value is None:
-        raise SignalfoldError(
-            "erase: give --type and --value together (e.g. --type crm_contact_id)"
-        )
-    return {"type": args.type, "value": args.value}
-
-
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
-    url = args.url or f"http://{settings.api_host}:{settings.api_port}"
-    headers = {}
-    if args.key_file is not None:
-        headers["X-API-Key"] = Path(args.key_file).read_text(encoding="utf-8").strip()
-    with httpx.Client(base_url=url, headers=headers, timeout=args.timeout) as http:
+    url = api_url(args, settings)
+    with api_client(args, settings) as http:
         try:
             if args.customer_id is not None:
                 answer = http.post(
@@ -55,7 +39,8 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
                 if answer.status_code == 308:  # merged: erase the customer it is now
                     answer = http.post(answer.headers["location"], json={"reason": args.reason})
             else:
-                body = {"identifiers": [_identifier(args)], "reason": args.reason}
+                kind, value = identifier(args, "erase")
+                body = {"identifiers": [{"type": kind, "value": value}], "reason": args.reason}
                 answer = http.post("/v1/erasures", json=body)
             if answer.status_code != 202:
                 raise refused("erase", "the API refused", answer)

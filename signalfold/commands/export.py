@@ -16,27 +16,14 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from signalfold.commands._api import refused
+from signalfold.commands._api import api_client, api_url, identifier, refused
 from signalfold.commands._help import add_command
 from signalfold.errors import SignalfoldError
 from signalfold.settings import Settings
 
 __all__ = ["register"]
-
-
-def _identifier(args: argparse.Namespace) -> dict[str, str]:
-    if args.email:
-        return {"email": args.email}
-    if args.phone:
-        return {"phone": args.phone}
-    if (args.type is None) != (args.value is None):
-        raise SignalfoldError(
-            "export: give --type and --value together (e.g. --type crm_contact_id)"
-        )
-    return {"type": args.type, "value": args.value}
 
 
 def _document(args: argparse.Namespace, settings: Settings) -> bytes:
@@ -45,15 +32,15 @@ def _document(args: argparse.Namespace, settings: Settings) -> bytes:
     from signalfold.schemas.subject_access import SubjectAccessExport
     from signalfold.sinks.routes_privacy import coverage
 
-    url = args.url or f"http://{settings.api_host}:{settings.api_port}"
-    headers = {}
-    if args.key_file is not None:
-        headers["X-API-Key"] = Path(args.key_file).read_text(encoding="utf-8").strip()
-    with httpx.Client(base_url=url, headers=headers, timeout=args.timeout) as http:
+    url = api_url(args, settings)
+    with api_client(args, settings) as http:
         try:
             customer_id = args.customer_id
             if customer_id is None:
-                given = _identifier(args)
+                kind, value = identifier(args, "export")
+                given = (
+                    {kind: value} if kind in ("email", "phone") else {"type": kind, "value": value}
+                )
                 found = http.get("/v1/customers/lookup", params=given)
                 if found.status_code == 404:  # no customer: only questions asked about them
                     log = http.get("/v1/decisions/log", params={**given, "limit": 1000})
