@@ -14,7 +14,6 @@ keyed hashes of identifiers, who asked, when and why.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from signalfold.schemas.erasure import ErasureRequest
 from signalfold.settings import Settings
+from signalfold.sinks._acked import AckedSender
 from signalfold.sinks._resolve import BadIdentifier, identifier_key
 from signalfold.sinks.auth import require
 from signalfold.sinks.errors import StrictJSONRoute, refusal
@@ -78,40 +78,21 @@ class ErasureStatus(BaseModel):
 
 
 class KafkaErasures:
-    """Publishes erasure requests with one producer (created on first use), acknowledged."""
+    """Publishes erasure requests on ``privacy.erasures``, acknowledged (else 503)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._producer: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self, request: ErasureRequest) -> None:
-        from signalfold.streams.kafka import producer
         from signalfold.streams.topics import Topics
 
-        topic = Topics(self._settings.topic_prefix).erasures
-        with self._lock:
-            if self._producer is None:
-                self._producer = producer(self._settings.kafka_client_config())
-            body = request.model_dump_json().encode()
-            try:
-                self._producer.produce(topic, key=request.request_id.encode(), value=body)
-            except BufferError:
-                raise _unavailable() from None
-            if self._producer.flush(10):
-                raise _unavailable()
+        self._topic = Topics(settings.topic_prefix).erasures
+        self._sender = AckedSender(
+            settings,
+            "erasure request",
+            "the erasure was not recorded; retry when the broker is back",
+        )
 
-
-def _unavailable() -> Exception:
-    return refusal(
-        503,
-        "broker_unavailable",
-        [],
-        None,
-        "the broker to acknowledge the erasure request",
-        "no acknowledgement",
-        "the erasure was not recorded; retry when the broker is back",
-    )
+    def __call__(self, request: ErasureRequest) -> None:
+        body = request.model_dump_json().encode()
+        self._sender.send(self._topic, request.request_id.encode(), body)
 
 
 def erasure_router(view: ServingView, wiring: ErasureWiring, *, region: str) -> APIRouter:

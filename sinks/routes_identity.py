@@ -15,7 +15,6 @@ characters; a command that would not fit a Kafka record is a 422.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from signalfold.identity.explain import from_changes, related_ids
 from signalfold.schemas import IdentityChange, IdentityCommand
 from signalfold.schemas.identity import CustomerIdentity
 from signalfold.settings import Settings
+from signalfold.sinks._acked import AckedSender
 from signalfold.sinks.auth import require
 from signalfold.sinks.errors import StrictJSONRoute, problem, refusal
 from signalfold.sinks.models import MAX_CUSTOMER_ID_CHARS, MAX_ID_CHARS, RefusalReport
@@ -92,40 +92,20 @@ class KafkaCommands:
     """Publishes commands with one producer, created on first use."""
 
     def __init__(self, settings: Settings, keys: KeyLog | None = None) -> None:
-        self._settings = settings
-        self._keys = keys  # commands name records (often emails): sealed with their keys
-        self._producer: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self, command: IdentityCommand) -> None:
-        from signalfold.streams.kafka import producer
-        from signalfold.streams.stages.resolve import command_output
         from signalfold.streams.topics import Topics
 
-        with self._lock:
-            if self._producer is None:
-                self._producer = producer(self._settings.kafka_client_config())
-            out = command_output(Topics(self._settings.topic_prefix), command, self._keys)
+        self._topics = Topics(settings.topic_prefix)
+        self._keys = keys  # commands name records (often emails): sealed with their keys
+        self._sender = AckedSender(settings, "command", "the command was not acknowledged; retry")
+
+    def __call__(self, command: IdentityCommand) -> None:
+        from signalfold.streams.stages.resolve import command_output
+
+        with self._sender.lock:  # sealed, its keys published, then sent: one at a time
+            out = command_output(self._topics, command, self._keys)
             if self._keys is not None:
                 self._keys.publish()
-            try:
-                self._producer.produce(out.topic, key=out.key, value=out.value)
-            except BufferError:  # the producer's queue is full: the broker is not taking them
-                raise _unavailable() from None
-            if self._producer.flush(10):
-                raise _unavailable()
-
-
-def _unavailable() -> HTTPException:
-    return refusal(
-        503,
-        "broker_unavailable",
-        [],
-        None,
-        "the broker to acknowledge the command",
-        "no acknowledgement",
-        "the command was not acknowledged; retry",
-    )
+            self._sender.send(out.topic, out.key, out.value)
 
 
 def _fits(command: IdentityCommand) -> None:
