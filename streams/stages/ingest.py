@@ -77,6 +77,7 @@ class IngestStage(StageBase):
         self._updates = updates
         self._catch_up_every = catch_up_every
         self._caught_up = float("-inf")
+        self._caught_up_ms = 0  # wall clock of the last catch-up, to compare with event times
         self.mapped = 0
         self.dead = 0
         self.warned = 0
@@ -116,11 +117,16 @@ class IngestStage(StageBase):
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Stateless: nothing to drop."""
 
-    def _contract_for(self, topic: str) -> SourceContract | None:
+    def _contract_for(self, topic: str, produced_ms: int = 0) -> SourceContract | None:
+        """``topic``'s contract; for a topic with none, the registry is read to its end
+        at most once a ``catch_up_every``, or at once for an event produced after the
+        last read (a contract registered just before it must map it)."""
         contract = self._by_topic.get(topic)
         due = time.monotonic() - self._caught_up >= self._catch_up_every
+        due = due or produced_ms > self._caught_up_ms
         if contract is None and self._updates is not None and due:
             self._caught_up = time.monotonic()
+            self._caught_up_ms = int(time.time() * 1000)
             for registered in self._updates.catch_up():
                 self.use(registered)
             contract = self._by_topic.get(topic)
@@ -135,7 +141,8 @@ class IngestStage(StageBase):
         for message in messages:
             raw = message.value() or b""
             topic = topic_of(message)
-            contract = self._contract_for(topic)
+            kind, produced_ms = message.timestamp()
+            contract = self._contract_for(topic, produced_ms if kind else 0)
             dropped: list[DroppedTrait] = []
             try:
                 if contract is None:

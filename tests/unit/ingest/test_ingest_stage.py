@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -36,6 +37,9 @@ class _Msg:
 
     def partition(self) -> int:
         return 0
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._timestamp if hasattr(self, "_timestamp") else (0, -1)  # not available
 
     def offset(self) -> int:
         return self._offset
@@ -80,6 +84,27 @@ def test_unknown_topic_catches_up_with_the_registry_before_dead_lettering(tmp_pa
     [out] = stage.process([_Msg("p.signals.raw.helpdesk2", _event())])
     assert out.topic == TOPICS.canonical
     assert updates.catch_ups == 2 and stage.contracts["helpdesk2"].version == 1
+
+
+def test_an_event_produced_after_the_last_catch_up_makes_another_at_once(tmp_path: Path) -> None:
+    """A contract registered just before an event maps it, however soon after the last
+    catch-up (``catch_up_every`` bounds only events older than that read)."""
+    updates = _Updates()
+    stage = IngestStage(
+        dict(contracts()), TOPICS, max_event_bytes=4096, clock=lambda: NOW, updates=updates,
+        catch_up_every=3600,
+    )  # fmt: skip
+    old = _Msg("p.signals.raw.helpdesk4", _event())
+    old._timestamp = (1, 1)  # produced long before any catch-up
+    [out] = stage.process([old])
+    assert json.loads(out.value)["error_kind"] == "unknown_source" and updates.catch_ups == 1
+    [out] = stage.process([old])  # older than the last read, and not due: no second read
+    assert out.topic == TOPICS.dlq and updates.catch_ups == 1
+    updates.registered = [load_contract(contract_file(tmp_path, name="helpdesk4"))]
+    new = _Msg("p.signals.raw.helpdesk4", _event())
+    new._timestamp = (1, int(time.time() * 1000) + 1000)  # produced after the last read
+    [out] = stage.process([new])
+    assert out.topic == TOPICS.canonical and updates.catch_ups == 2
 
 
 def test_polled_contract_replaces_an_older_version_only(tmp_path: Path) -> None:

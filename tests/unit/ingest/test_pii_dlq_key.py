@@ -32,6 +32,9 @@ class _Msg:
     def partition(self) -> int:
         return 0
 
+    def timestamp(self) -> tuple[int, int]:
+        return self._timestamp if hasattr(self, "_timestamp") else (0, -1)  # not available
+
     def offset(self) -> int:
         return 7
 
