@@ -77,6 +77,9 @@ class FakeMessage:
     def headers(self) -> None:
         return None
 
+    def timestamp(self) -> tuple[int, int]:
+        return (0, -1)  # TIMESTAMP_NOT_AVAILABLE
+
     def error(self) -> None:
         return None
 
