@@ -113,7 +113,22 @@ class Settings(BaseSettings):
         description="Consumer group session timeout; short because Tansu waits half of it "
         "before answering JoinGroup.",
     )
+    kafka_fetch_wait_ms: int | None = Field(
+        default=None,
+        ge=1,
+        description="How long a consumer's fetch waits for data (unset: 20 ms). Tansu holds "
+        "a fetch on a quiet partition for the whole wait, so on the embedded broker this "
+        "bounds each hop's latency; a Kafka broker answers as soon as data arrives, and a "
+        "Tansu on an object store makes every fetch a LIST, so raise it there (e.g. 250).",
+    )
     embedded_port: int = Field(default=19092, description="Port of the embedded broker.")
+    embedded_storage: str = Field(
+        default="memory://tansu/",
+        description="Where the embedded broker keeps its data: memory (gone when it exits) "
+        "or an object store, s3://bucket/, with Tansu's AWS_* variables (AWS_ENDPOINT, "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ALLOW_HTTP), "
+        "which outlives a broker restart.",
+    )
     topic_prefix: str = Field(default="", description="Prefix for every topic signalfold uses.")
     partitions: int = Field(default=4, ge=1, description="Partitions for topics it creates.")
     replication_factor: int = Field(default=1, ge=1)
@@ -246,4 +261,8 @@ class Settings(BaseSettings):
             config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         if self.kafka_ssl_ca_location is not None:
             config["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+        if self.kafka_fetch_wait_ms is not None:
+            from signalfold.streams.kafka import FETCH_WAIT
+
+            config[FETCH_WAIT] = self.kafka_fetch_wait_ms  # the consumers' only
         return config

@@ -7,10 +7,12 @@ feeds the demo, prints what to try, and then watches every child:
 - a stage or API process that exits unasked is started again after a backoff
   (1 s, doubling to 30 s; reset once it has run for a minute), and the others
   go on: one crash does not stop the pipeline;
-- the embedded broker keeps everything in memory, so if it exits, every
-  topic and offset is gone: that is reported loudly and everything stops
-  (exit code 3), rather than starting again from nothing behind the
-  operator's back.
+- the embedded broker keeps everything in memory by default, so if it exits,
+  every topic and offset is gone: that is reported loudly and everything
+  stops (exit code 3), rather than starting again from nothing behind the
+  operator's back. Given an object store (``SIGNALFOLD_EMBEDDED_STORAGE``,
+  ``s3://…``) its data outlives it: it is started again with the same backoff,
+  and the stages and the API reconnect and resume from their commits.
 
 On Ctrl-C (or SIGTERM) it stops everything it started — children first,
 broker last — with no orphans (children also get SIGTERM from the kernel if
@@ -28,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from confluent_kafka import TopicPartition
@@ -36,7 +39,7 @@ from signalfold.bootstrap import STAGES, create_topics
 from signalfold.commands._progress import Progress
 from signalfold.errors import StartupError
 from signalfold.settings import Settings
-from signalfold.streams.broker import EmbeddedBroker
+from signalfold.streams.broker import BrokerError, EmbeddedBroker
 from signalfold.streams.kafka import consumer, die_with_parent, is_fence, producer
 from signalfold.streams.topics import Topics, ensure_topics
 
@@ -158,24 +161,76 @@ class Child:
             self.proc.wait()
 
 
+@dataclass
+class _Broker:
+    """The embedded broker under watch: started again if its data outlives it."""
+
+    broker: EmbeddedBroker
+    logs: Path
+    restarts: int = 0
+    started: float = 0.0
+    due: float | None = None
+
+    def lost(self, now: float) -> bool:
+        """Start it again when due; True if it died and took its data with it."""
+        code = self.broker.returncode
+        if self.due is None and code is not None:
+            if not self.broker.persistent:
+                _lost(code, self.logs)
+                return True
+            self._retry(now, f"the embedded broker exited with code {code}")
+        elif self.due is not None and now >= self.due:
+            try:
+                self.broker.start()
+            except BrokerError as exc:
+                self._retry(now, f"the embedded broker did not start ({exc})")
+            else:
+                self.due, self.started = None, now
+                print("embedded broker started again; the stages reconnect", flush=True)
+        return False
+
+    def _retry(self, now: float, what: str) -> None:
+        if now - self.started >= _HEALTHY_AFTER:
+            self.restarts = 0
+        delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2**self.restarts)
+        self.restarts += 1
+        self.due = now + delay
+        print(
+            f"{what}; what it held is kept in {_where(self.broker.storage)}, so it is started "
+            f"again in {delay:.0f}s (restart {self.restarts}); see {self.logs}/broker.log",
+            flush=True,
+        )
+
+
+def _where(storage: str) -> str:
+    """The storage URL without credentials, for a message."""
+    url = urlsplit(storage)
+    return f"{url.scheme}://{url.hostname or ''}{url.path}"
+
+
+def _lost(code: int, logs: Path) -> None:
+    print(
+        f"\nsignalfold run: THE EMBEDDED BROKER EXITED (code {code}); see "
+        f"{logs}/broker.log. It keeps every topic and offset in memory only, so "
+        "everything it held is gone: signals, identity log, states, decisions log. "
+        "signalfold will not rebuild from nothing behind your back, so everything "
+        "stops now. Start over with `make run` (the demo is fed again), run the "
+        "embedded broker on an object store (SIGNALFOLD_EMBEDDED_STORAGE=s3://…), or "
+        "run against a Kafka that keeps its data (SIGNALFOLD_KAFKA_BOOTSTRAP).",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _watch(
     children: list[Child], broker: EmbeddedBroker | None, stop: threading.Event, logs: Path
 ) -> int:
-    """Keep every child running until ``stop``; 0, or ``BROKER_LOST``."""
+    """Keep every child (and a persistent broker) running until ``stop``; 0, or ``BROKER_LOST``."""
+    watched = _Broker(broker, logs, started=time.monotonic()) if broker is not None else None
     while not stop.is_set():
-        if broker is not None and (code := broker.returncode) is not None:
-            print(
-                f"\nsignalfold run: THE EMBEDDED BROKER EXITED (code {code}); see "
-                f"{logs}/broker.log. It keeps every topic and offset in memory only, so "
-                "everything it held is gone: signals, identity log, states, decisions log. "
-                "signalfold will not rebuild from nothing behind your back, so everything "
-                "stops now. Start over with `make run` (the demo is fed again), or run "
-                "against a Kafka that keeps its data (SIGNALFOLD_KAFKA_BOOTSTRAP).",
-                file=sys.stderr,
-                flush=True,
-            )
-            return BROKER_LOST
         now = time.monotonic()
+        if watched is not None and watched.lost(now):
+            return BROKER_LOST
         for child in children:
             if child.proc is not None:
                 code = child.proc.returncode if child.proc.poll() is not None else None
@@ -279,7 +334,11 @@ def run(settings: Settings, *, demo: bool = False, people: int = 300) -> int:
     try:
         env = dict(os.environ)
         if settings.kafka_bootstrap is None:
-            broker = EmbeddedBroker(port=settings.embedded_port, log_file=logs / "broker.log")
+            broker = EmbeddedBroker(
+                port=settings.embedded_port,
+                log_file=logs / "broker.log",
+                storage=settings.embedded_storage,
+            )
             broker.start()
             env["SIGNALFOLD_KAFKA_BOOTSTRAP"] = broker.bootstrap
             settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})

@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from signalfold.sinks._log_table import DecisionLogTable
 from signalfold.sinks.store import Store
+from signalfold.streams.kafka import admin as make_admin
 from signalfold.streams.topics import Topics
 
 __all__ = ["StoreRetention", "Swept", "cutoffs", "retention_of"]
@@ -149,7 +150,7 @@ class StoreRetention:
     def _describe(self, names: list[str]) -> dict[str, str | None]:
         """``retention.ms`` of ``names`` as the broker reports it (``None``: not set)."""
         if self._admin is None:
-            self._admin = AdminClient(self._client)
+            self._admin = make_admin(self._client)
         resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names]
         found: dict[str, str | None] = {}
         for resource, future in self._admin.describe_configs(resources, request_timeout=2).items():

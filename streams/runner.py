@@ -78,6 +78,20 @@ class Output:
     headers: list[tuple[str, str | bytes | None]] | None = field(default=None)
 
 
+#: Commit errors that mean this member's partitions belong to a new generation.
+_GROUP_MOVED_ON = frozenset(
+    {
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.FENCED_INSTANCE_ID,
+    }
+)
+
+#: Seconds a commit is retried while the broker is unreachable.
+_COMMIT_PATIENCE = 60.0
+
+
 class LostData(StreamsError):
     """The broker no longer holds what this stage read from it: stop, never start over."""
 
@@ -486,6 +500,11 @@ class StageRunner:
             if not exc.args[0].fatal():
                 raise
             raise _FatalProducer(f"fatal producer error {exc.args[0].str()}") from None
+        except SystemError as exc:
+            # A fatal error the client meets inside ``flush`` (a broken idempotence
+            # sequence after a broker fault) can surface as a bare SystemError
+            # ("returned NULL without setting an exception"), not as KafkaException.
+            raise _FatalProducer(f"producer failed inside the client ({exc})") from None
         if fatal:
             raise _FatalProducer(f"fatal producer error {fatal[0]}")
         if too_large and not failures:  # the broker's limit is below ours: set them aside too
@@ -503,8 +522,37 @@ class StageRunner:
             if message.error() is None:
                 offsets[(topic_of(message), partition_of(message))] = offset_of(message) + 1
         if offsets:
-            consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                asynchronous=False,
-            )
+            self._commit(consumer, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         self.processed += len(messages)
+
+    def _commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
+        """Commit ``offsets``; through a broker restart, or not at all if the group moved on.
+
+        A commit the group refuses (this member's generation is gone after a broker
+        restart or a missed session) is not a failure of the batch: the partition's
+        owner after the rebalance replays it from the last commit, as after a crash
+        between publishing and committing; downstream stages take replays. A commit
+        that cannot reach the broker is tried again for ``_COMMIT_PATIENCE`` seconds.
+        """
+        deadline = time.monotonic() + _COMMIT_PATIENCE
+        while True:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() in _GROUP_MOVED_ON:
+                    log.warning(
+                        "%s: commit refused (%s); the batch is replayed from the last "
+                        "commit by the partitions' owner after the rebalance",
+                        self.stage.name,
+                        error.str(),
+                    )
+                    return
+                if not error.retriable() or time.monotonic() > deadline:
+                    raise StageError(
+                        f"{self.stage.name}: commit failed ({error.str()}); "
+                        "restarting from the last commit"
+                    ) from None
+                log.warning("%s: commit failed (%s); trying again", self.stage.name, error.str())
+                time.sleep(0.5)

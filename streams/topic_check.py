@@ -25,10 +25,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from signalfold.settings import format_retention
 from signalfold.streams.errors import StreamsError
+from signalfold.streams.kafka import admin as make_admin
 
 __all__ = ["TopicSpec", "TopicsNotReady", "align_retention", "problems", "require", "specs"]
 
@@ -93,7 +94,7 @@ def specs(
 
 def problems(client: Mapping[str, str | int], wanted: Mapping[str, TopicSpec]) -> list[str]:
     """One line per topic that is missing or differs from ``wanted``; empty when all hold."""
-    admin = AdminClient(dict(client))
+    admin = make_admin(client)
     meta = admin.list_topics(timeout=10).topics
     found: list[str] = []
     present = [name for name in sorted(wanted) if name in meta]
@@ -126,7 +127,7 @@ def align_retention(client: Mapping[str, str | int], wanted: Mapping[str, TopicS
     set, so the check can compare it from then on. Kafka deletes what the new
     retention no longer keeps at its next retention check.
     """
-    admin = AdminClient(dict(client))
+    admin = make_admin(client)
     meta = admin.list_topics(timeout=10).topics
     names = sorted(n for n, s in wanted.items() if s.setting and n in meta)
     if not names:

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from signalfold.settings import Settings, retention_ms
+from signalfold.streams.kafka import admin as make_admin
 
 __all__ = ["Topics", "ensure_topics", "retention", "retention_settings"]
 
@@ -212,7 +213,7 @@ def ensure_topics(
     ``retained`` maps a topic to its ``retention.ms`` (``retention(topics,
     settings)``), which wins over ``kept``; without it a kept topic is kept forever.
     """
-    admin = AdminClient(dict(client_config))
+    admin = make_admin(client_config)
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(

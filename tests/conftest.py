@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,3 +39,46 @@ def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
         # join 2 s instead of 3 s and each takeover 3 s sooner (heartbeats every 0.5 s).
         kafka_session_timeout_ms=3000,
     )
+
+
+@pytest.fixture
+def object_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An S3 bucket on a moto server process, and the AWS_* variables Tansu reads for it."""
+    import boto3
+
+    from signalfold.streams.broker import free_port
+
+    port = free_port()
+    with open(tmp_path / "s3.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        env = {
+            "AWS_ENDPOINT": endpoint,
+            "AWS_ACCESS_KEY_ID": "signalfold-test",
+            "AWS_SECRET_ACCESS_KEY": "signalfold-test",
+            "AWS_DEFAULT_REGION": "eu-west-2",
+            "AWS_ALLOW_HTTP": "true",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=env["AWS_DEFAULT_REGION"])
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                s3.create_bucket(
+                    Bucket="tansu",
+                    CreateBucketConfiguration={"LocationConstraint": env["AWS_DEFAULT_REGION"]},
+                )
+                break
+            except Exception:  # the server is still starting
+                assert time.monotonic() < deadline and proc.poll() is None, "moto did not start"
+                time.sleep(0.2)
+        yield "s3://tansu/"
+    finally:
+        proc.kill()
+        proc.wait(10)

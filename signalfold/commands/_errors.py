@@ -21,9 +21,9 @@ def require_broker(settings: Settings, timeout: float = 5.0) -> None:
     first, through :func:`needs_broker`, so a missing broker is one line, not
     librdkafka's reconnect log and a traceback. The probe itself logs nothing.
     """
-    from confluent_kafka.admin import AdminClient
+    from signalfold.streams.kafka import admin as make_admin
 
-    AdminClient({**settings.kafka_client_config(), "log_level": 0}).list_topics(timeout=timeout)
+    make_admin({**settings.kafka_client_config(), "log_level": 0}).list_topics(timeout=timeout)
 
 
 def broker_errors(func: Command) -> Command:

@@ -81,9 +81,11 @@ def _person(client: Any, topics: Any, request_id: str) -> tuple[Any, bool]:
 
 def _retention(client: Any, names: list[str]) -> dict[str, int | None]:
     """Each topic's ``retention.ms`` as the broker reports it (None: not set, the default)."""
-    from confluent_kafka.admin import AdminClient, ConfigResource
+    from confluent_kafka.admin import ConfigResource
 
-    admin = AdminClient(client)
+    from signalfold.streams.kafka import admin as make_admin
+
+    admin = make_admin(client)
     resources = [ConfigResource("topic", name) for name in names]
     out: dict[str, int | None] = {}
     for resource, future in admin.describe_configs(resources).items():

@@ -114,3 +114,54 @@ def test_a_killed_stage_starts_again_and_a_lost_broker_stops_everything(tmp_path
     while _pids(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _pids(marker), "no orphans once it stopped"
+
+
+def test_a_broker_on_an_object_store_is_started_again_and_the_pipeline_goes_on(
+    tmp_path: Path, object_store: str
+) -> None:
+    marker = f"e2e{uuid.uuid4().hex}"
+    api_port, broker_port = free_port(), free_port()
+    env = {
+        **os.environ,  # the object_store fixture put Tansu's AWS_* variables here
+        "SIGNALFOLD_EMBEDDED_PORT": str(broker_port),
+        "SIGNALFOLD_EMBEDDED_STORAGE": object_store,
+        "SIGNALFOLD_PARTITIONS": "1",
+        "SIGNALFOLD_KAFKA_FETCH_WAIT_MS": "250",  # on an object store every fetch is a LIST
+        "SIGNALFOLD_API_PORT": str(api_port),
+        "SIGNALFOLD_DATA_DIR": str(tmp_path),
+        "SIGNALFOLD_E2E_MARK": marker,
+    }
+    env.pop("SIGNALFOLD_KAFKA_BOOTSTRAP", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "signalfold.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out = _Output(proc)
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{broker_port}", data_dir=tmp_path)
+    try:
+        out.wait_for("Ctrl-C stops everything", timeout=180)
+        _, before = feed_demo(settings, people=5, bad=False)
+        assert wait_folded(settings, before, threading.Event(), timeout=180)
+        (tansu,) = [p for p in _pids(marker) if b"tansu" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        os.kill(tansu, signal.SIGKILL)
+        out.wait_for("the embedded broker exited with code -9", timeout=30)
+        out.wait_for("embedded broker started again", timeout=30)
+        assert proc.poll() is None, "the pipeline went on"
+        # What was folded before the kill is still there, and new events fold on top of it.
+        _, after = feed_demo(settings, people=5, bad=False, seed=8)
+        assert wait_folded(settings, before + after, threading.Event(), timeout=240)
+        deadline, ready_url = time.monotonic() + 60, f"http://127.0.0.1:{api_port}/v1/ready"
+        while (ready := httpx.get(ready_url, timeout=5)).status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        out.close(proc)
+    text = "".join(out.lines)
+    assert "THE EMBEDDED BROKER EXITED" not in text and "stopped." in text
+    assert "s3://tansu/" in text, "it says where the data is kept"
