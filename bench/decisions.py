@@ -125,8 +125,8 @@ def _publish(settings: Any, customers: int) -> None:
 
 def _serve(settings_json: str) -> None:
     """One ``signalfold serve`` replica (in a child process)."""
+    from signalfold.bootstrap import serve
     from signalfold.settings import Settings
-    from signalfold.sinks.serve import serve
 
     serve(Settings.model_validate_json(settings_json))
 

@@ -99,18 +99,18 @@ class KafkaCommands:
         self._sender = AckedSender(settings, "command", "the command was not acknowledged; retry")
 
     def __call__(self, command: IdentityCommand) -> None:
-        from signalfold.streams.stages.resolve import command_output
+        from signalfold.streams.topics import command_record
 
         with self._sender.lock:  # sealed, its keys published, then sent: one at a time
-            out = command_output(self._topics, command, self._keys)
+            topic, key, value = command_record(self._topics, command, self._keys)
             if self._keys is not None:
                 self._keys.publish()
-            self._sender.send(out.topic, out.key, out.value)
+            self._sender.send(topic, key, value)
 
 
 def _fits(command: IdentityCommand) -> None:
     """Raise a 422 if ``command`` is larger than a Kafka record may be."""
-    from signalfold.streams.runner import MAX_RECORD_BYTES
+    from signalfold.streams.kafka import MAX_RECORD_BYTES
 
     size = len(command.model_dump_json().encode())
     if size <= MAX_RECORD_BYTES:

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_FETCH_WAIT_MS",
     "FENCE_HEADER",
     "FETCH_WAIT",
+    "MAX_RECORD_BYTES",
     "admin",
     "consume_ready",
     "consumer",
@@ -58,6 +59,12 @@ FETCH_WAIT = "signalfold.fetch.wait.max.ms"
 #: How long a consumer's fetch waits for data. Tansu holds a fetch on a quiet
 #: partition for the whole wait, so on the embedded broker this bounds each hop.
 DEFAULT_FETCH_WAIT_MS = 20
+
+#: The largest record signalfold publishes (key + value). librdkafka's default
+#: ``message.max.bytes`` is 1,000,000 including framing, as is Kafka's default
+#: ``max.message.bytes``; a stage sets a larger output aside on the DLQ instead,
+#: and the API refuses a command that would not fit.
+MAX_RECORD_BYTES = 900_000
 
 
 def _librdkafka(client: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,8 +37,8 @@ from pydantic import ValidationError
 
 from signalfold.errors import SignalfoldError
 from signalfold.streams.errors import StreamsError
+from signalfold.streams.kafka import MAX_RECORD_BYTES, is_fence, offset_of, partition_of, topic_of
 from signalfold.streams.kafka import consumer as make_consumer
-from signalfold.streams.kafka import is_fence, offset_of, partition_of, topic_of
 from signalfold.streams.kafka import producer as make_producer
 from signalfold.streams.topic_check import TopicSpec, require
 
@@ -55,11 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: The largest record a stage publishes (key + value). librdkafka's default
-#: ``message.max.bytes`` is 1,000,000 including framing, as is Kafka's default
-#: ``max.message.bytes``; a larger output is set aside on the DLQ instead.
-MAX_RECORD_BYTES = 900_000
 
 #: The collector's thresholds in a stage worker, as in a serving replica: a full
 #: collection walks every tracked object (the partition's customers, the identity

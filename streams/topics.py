@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
@@ -12,9 +13,24 @@ from confluent_kafka.admin import NewTopic
 from signalfold.settings import Settings, retention_ms
 from signalfold.streams.kafka import admin as make_admin
 
-__all__ = ["Topics", "ensure_topics", "retention", "retention_settings"]
+if TYPE_CHECKING:
+    from signalfold.schemas import IdentityCommand
+    from signalfold.streams.keylog import KeyLog
+
+__all__ = [
+    "COMMAND_KEY",
+    "Topics",
+    "command_record",
+    "ensure_topics",
+    "retention",
+    "retention_settings",
+]
 
 log = logging.getLogger(__name__)
+
+#: Every identity command has this key, so all land on one partition and run in
+#: the order operators sent them (a split before the pin that refers to it).
+COMMAND_KEY = b"identity"
 
 
 @dataclass(frozen=True)
@@ -234,3 +250,17 @@ def ensure_topics(
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
         log.info("created topic %s", name)
+
+
+def command_record(
+    topics: Topics, command: IdentityCommand, keys: KeyLog | None = None
+) -> tuple[str, bytes, bytes]:
+    """The record (topic, key, value) that asks the resolve stage to run ``command``.
+
+    With ``keys``, the records it names (often emails) are sealed with their keys;
+    publish the key log before the record.
+    """
+    body = command.model_dump_json().encode()
+    if keys is not None:
+        body = keys.seal_records(command.records, body)
+    return topics.identity_commands, COMMAND_KEY, body

@@ -35,8 +35,7 @@ def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:
     from signalfold.bootstrap import key_log
     from signalfold.schemas import IdentityChange
     from signalfold.streams.kafka import consumer, producer
-    from signalfold.streams.stages.resolve import command_output
-    from signalfold.streams.topics import Topics
+    from signalfold.streams.topics import Topics, command_record
 
     topics, client = Topics(settings.topic_prefix), settings.kafka_client_config()
     reader = consumer(client, None)
@@ -47,10 +46,10 @@ def _publish(settings: Settings, command: Any, wait: float) -> list[Any]:
         start.append(TopicPartition(topics.identity_changes, p, max(0, high - 1)))
     reader.assign(start)
     keys = key_log(settings)  # commands name records (often emails): sealed with their keys
-    out = command_output(topics, command, keys)
+    topic, key, body = command_record(topics, command, keys)
     keys.publish()
     sender = producer(client)
-    sender.produce(out.topic, key=out.key, value=out.value)
+    sender.produce(topic, key=key, value=body)
     if sender.flush(10):
         raise SignalfoldError(
             f"identity command {command.command_id}: the broker did not "

@@ -55,8 +55,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from signalfold.bootstrap import check_topics
-    from signalfold.sinks.serve import serve
+    from signalfold.bootstrap import check_topics, serve
 
     check_topics(settings, "serve")  # refuses topics made with other settings, naming each
     serve(settings)

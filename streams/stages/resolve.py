@@ -43,7 +43,7 @@ from signalfold.streams.keylog import KeyLog
 from signalfold.streams.runner import Output, StageBase
 from signalfold.streams.topics import Topics
 
-__all__ = ["ResolveStage", "apply_change_message", "command_output", "signals_of_records"]
+__all__ = ["ResolveStage", "apply_change_message", "signals_of_records"]
 
 log = logging.getLogger(__name__)
 
@@ -353,18 +353,3 @@ def signals_of_records(
 
     read_all(keep)
     return list(found.values())
-
-
-COMMAND_KEY = b"identity"
-
-
-def command_output(topics: Topics, command: IdentityCommand, keys: KeyLog | None = None) -> Output:
-    """The record that asks the resolve stage to run ``command``.
-
-    Every command has the same key, so all land on one partition and run in the
-    order operators sent them (a split before the pin that refers to it).
-    """
-    body = _json(command)
-    if keys is not None:  # record ids are often emails
-        body = keys.seal_records(command.records, body)
-    return Output(topics.identity_commands, COMMAND_KEY, body)

@@ -24,10 +24,9 @@ import httpx
 import pytest
 from raw_events import RawFeed, marketing, support
 
-from signalfold.bootstrap import create_topics
+from signalfold.bootstrap import create_topics, serve_handle
 from signalfold.local import LocalPipeline
 from signalfold.settings import Settings
-from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.broker import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.integration
@@ -121,7 +120,7 @@ def test_the_pipeline_carries_on_after_the_broker_is_killed(
         create_topics(settings)
         with (
             LocalPipeline(settings) as pipeline,
-            ServeHandle(settings) as handle,
+            serve_handle(settings) as handle,
             httpx.Client(base_url=handle.url, timeout=5) as client,
         ):
             assert _until(client, 200, 60).status_code == 200

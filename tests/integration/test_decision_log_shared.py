@@ -16,10 +16,9 @@ import time
 import httpx
 from sources_cli import CLI, cli_env
 
-from signalfold.bootstrap import create_topics
+from signalfold.bootstrap import create_topics, serve_handle
 from signalfold.settings import Settings
 from signalfold.sinks.pii import hasher_for
-from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.broker import free_port
 
 SURFACE = "open-access"  # the surface name of the open (no key file) API
@@ -58,7 +57,7 @@ def test_every_replica_shows_every_answer_and_a_new_one_rebuilds_the_log(
 ) -> None:
     one = settings.model_copy(update={"api_port": free_port(), "api_replica": None})
     two = settings.model_copy(update={"api_port": free_port()})
-    with ServeHandle(one) as a, ServeHandle(two) as b:
+    with serve_handle(one) as a, serve_handle(two) as b:
         assert a.serving.materializer.wait_caught_up(30)
         assert b.serving.materializer.wait_caught_up(30)
         first, second, third = _hashes(
@@ -74,7 +73,7 @@ def test_every_replica_shows_every_answer_and_a_new_one_rebuilds_the_log(
         assert _eventually(lambda: _asked(b.url), everything) == everything
 
     later = settings.model_copy(update={"api_port": free_port()})
-    with ServeHandle(later) as c:
+    with serve_handle(later) as c:
         assert c.serving.materializer.wait_caught_up(30)
         assert _eventually(lambda: _asked(c.url), everything) == everything
 
@@ -125,7 +124,7 @@ def test_a_malformed_chunk_on_the_log_topic_is_skipped_not_fatal(settings: Setti
 
     from signalfold.streams.topics import Topics
 
-    with ServeHandle(settings) as handle:
+    with serve_handle(settings) as handle:
         assert handle.serving.materializer.wait_caught_up(30)
         producer = Producer({"bootstrap.servers": str(settings.kafka_bootstrap)})
         topic = Topics(settings.topic_prefix).decisions_log

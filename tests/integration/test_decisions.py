@@ -11,13 +11,13 @@ from typing import TypeVar
 import pytest
 from raw_events import RawFeed, support
 
+from signalfold.bootstrap import serve_handle
 from signalfold.local import LocalPipeline
 from signalfold.policy.model import DEFAULT_POLICY_PATH
 from signalfold.settings import Settings
 from signalfold.sinks.auth import hash_key
 from signalfold.sinks.client import CheckRejected, SignalfoldClient
 from signalfold.sinks.local import LocalDecisions
-from signalfold.sinks.serve import ServeHandle
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -67,7 +67,7 @@ def test_ticket_to_decision_log_local_mode_and_policy_reload(
         feed.flush()
         serve_settings = settings.model_copy(update={"api_port": 0})
         with (
-            ServeHandle(serve_settings) as serve,
+            serve_handle(serve_settings) as serve,
             SignalfoldClient(serve.url, api_key=BOT_KEY, retries=0) as bot,
             SignalfoldClient(serve.url, api_key=SUPPORT_KEY) as helpdesk,
         ):

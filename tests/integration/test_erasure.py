@@ -33,11 +33,10 @@ from raw_events import RawFeed, marketing, sales, support
 from sources_cli import run_cli
 from test_serve import wait_for
 
-from signalfold.bootstrap import create_topics
+from signalfold.bootstrap import create_topics, serve_handle
 from signalfold.local import LocalPipeline
 from signalfold.settings import Settings
 from signalfold.sinks.auth import hash_key
-from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.broker import free_port
 from signalfold.streams.kafka import consumer, is_fence
 from signalfold.streams.topics import Topics
@@ -206,7 +205,7 @@ def test_an_erased_person_is_gone_from_every_topic_and_store(
     feed.send("marketing", BOB, marketing("m-bob", "email_open", BOB, T0))
     _send_jane(feed, T0)
     admin = {"X-API-Key": ADMIN}
-    with LocalPipeline(settings) as pipeline, ServeHandle(settings) as serve:
+    with LocalPipeline(settings) as pipeline, serve_handle(settings) as serve:
         with httpx.Client(base_url=serve.url, headers=admin, timeout=10) as http:
 
             def jane() -> dict | None:
@@ -312,7 +311,7 @@ def test_an_erased_person_is_gone_from_every_topic_and_store(
     # Everything rebuilt from the topics: a new replica, a state stage without its store.
     shutil.rmtree(tmp / "state")
     fresh = settings.model_copy(update={"api_port": free_port()})
-    with LocalPipeline(settings) as pipeline, ServeHandle(fresh) as replica:
+    with LocalPipeline(settings) as pipeline, serve_handle(fresh) as replica:
         with httpx.Client(base_url=replica.url, headers=admin, timeout=10) as http:
             wait_for(
                 lambda: http.get("/v1/customers/lookup", params={"email": BOB}).status_code == 200,

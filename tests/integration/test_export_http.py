@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sources_cli import run_cli
 from test_serve import Feed, wait_for
 
+from signalfold.bootstrap import serve_handle
 from signalfold.schemas.subject_access import SubjectAccessExport
 from signalfold.settings import Settings
 from signalfold.sinks.auth import hash_key
@@ -49,7 +50,7 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Serve
     feed = Feed(settings)
     feed.history()  # c0 (jane@example.com) merged into c1, three signals, three changes
     feed.close()
-    with ServeHandle(settings) as handle:
+    with serve_handle(settings) as handle:
         wait_for(lambda: handle.serving.store.count("signals") == 3, what="signals")
         wait_for(lambda: handle.serving.store.count("identity_changes") == 3, what="changes")
         wait_for(lambda: handle.serving.view.lookup("email:jane@example.com"), what="the index")

@@ -11,11 +11,11 @@ import pytest
 from raw_events import RawFeed, marketing, sales, support
 from topic_view import TopicView
 
+from signalfold.bootstrap import serve_handle
 from signalfold.local import LocalPipeline
 from signalfold.policy import decide
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -115,7 +115,7 @@ def test_one_person_across_three_sources_becomes_one_customer(
 
     # Over HTTP: every identifier answers with the same customer; the absorbed id redirects.
     serve_settings = settings.model_copy(update={"api_port": 0})
-    with ServeHandle(serve_settings) as serve, httpx.Client(base_url=serve.url, timeout=5) as http:
+    with serve_handle(serve_settings) as serve, httpx.Client(base_url=serve.url, timeout=5) as http:
         queries = [
             {"email": "JANE.DOE@example.com "},
             {"phone": "07911 123456"},

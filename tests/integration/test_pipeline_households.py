@@ -14,9 +14,9 @@ import pytest
 from raw_events import RawFeed, support
 from topic_view import TopicView
 
+from signalfold.bootstrap import serve_handle
 from signalfold.local import LocalPipeline
 from signalfold.settings import Settings
-from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -64,7 +64,7 @@ def test_a_family_on_one_landline_stays_two_customers(
         view.close()
 
     serve_settings = settings.model_copy(update={"api_port": 0})
-    with ServeHandle(serve_settings) as serve, httpx.Client(base_url=serve.url, timeout=5) as http:
+    with serve_handle(serve_settings) as serve, httpx.Client(base_url=serve.url, timeout=5) as http:
 
         def check(email: str) -> dict:
             query = {"email": email, "channel": "email", "purpose": "marketing"}

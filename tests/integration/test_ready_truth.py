@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from signalfold.bootstrap import create_topics
+from signalfold.bootstrap import create_topics, serve_handle
 from signalfold.settings import Settings
-from signalfold.sinks.serve import ServeHandle
 from signalfold.streams.broker import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.integration
@@ -41,7 +40,7 @@ def test_readiness_follows_the_broker(tmp_path: Path) -> None:
     try:
         create_topics(settings)
         with (
-            ServeHandle(settings) as handle,
+            serve_handle(settings) as handle,
             httpx.Client(base_url=handle.url, timeout=5) as client,
         ):
             assert _until(client, 200, 30).status_code == 200

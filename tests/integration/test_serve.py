@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Producer
 from sources_cli import CLI, cli_env
 
+from signalfold.bootstrap import serve_handle
 from signalfold.schemas import CustomerState, Flag, IdentityChange, IndexEntry, Resolved, Signal
 from signalfold.schemas.signal import make_signal_id
 from signalfold.settings import Settings
@@ -134,7 +135,7 @@ def feed(settings: Settings) -> Iterator[Feed]:
 @pytest.fixture
 def running(settings: Settings, feed: Feed) -> Iterator[tuple[ServeHandle, httpx.Client]]:
     feed.history()
-    with ServeHandle(settings) as handle, httpx.Client(base_url=handle.url, timeout=10) as client:
+    with serve_handle(settings) as handle, httpx.Client(base_url=handle.url, timeout=10) as client:
         wait_for(lambda: client.get("/v1/ready").status_code == 200, what="readiness")
         # Readiness is advisory on Tansu (its watermark can be a batch short): wait for the data.
         wait_for(lambda: handle.serving.store.count("identity_changes") == 3, what="changes")

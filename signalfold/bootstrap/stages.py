@@ -1,42 +1,27 @@
-"""The composition root: the one place that builds stages, stores and the app.
-
-Tests call these with overrides (a settings object, a clock) instead of
-patching internals.
-"""
+"""Stages and workers: ``build_stage`` (one builder per stage), its runner, its worker."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signalfold.settings import Settings, format_retention
+from signalfold.bootstrap.topics import check_topics, contracts, key_log
+from signalfold.errors import ConfigError
+from signalfold.settings import Settings
 from signalfold.streams.runner import Stage, StageRunner
-from signalfold.streams.topics import Topics, ensure_topics, retention, retention_settings
+from signalfold.streams.topics import Topics
 
 if TYPE_CHECKING:
     from signalfold.identity.rules import MatchRules
-    from signalfold.streams.keylog import KeyLog
     from signalfold.streams.lease import LeasedRunner
     from signalfold.streams.stages.follower import GraphFollower
     from signalfold.streams.stages.resolve import ResolveStage
-    from signalfold.streams.topic_check import TopicSpec
 
-__all__ = [
-    "STAGES",
-    "build_runner",
-    "build_stage",
-    "build_worker",
-    "contracts",
-    "create_topics",
-    "key_log",
-]
+__all__ = ["STAGES", "build_runner", "build_stage", "build_worker", "identity_rules"]
 
 STAGES = ("ingest", "resolve", "state")
-
-log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -45,20 +30,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def contracts(settings: Settings) -> dict[str, object]:
-    from signalfold.schemas.contract import load_contracts
-
-    dirs = [settings.contracts_dir] if settings.contracts_dir else []
-    return dict(load_contracts(dirs))
-
-
 def identity_rules(settings: Settings) -> MatchRules:
     """The identity rules file (``SIGNALFOLD_IDENTITY_RULES_FILE`` or the shipped one), parsed."""
     import yaml
 
     from signalfold.identity.rules import MatchRules, RulesFileError
 
-    path = settings.identity_rules_file or Path(__file__).parent / "defaults" / "identity.yaml"
+    default = Path(__file__).parent.parent / "defaults" / "identity.yaml"
+    path = settings.identity_rules_file or default
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -70,114 +49,54 @@ def identity_rules(settings: Settings) -> MatchRules:
     return MatchRules.from_mapping(data, file=f"identity rules `{path}`")
 
 
-def create_topics(settings: Settings) -> Topics:
-    """Create every topic the pipeline and the configured sources use, then check them.
-
-    Topics that already existed are left as they are, except that the data
-    classes' retention (``SIGNALFOLD_RETENTION_*``) is set from the settings; so
-    the check refuses (``TopicsNotReady``, naming each difference) one made with
-    other partitions or a kept log given a retention.
-    """
-    from signalfold.streams.topic_check import align_retention
-
-    topics = Topics(settings.topic_prefix)
-    raw = [topics.raw(name) for name in contracts(settings)]
-    ensure_topics(
-        settings.kafka_client_config(),
-        topics.pipeline() + raw,
-        settings.partitions,
-        settings.replication_factor,
-        compacted=topics.compacted(),
-        ordered=topics.ordered(),
-        kept=topics.kept(),
-        retained=retention(topics, settings),
-    )
-    align_retention(settings.kafka_client_config(), _specs(settings, topics))
-    if settings.retention_history is not None:
-        log.warning(
-            "full history is kept %s (SIGNALFOLD_RETENTION_HISTORY): a state partition "
-            "rebuilt without its store folds only the signals left (docs/privacy.md)",
-            format_retention(settings.retention_history),
-        )
-    check_topics(settings, "signalfold")
-    return topics
-
-
-def _specs(settings: Settings, topics: Topics) -> dict[str, TopicSpec]:
-    from signalfold.streams.topic_check import specs
-
-    return specs(
-        topics.pipeline(),
-        partitions=settings.partitions,
-        ordered=topics.ordered(),
-        kept=topics.kept(),
-        compacted=topics.compacted(),
-        retained=retention(topics, settings),
-        settings_of=retention_settings(topics),
-    )
-
-
-def check_topics(settings: Settings, who: str) -> None:
-    """Refuse to run unless every pipeline topic exists as ``create_topics`` makes it."""
-    from signalfold.streams.topic_check import require
-
-    topics = Topics(settings.topic_prefix)
-    require(settings.kafka_client_config(), _specs(settings, topics), who)
-
-
-def key_log(settings: Settings) -> KeyLog:
-    """This process's view of ``privacy.keys``: what it seals and opens values with."""
-    from signalfold.privacy.sealing import SubjectIds
-    from signalfold.privacy.secret import pii_hash_key
-    from signalfold.streams.keylog import KeyLog
-
-    topics = Topics(settings.topic_prefix)
-    ids = SubjectIds(pii_hash_key(settings))
-    return KeyLog(settings.kafka_client_config(), topics.privacy_keys, ids)
-
-
 def build_stage(name: str, settings: Settings, clock: Clock = _utcnow) -> Stage:
-    topics = Topics(settings.topic_prefix)
-    client = settings.kafka_client_config()
+    """The stage ``name`` (one of ``STAGES``), built from ``settings``."""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        expected = ", ".join(STAGES)
+        raise ConfigError(f"unknown stage {name!r}; expected one of {expected} (--stage)")
     from signalfold.streams.registry import install_declared_types
 
     install_declared_types(settings)  # declared signal types parse in every stage
-    if name == "ingest":
-        from signalfold.streams.registry import ContractTail, active_contracts
-        from signalfold.streams.stages.ingest import IngestStage
+    return builder(settings, clock)
 
-        return IngestStage(
-            active_contracts(settings),
-            topics,
-            max_event_bytes=settings.max_event_bytes,
-            clock=clock,
-            updates=ContractTail(client, topics),
-            keys=key_log(settings),
-        )
-    if name == "resolve":
-        return _resolve(settings, clock)[0]
-    if name == "state":
-        from signalfold.policy import load_policy
-        from signalfold.streams.stages.state import StateStage
-        from signalfold.streams.state.bounds import Bounds
 
-        return StateStage(
-            topics,
-            load_policy(settings.policy_file),
-            client,
-            timeline_size=settings.timeline_size,
-            bounds=Bounds(
-                text_chars=settings.state_text_chars,
-                closed_tickets=settings.state_closed_tickets,
-                orders=settings.state_orders,
-                returned_orders=settings.state_returned_orders,
-            ),
-            clock=clock,
-            data_dir=settings.data_dir,
-            cache_customers=settings.state_cache_customers,
-            keys=key_log(settings),
-        )
-    raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
+def _ingest(settings: Settings, clock: Clock) -> Stage:
+    from signalfold.streams.registry import ContractTail, active_contracts
+    from signalfold.streams.stages.ingest import IngestStage
+
+    topics = Topics(settings.topic_prefix)
+    return IngestStage(
+        active_contracts(settings),
+        topics,
+        max_event_bytes=settings.max_event_bytes,
+        clock=clock,
+        updates=ContractTail(settings.kafka_client_config(), topics),
+        keys=key_log(settings),
+    )
+
+
+def _state(settings: Settings, clock: Clock) -> Stage:
+    from signalfold.policy import load_policy
+    from signalfold.streams.stages.state import StateStage
+    from signalfold.streams.state.bounds import Bounds
+
+    return StateStage(
+        Topics(settings.topic_prefix),
+        load_policy(settings.policy_file),
+        settings.kafka_client_config(),
+        timeline_size=settings.timeline_size,
+        bounds=Bounds(
+            text_chars=settings.state_text_chars,
+            closed_tickets=settings.state_closed_tickets,
+            orders=settings.state_orders,
+            returned_orders=settings.state_returned_orders,
+        ),
+        clock=clock,
+        data_dir=settings.data_dir,
+        cache_customers=settings.state_cache_customers,
+        keys=key_log(settings),
+    )
 
 
 def _resolve(settings: Settings, clock: Clock) -> tuple[ResolveStage, GraphFollower]:
@@ -296,3 +215,10 @@ def _runner(
         dlq_topic=Topics(settings.topic_prefix).dlq,
         assign_all=assign_all,
     )
+
+
+_BUILDERS: dict[str, Callable[[Settings, Clock], Stage]] = {
+    "ingest": _ingest,
+    "resolve": lambda settings, clock: _resolve(settings, clock)[0],
+    "state": _state,
+}
