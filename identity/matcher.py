@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import duckdb
 
+from signalfold.errors import ConfigError
 from signalfold.identity._splink_scoring import FIELDS, PairScorer
 from signalfold.identity.matching import GraphView, Match
 from signalfold.identity.splink_model import (
@@ -120,12 +121,12 @@ class IncrementalLinker:
         max_block: int | None = None,
     ) -> None:
         if not 0.0 < review_probability <= match_probability <= 1.0:
-            raise ValueError(
+            raise ConfigError(
                 f"Splink thresholds: expected 0 < review ({review_probability}) <= match "
                 f"({match_probability}) <= 1; set SIGNALFOLD thresholds accordingly"
             )
         if engine not in ENGINES:
-            raise ValueError(f"Splink engine: expected one of {ENGINES}, found {engine!r}")
+            raise ConfigError(f"Splink engine: expected one of {ENGINES}, found {engine!r}")
         self.scorer = PairScorer(model or load_model(), con)
         self.match_probability = match_probability
         self.review_probability = review_probability

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from signalfold.errors import ConfigError
 from signalfold.policy.evaluate import EventRef, EventRefs, evaluate_flags
 from signalfold.schemas.signal import Signal
 from signalfold.schemas.state import CustomerState, Flag, IdentityRef
@@ -66,7 +67,7 @@ class CustomerAggregate:
     ) -> None:
         for name, size in (("timeline_size", timeline_size), ("recent_size", recent_size)):
             if size < 1:
-                raise ValueError(f"{name} must be at least 1, got {size}")
+                raise ConfigError(f"{name} must be at least 1, got {size}")
         self.customer_id = customer_id
         self.bounds = bounds
         self.timeline_size = timeline_size

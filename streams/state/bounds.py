@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from signalfold.errors import ConfigError
+
 __all__ = ["DEFAULT_BOUNDS", "Bounds"]
 
 
@@ -29,7 +31,10 @@ class Bounds:
     def __post_init__(self) -> None:
         for name in ("text_chars", "closed_tickets", "orders", "returned_orders"):
             if getattr(self, name) < 1:
-                raise ValueError(f"state bound {name} must be at least 1")
+                raise ConfigError(
+                    f"state bound {name}: expected at least 1, found {getattr(self, name)}; "
+                    f"set SIGNALFOLD_STATE_{name.upper()} to 1 or more"
+                )
 
 
 DEFAULT_BOUNDS = Bounds()

@@ -41,6 +41,7 @@ from typing import Protocol
 
 import orjson
 
+from signalfold.errors import ConfigError
 from signalfold.schemas.state import Flag
 from signalfold.streams.errors import StreamsError
 from signalfold.streams.state._kv import KV, MemoryKV, RocksKV, Writes
@@ -88,7 +89,10 @@ class PartitionStore:
         sealer: Sealer | None = None,
     ) -> None:
         if cache_customers < 1:
-            raise ValueError(f"cache_customers must be at least 1, got {cache_customers}")
+            raise ConfigError(
+                f"cache_customers must be at least 1, got {cache_customers}; "
+                "set SIGNALFOLD_STATE_CACHE_CUSTOMERS to 1 or more"
+            )
         self._kv, self._size, self._bounds = kv, cache_customers, bounds
         self._sealer = sealer
         self._cache: OrderedDict[str, CustomerAggregate] = OrderedDict()

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from state_factory import T0, signal
 
+from signalfold.errors import ConfigError
 from signalfold.policy import load_policy
 from signalfold.schemas.state import IdentityRef
 from signalfold.streams.state import CustomerAggregate
@@ -189,5 +190,5 @@ def test_timeline_is_bounded_to_most_recent():
 
 
 def test_timeline_size_must_be_positive():
-    with pytest.raises(ValueError, match="timeline_size must be at least 1"):
+    with pytest.raises(ConfigError, match="timeline_size must be at least 1"):
         CustomerAggregate("cus_1", timeline_size=0)
