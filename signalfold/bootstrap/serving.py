@@ -36,9 +36,9 @@ def build_serving(
     live edits of the file.
     """
     from signalfold.policy import Decider, load_policy
-    from signalfold.sinks._log_publisher import KafkaLogPublisher
     from signalfold.sinks.api import create_app
     from signalfold.sinks.decision_log import DecisionLog, DecisionLogTable
+    from signalfold.sinks.log_publisher import KafkaLogPublisher
     from signalfold.sinks.materializer import Materializer
     from signalfold.sinks.pii import hasher_for
     from signalfold.sinks.routes_erasure import ErasureWiring, KafkaErasures

@@ -1,7 +1,8 @@
 """CLI subcommands, one module per group; each exposes ``register(subparsers)``.
 
 A new group (``identity``, ``sources``, ``dlq`` …) is a new module listed in
-``GROUPS``; ``signalfold/cli.py`` never grows.
+``GROUPS``; ``signalfold/cli.py`` never grows. ``dlq_retention`` says which dead
+letters count as deleted by retention (for ``signalfold dlq``).
 """
 
 from __future__ import annotations
