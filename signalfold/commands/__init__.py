@@ -7,7 +7,9 @@ letters count as deleted by retention (for ``signalfold dlq``).
 
 from __future__ import annotations
 
-__all__ = ["GROUPS"]
+from signalfold.commands._progress import Progress, interactive
+
+__all__ = ["GROUPS", "Progress", "interactive"]
 
 GROUPS = (
     "signalfold.commands.pipeline",
