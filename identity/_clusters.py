@@ -15,14 +15,14 @@ rule keeps them apart; a refused edge is recorded with its rule:
 
 - an operator barrier (``pin:never`` or ``split``) between them (pins too);
 - for an identifier, clearly different people on the two sides
-  (``_fingerprint.conflict``: given names or birth dates), checked over every
+  (``fingerprint.conflict``: given names or birth dates), checked over every
   record of both clusters so no chain of joins can pair them — a
   *relationship* instead of a merge. A Splink link is not checked this way:
   the model has weighed names and birth dates with every other field (one
   disagreeing field does not veto many agreeing ones);
 - an identifier that is not personal (``Key.joins``): an organisation's
   value never joins; a household's or a learned shared one joins only records
-  whose names positively agree (``_fingerprint.agree``);
+  whose names positively agree (``fingerprint.agree``);
 - a per-type limit (``MatchRules.limits``).
 
 Greedy union in a fixed order is deterministic, and no chain of shared
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import combinations
 
-from signalfold.identity._fingerprint import agree, conflict
 from signalfold.identity._pins import PinBook
+from signalfold.identity.fingerprint import agree, conflict
 from signalfold.identity.rules import MatchRules
 from signalfold.schemas.identity import LinkEvidence
 

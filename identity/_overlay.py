@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from signalfold.identity._clusters import MAX_CARRIERS, Evidence, KeyRole
-from signalfold.identity._fingerprint import conflict, mailbox_shows_name
 from signalfold.identity._state import GraphState
+from signalfold.identity.fingerprint import conflict, mailbox_shows_name
 from signalfold.identity.rules import MatchRules
 
 __all__ = ["Overlay"]

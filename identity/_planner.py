@@ -30,11 +30,11 @@ from signalfold.identity._clusters import (
     cluster,
     edges_of,
 )
-from signalfold.identity._fingerprint import birth_keys, name_keys
 from signalfold.identity._folding import fold_company
 from signalfold.identity._overlay import Overlay
 from signalfold.identity._state import GraphState
 from signalfold.identity.errors import InvalidIdentifier
+from signalfold.identity.fingerprint import birth_keys, name_keys
 from signalfold.identity.matching import GraphView, Matcher
 from signalfold.identity.normalize import normalize_identifier
 from signalfold.identity.resolution import ChangeBuilder, customer_id_for, exact_evidence

@@ -12,7 +12,7 @@ stored here; invalid or blocked ones are reported in ``rejected``.
 
 A strong identifier joins two records only when they are not clearly two
 people (given names that are not the same name written differently, or birth
-dates that are not a typo or a day/month swap apart, see ``_fingerprint``).
+dates that are not a typo or a day/month swap apart, see ``fingerprint``).
 A value a source declares ``organisation`` never joins; one declared
 ``household``, or one seen with clearly different people, joins only records
 whose names agree. Two records kept apart although they share a value get a

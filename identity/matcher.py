@@ -56,8 +56,10 @@ from signalfold.schemas.signal import Signal
 
 __all__ = [
     "ENGINES",
+    "FIELDS",
     "BatchScore",
     "IncrementalLinker",
+    "PairScorer",
     "RecordGraph",
     "ScoredPair",
     "SplinkMatcher",

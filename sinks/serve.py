@@ -4,6 +4,10 @@
 ``ServeHandle`` runs the same thing in a thread (tests, notebooks) on a free
 port. They are wired by the composition root, ``signalfold.bootstrap``
 (``build_serving``, ``serve``, ``serve_handle``).
+
+``server_config`` is the uvicorn config a replica runs under: the fast path
+(``FastFront``, ``FastHttpProtocol``) in front of the app. ``PolicyReloader``
+follows edits of the policy file.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from types import TracebackType
 from fastapi import FastAPI
 
 from signalfold.settings import Settings
+from signalfold.sinks._fast_check import FastFront
+from signalfold.sinks._fast_http import FastHttpProtocol
 from signalfold.sinks._policy_reload import PolicyReloader
 from signalfold.sinks._server import Server, server_config, shared_socket, tune_gc
 from signalfold.sinks.decision_log import DecisionLog
@@ -25,7 +31,15 @@ from signalfold.sinks.materializer import Materializer
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 
-__all__ = ["ServeHandle", "Serving", "run"]
+__all__ = [
+    "FastFront",
+    "FastHttpProtocol",
+    "PolicyReloader",
+    "ServeHandle",
+    "Serving",
+    "run",
+    "server_config",
+]
 
 log = logging.getLogger(__name__)
 

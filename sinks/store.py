@@ -4,6 +4,10 @@ Hot lookups (state by id, identifier → customer) are not here but in
 ``ServingView``: DuckDB answers primary-key lookups with a scan. The store is
 a file the serving process alone owns, thrown away and rebuilt from Kafka at
 every start; the connection is passed in, so tests use ``:memory:``.
+
+``signal_row`` and ``change_row`` turn a parsed ``signals.resolved`` or
+``identity.changes`` value into the record ``Store.signals`` and
+``Store.identity_changes`` take.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from typing import Any
 import duckdb
 
 from signalfold.schemas import Identifier, IdentityChange, Signal, Traits
-from signalfold.sinks._tables import IdentityChangeSink, SignalSink
+from signalfold.sinks._tables import IdentityChangeSink, SignalSink, change_row, signal_row
 from signalfold.sinks.errors import InvalidCursor
 from signalfold.sinks.models import TimelineItem
 
-__all__ = ["Store", "decode_cursor", "encode_cursor", "open_store"]
+__all__ = ["Store", "change_row", "decode_cursor", "encode_cursor", "open_store", "signal_row"]
 
 _COLUMNS = (
     "customer_id, signal_id, type, source, source_event_id, record_key, occurred_at, "

@@ -24,6 +24,7 @@ __all__ = [
     "ensure_topics",
     "retention",
     "retention_settings",
+    "topic_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -197,12 +198,17 @@ def retention(topics: Topics, settings: Settings) -> dict[str, int]:
     }
 
 
-def _config(
+def topic_config(
     name: str,
     compacted: set[str] | frozenset[str],
     kept: set[str] | frozenset[str],
     retained: Mapping[str, int],
 ) -> dict[str, str]:
+    """The config ``ensure_topics`` creates topic ``name`` with (empty: the broker's defaults).
+
+    Compacted topics are compacted; a topic of ``retained`` (``retention``) gets its
+    setting's ``retention.ms``; any other ``kept`` topic is kept forever.
+    """
     if name in compacted:
         return {"cleanup.policy": "compact"}
     if name in retained:  # a data class: the operator's setting, over ``kept``
@@ -236,7 +242,7 @@ def ensure_topics(
             name,
             num_partitions=1 if name in ordered else partitions,
             replication_factor=replication,
-            config=_config(name, compacted, kept, retained or {}),
+            config=topic_config(name, compacted, kept, retained or {}),
         )
         for name in names
         if name not in existing

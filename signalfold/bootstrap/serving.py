@@ -36,15 +36,14 @@ def build_serving(
     live edits of the file.
     """
     from signalfold.policy import Decider, load_policy
-    from signalfold.sinks._log_publisher import KafkaLogPublisher
-    from signalfold.sinks._policy_reload import PolicyReloader
     from signalfold.sinks.api import create_app
     from signalfold.sinks.decision_log import DecisionLog, DecisionLogTable
+    from signalfold.sinks.log_publisher import KafkaLogPublisher
     from signalfold.sinks.materializer import Materializer
     from signalfold.sinks.pii import hasher_for
     from signalfold.sinks.routes_erasure import ErasureWiring, KafkaErasures
     from signalfold.sinks.routes_identity import KafkaCommands
-    from signalfold.sinks.serve import Serving
+    from signalfold.sinks.serve import PolicyReloader, Serving
     from signalfold.sinks.store import open_store
     from signalfold.sinks.view import ServingView
     from signalfold.streams.registry import install_declared_types

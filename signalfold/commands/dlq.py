@@ -4,7 +4,7 @@
 left out of events that still mapped (``signals.warnings``). Letters and
 warnings older than ``SIGNALFOLD_RETENTION_DEAD_LETTERS`` count as deleted,
 whether or not the broker deleted them: neither command shows or replays them
-(``_dlq_retention``).
+(``dlq_retention``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ __all__ = ["register"]
 def _read(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], list[Any], str, str]:
     """The letters ``inspect`` shows, those past retention, what to call them, and
     which ones they are."""
-    from signalfold.commands._dlq_retention import read_expired
     from signalfold.commands._source_counts import unresolved_letters
+    from signalfold.commands.dlq_retention import read_expired
     from signalfold.schemas.dlq import DeadLetter, FieldWarning
     from signalfold.streams.topics import Topics
 
@@ -129,7 +129,7 @@ def _past(settings: Settings) -> str:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from signalfold.bootstrap import key_log
-    from signalfold.commands._dlq_retention import read_expired, skip_expired
+    from signalfold.commands.dlq_retention import read_expired, skip_expired
     from signalfold.streams.ingest.replay import replay
     from signalfold.streams.registry import active_contracts, install_contracts
     from signalfold.streams.topics import Topics

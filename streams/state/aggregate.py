@@ -49,7 +49,7 @@ from signalfold.streams.state.summary import summarize
 if TYPE_CHECKING:
     from signalfold.policy.model import Policy
 
-__all__ = ["TRANSFER_FORMAT", "CustomerAggregate", "Published"]
+__all__ = ["TRANSFER_FORMAT", "CustomerAggregate", "Published", "RegisterMap"]
 
 TRANSFER_FORMAT = 1
 

@@ -22,6 +22,9 @@ stage decides when a checkpoint is safe to write (see
 ``streams/stages/state.py``); this module has no Kafka in it. Forwards are few
 (one per merge) and read for every record: all of them stay in memory.
 
+The bytes sit in a ``KV``: ``RocksKV`` (one directory, held by one process:
+``StoreBusy`` otherwise) or ``MemoryKV`` (tests, benches of the fold alone).
+
 Example::
 
     store = PartitionStore.open(Path(".data/state/signals.resolved-0"), cache_customers=10_000)
@@ -44,11 +47,21 @@ import orjson
 from signalfold.errors import ConfigError
 from signalfold.schemas.state import Flag
 from signalfold.streams.errors import StreamsError
-from signalfold.streams.state._kv import KV, MemoryKV, RocksKV, Writes
+from signalfold.streams.state._kv import KV, MemoryKV, RocksKV, StoreBusy, Writes
 from signalfold.streams.state.aggregate import TRANSFER_FORMAT, CustomerAggregate
 from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
 
-__all__ = ["STORE_FORMAT", "Flags", "PartitionStore", "UnreadableStore"]
+__all__ = [
+    "KV",
+    "STORE_FORMAT",
+    "Flags",
+    "MemoryKV",
+    "PartitionStore",
+    "RocksKV",
+    "StoreBusy",
+    "UnreadableStore",
+    "Writes",
+]
 
 #: The layout above and the aggregates' transfer format: a store of another is rebuilt.
 STORE_FORMAT = f"1.{TRANSFER_FORMAT}".encode()

@@ -23,8 +23,8 @@ from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks import checks
-from signalfold.sinks._server import server_config
 from signalfold.sinks.api import create_app
+from signalfold.sinks.serve import server_config
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 

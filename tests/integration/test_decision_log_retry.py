@@ -14,7 +14,7 @@ import time
 import pytest
 from confluent_kafka import TopicPartition
 
-from signalfold.sinks._log_publisher import KafkaLogPublisher
+from signalfold.sinks.log_publisher import KafkaLogPublisher
 from signalfold.streams.broker import EmbeddedBroker, free_port
 from signalfold.streams.kafka import consumer
 from signalfold.streams.topics import ensure_topics

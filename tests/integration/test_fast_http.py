@@ -23,10 +23,10 @@ import uvicorn
 from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks._server import server_config
 from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import hash_key
 from signalfold.sinks.decision_log import DecisionLog
+from signalfold.sinks.serve import server_config
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 

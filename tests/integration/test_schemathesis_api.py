@@ -39,11 +39,10 @@ from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState, Resolved, Signal
 from signalfold.schemas.signal import make_signal_id
 from signalfold.settings import Settings
-from signalfold.sinks._server import server_config
-from signalfold.sinks._tables import signal_row
 from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import hash_key
-from signalfold.sinks.store import Store
+from signalfold.sinks.serve import server_config
+from signalfold.sinks.store import Store, signal_row
 from signalfold.sinks.view import ServingView
 from signalfold.streams.topics import Topics, ensure_topics
 

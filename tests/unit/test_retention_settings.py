@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from signalfold.settings import Settings, format_retention, parse_retention, retention_ms
 from signalfold.streams.topic_check import specs
-from signalfold.streams.topics import Topics, _config, retention, retention_settings
+from signalfold.streams.topics import Topics, retention, retention_settings, topic_config
 
 
 @pytest.mark.parametrize(
@@ -89,14 +89,14 @@ def test_each_data_class_sets_the_retention_of_its_topics_and_nothing_else() -> 
     }
     compacted, kept = topics.compacted(), topics.kept()
     # The identity graph's log stays kept forever whatever the settings say.
-    assert _config(topics.identity_changes, compacted, kept, ms)["retention.ms"] == "-1"
-    assert _config(topics.resolved, compacted, kept, ms) == {
+    assert topic_config(topics.identity_changes, compacted, kept, ms)["retention.ms"] == "-1"
+    assert topic_config(topics.resolved, compacted, kept, ms) == {
         "retention.ms": str(90 * day),
         "retention.bytes": "-1",
     }
-    assert _config(topics.suppression_changes, compacted, kept, ms) == {}
+    assert topic_config(topics.suppression_changes, compacted, kept, ms) == {}
     # Without settings (a caller that passes none), a kept topic is still kept forever.
-    assert _config(topics.resolved, compacted, kept, {})["retention.ms"] == "-1"
+    assert topic_config(topics.resolved, compacted, kept, {})["retention.ms"] == "-1"
     wanted = specs(
         topics.pipeline(),
         partitions=3,

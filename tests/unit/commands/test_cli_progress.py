@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from signalfold.commands._progress import Progress, interactive
+from signalfold.commands import Progress, interactive
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from signalfold.commands._dlq_retention import Expired, first_kept
+from signalfold.commands.dlq_retention import Expired, first_kept
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

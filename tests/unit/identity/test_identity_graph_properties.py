@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signalfold.identity import IdentityGraph, MatchRules, customer_id_for, normalize_identifier
-from signalfold.identity._fingerprint import name_keys, names_compatible
+from signalfold.identity.fingerprint import name_keys, names_compatible
 from signalfold.schemas import Identifier, IdentityChange, Signal
 from signalfold.schemas.signal import Traits
 

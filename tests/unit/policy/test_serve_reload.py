@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from signalfold.policy import Decider, load_policy
-from signalfold.sinks._policy_reload import PolicyReloader
+from signalfold.sinks.serve import PolicyReloader
 
 SHIPPED = Path(load_policy(None).source or "")
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks._fast_check import FastFront
 from signalfold.sinks.api import create_app
+from signalfold.sinks.serve import FastFront
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 

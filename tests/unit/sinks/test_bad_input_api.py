@@ -24,10 +24,9 @@ from sink_factory import resolved, ticket_signal
 from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState, IdentityCommand
 from signalfold.settings import Settings
-from signalfold.sinks._fast_check import FastFront
-from signalfold.sinks._tables import signal_row
 from signalfold.sinks.api import create_app
-from signalfold.sinks.store import Store, encode_cursor
+from signalfold.sinks.serve import FastFront
+from signalfold.sinks.store import Store, encode_cursor, signal_row
 from signalfold.sinks.view import ServingView
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

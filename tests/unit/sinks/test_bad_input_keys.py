@@ -17,9 +17,9 @@ from signalfold.policy import Decider, load_policy
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
 from signalfold.sinks import auth
-from signalfold.sinks._fast_check import FastFront
 from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import KeyEntry, KeyFileChecker, hash_key
+from signalfold.sinks.serve import FastFront
 from signalfold.sinks.store import Store
 from signalfold.sinks.view import ServingView
 

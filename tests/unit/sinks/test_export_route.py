@@ -12,13 +12,12 @@ from sink_factory import T0, resolved, state, ticket_signal
 from signalfold.schemas import IdentityChange, SuppressionDecision
 from signalfold.schemas.subject_access import SubjectAccessExport
 from signalfold.settings import Settings
-from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.api import create_app
 from signalfold.sinks.auth import hash_key
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.decision_models import DecisionQuery
 from signalfold.sinks.pii import IdentifierHasher
-from signalfold.sinks.store import Store
+from signalfold.sinks.store import Store, change_row, signal_row
 from signalfold.sinks.view import ServingView
 
 ADMIN, SUPPORT, BOT = "sf_admin_key", "sf_support_key", "sf_bot_key"

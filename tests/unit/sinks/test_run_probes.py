@@ -14,9 +14,9 @@ import pytest
 import uvicorn
 
 from signalfold import supervisor
+from signalfold.identity import normalize_email
 from signalfold.schemas import CustomerState
 from signalfold.settings import Settings
-from signalfold.sinks._resolve import identifier_key
 from signalfold.sinks.api import create_app
 from signalfold.sinks.decision_log import DecisionLog
 from signalfold.sinks.store import Store
@@ -42,7 +42,7 @@ def served() -> Iterator[tuple[str, DecisionLog, str]]:
     view = ServingView()
     view.apply(
         states=[("c1", CustomerState(customer_id="c1", version=1).model_dump_json().encode())],
-        index=[(identifier_key("email", email, "GB"), "c1")],
+        index=[(f"email:{normalize_email(email)}", "c1")],  # as the graph indexes it
     )
     store = Store(duckdb.connect(":memory:"))
     store.setup()

@@ -12,9 +12,8 @@ from sink_factory import T0, change, resolved, state, ticket_signal
 
 from signalfold.schemas import CustomerState, SuppressionDecision
 from signalfold.settings import Settings
-from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.api import create_app
-from signalfold.sinks.store import Store
+from signalfold.sinks.store import Store, change_row, signal_row
 from signalfold.sinks.view import ServingView
 
 

@@ -6,9 +6,8 @@ import duckdb
 import pytest
 from sink_factory import change, resolved, ticket_signal
 
-from signalfold.sinks._tables import change_row, signal_row
 from signalfold.sinks.errors import InvalidCursor
-from signalfold.sinks.store import Store, decode_cursor, encode_cursor
+from signalfold.sinks.store import Store, change_row, decode_cursor, encode_cursor, signal_row
 
 
 @pytest.fixture

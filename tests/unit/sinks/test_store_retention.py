@@ -9,10 +9,9 @@ import duckdb
 import pytest
 from sink_factory import T0, resolved, ticket_signal
 
-from signalfold.sinks._tables import signal_row
 from signalfold.sinks.decision_log import DecisionLogTable
 from signalfold.sinks.retention import StoreRetention, cutoffs, retention_of
-from signalfold.sinks.store import Store
+from signalfold.sinks.store import Store, signal_row
 from signalfold.streams.topics import Topics
 
 TOPICS = Topics("p.")

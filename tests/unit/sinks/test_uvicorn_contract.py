@@ -18,7 +18,7 @@ import uvicorn
 from uvicorn.protocols.http import flow_control
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from signalfold.sinks import _fast_http
+from signalfold.sinks.serve import FastHttpProtocol
 
 PYPROJECT = Path(__file__).parents[3] / "pyproject.toml"
 
@@ -60,6 +60,6 @@ def test_the_protocol_still_has_what_the_fast_path_relies_on() -> None:
         assert re.search(rf"self\.{name}\b\s*(:[^=]+)?=", source), f"HttpToolsProtocol.{name}"
     assert "self.write_paused" in inspect.getsource(flow_control.FlowControl)
     assert "default_headers" in inspect.getsource(uvicorn.server.ServerState)
-    fast = inspect.getsource(_fast_http)
+    fast = inspect.getsource(FastHttpProtocol)
     for name in (*METHODS, *ATTRIBUTES):
         assert name in fast, f"{name} listed here but no longer used: drop it from the contract"

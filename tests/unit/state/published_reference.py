@@ -22,7 +22,7 @@ from signalfold.schemas.state import (
     TicketState,
     Touch,
 )
-from signalfold.streams.state._registers import RegisterMap
+from signalfold.streams.state.aggregate import RegisterMap
 
 _VERSION = itemgetter(0, 1)  # (at, signal_id) of a Register
 

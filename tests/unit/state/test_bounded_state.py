@@ -8,12 +8,12 @@ from datetime import timedelta
 from state_factory import T0, signal
 
 from signalfold.policy import load_policy
-from signalfold.streams.state._build import MAX_CLOSED_TICKETS
-from signalfold.streams.state._fold import MAX_TEXT_CHARS
 from signalfold.streams.state.aggregate import CustomerAggregate
-from signalfold.streams.state.bounds import Bounds
+from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
 
 NOW = T0 + timedelta(days=1)
+MAX_TEXT_CHARS = DEFAULT_BOUNDS.text_chars  # what an aggregate keeps unless told otherwise
+MAX_CLOSED_TICKETS = DEFAULT_BOUNDS.closed_tickets
 
 
 def test_six_tickets_with_200_kb_subjects_fit_and_keep_their_flag() -> None:

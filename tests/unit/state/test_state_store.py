@@ -11,8 +11,14 @@ from state_factory import T0, signal
 
 from signalfold.schemas.state import Flag
 from signalfold.streams.state import CustomerAggregate
-from signalfold.streams.state._kv import MemoryKV, RocksKV, StoreBusy, Writes
-from signalfold.streams.state.store import PartitionStore, UnreadableStore
+from signalfold.streams.state.store import (
+    MemoryKV,
+    PartitionStore,
+    RocksKV,
+    StoreBusy,
+    UnreadableStore,
+    Writes,
+)
 
 
 def _customer(cid: str, n: int = 3) -> CustomerAggregate:

@@ -14,8 +14,7 @@ from state_factory import signal
 from signalfold.policy import load_policy
 from signalfold.schemas import Resolved
 from signalfold.streams.stages.state import StateStage
-from signalfold.streams.state._kv import RocksKV
-from signalfold.streams.state.store import PartitionStore
+from signalfold.streams.state.store import PartitionStore, RocksKV
 from signalfold.streams.topics import Topics
 
 TOPICS = Topics()
