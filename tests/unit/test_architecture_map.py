@@ -79,3 +79,12 @@ def test_a_stale_name_is_caught() -> None:
         "map_event",
         "Checks.single",
     ]
+
+
+def test_the_path_opens_eight_files_that_exist() -> None:
+    text = MAP.read_text(encoding="utf-8")
+    path = text[text.index("## The path of a ticket, in eight files") :]
+    path = path[: path.index("\n## ")] if "\n## " in path else path
+    bold = re.findall(r"\*\*`([\w/]+\.py)`\*\*", path)
+    assert len(bold) == 8 and len(set(bold)) == 8, bold
+    assert all((ROOT / name).is_file() for name in bold), bold
