@@ -5,7 +5,8 @@ the five serving topics (``customer.state``, ``identity.index``,
 ``signals.resolved``, ``identity.changes``, ``privacy.do_not_contact``) assigned
 from offset 0. Messages with a ``signalfold.fence`` header are internal
 read-to-end markers and are skipped. Each consumed batch is applied to the
-view under one lock and flushed to DuckDB before the next poll, so a write is visible within one poll timeout (~100 ms).
+view under one lock and flushed to DuckDB before the next poll, so a write is
+visible within one poll timeout (~100 ms).
 
 With a ``DecisionLogTable``, the ``decisions.log`` topic (every replica's
 answers) is read into it too; readiness does not wait for that audit trail,
