@@ -36,7 +36,7 @@ import httpx
 from confluent_kafka import TopicPartition
 
 from signalfold.bootstrap import STAGES, create_topics
-from signalfold.commands._progress import Progress
+from signalfold.commands import Progress
 from signalfold.errors import StartupError
 from signalfold.settings import Settings
 from signalfold.streams.broker import BrokerError, EmbeddedBroker
