@@ -40,7 +40,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from signalfold.policy import Policy
 from signalfold.policy.reload import PolicyWatcher, next_expiry
 from signalfold.schemas import Resolved
-from signalfold.schemas.state import Flag, SuppressionChange
+from signalfold.schemas.state import Flag
 from signalfold.streams.kafka import offset_of, partition_of, read_partition_until
 from signalfold.streams.keylog import KeyLog
 from signalfold.streams.runner import Output, StageBase
@@ -53,7 +53,8 @@ from signalfold.streams.state.facts import (
     facts_from_json,
     identity_keys,
 )
-from signalfold.streams.state.store import Flags, PartitionStore, UnreadableStore
+from signalfold.streams.state.flag_changes import flag_change, keyed
+from signalfold.streams.state.store import PartitionStore, UnreadableStore
 from signalfold.streams.topics import Topics
 
 __all__ = ["CHECKPOINT_SECONDS", "StateStage"]
@@ -96,10 +97,6 @@ def _signal_for(
     if not isinstance(cid, str) or not isinstance(signal, dict) or cid in part.forwards:
         return None
     return cid, facts_from_json(signal), identity_keys(record.get("identities") or [])
-
-
-def _flag_key(flag: Flag) -> str:
-    return f"{flag.rule}:{flag.signal_id}"
 
 
 def _track_expiry(part: _Partition, cid: str, flags: list[Flag]) -> None:
@@ -243,7 +240,7 @@ class StateStage(StageBase):
             if agg is None:
                 continue
             flags = agg.publish(self._policy, now).flags
-            part.store.set_flags(cid, {_flag_key(f): f for f in flags})
+            part.store.set_flags(cid, keyed(flags))
             _track_expiry(part, cid, flags)
             if n % self._cache == 0:
                 part.store.commit(None)
@@ -337,7 +334,7 @@ class StateStage(StageBase):
                     part.store.set_expiry(cid, None)
                     continue
                 state = agg.publish(self._policy, now)
-                if everyone and {_flag_key(f): f for f in state.flags} == part.store.flags(cid):
+                if everyone and keyed(state.flags) == part.store.flags(cid):
                     continue
                 self._publish(part, cid, state, now, out)
 
@@ -465,18 +462,9 @@ class StateStage(StageBase):
         t = self._topics
         out.append(Output(t.customer_state, cid.encode(), self._seal(cid, state.json)))
         _track_expiry(part, cid, state.flags)
-        before = part.store.flags(cid) or {}
-        after: Flags = {_flag_key(f): f for f in state.flags}
-        if before == after:
+        after, change = flag_change(cid, state.version, now, part.store.flags(cid), state.flags)
+        if change is None:
             return
         part.store.set_flags(cid, after)
-        change = SuppressionChange(
-            customer_id=cid,
-            state_version=state.version,
-            changed_at=now,
-            raised=sorted({after[k].rule for k in after.keys() - before.keys()}),
-            cleared=sorted({before[k].rule for k in before.keys() - after.keys()}),
-            flags=list(state.flags),
-        )
         body = self._seal(cid, change.model_dump_json().encode())
         out.append(Output(t.suppression_changes, cid.encode(), body))

@@ -50,6 +50,7 @@ from signalfold.streams.errors import StreamsError
 from signalfold.streams.state._kv import KV, MemoryKV, RocksKV, StoreBusy, Writes
 from signalfold.streams.state.aggregate import TRANSFER_FORMAT, CustomerAggregate
 from signalfold.streams.state.bounds import DEFAULT_BOUNDS, Bounds
+from signalfold.streams.state.flag_changes import Flags
 
 __all__ = [
     "KV",
@@ -65,7 +66,6 @@ __all__ = [
 
 #: The layout above and the aggregates' transfer format: a store of another is rebuilt.
 STORE_FORMAT = f"1.{TRANSFER_FORMAT}".encode()
-Flags = dict[str, Flag]  # keyed by ``rule:signal_id``
 
 _FORMAT, _CHECKPOINT = b"c:format", b"c:checkpoint"
 _AGG, _FWD, _FLAGS, _EXP, _IDX = b"a:", b"w:", b"f:", b"e:", b"x:"
