@@ -3,104 +3,107 @@
 One idempotent producer (linger 5 ms) and one consumer group (fetch wait 20 ms) on a
 4-partition topic ``live``: 30 s at 200 records/s of 300 bytes on an empty broker, then
 N records preloaded (into ``live`` itself, or into another topic), then the same 30 s.
-Reports the broker's CPU (``/proc``) in each phase.
+Reports the broker's CPU (``/proc``) in each phase and the records the consumer got.
 
     python -m bench.broker_history 1000000 same    # or: other
 """
 
+from __future__ import annotations
+
+import argparse
 import json
-import os
-import sys
 import threading
 import time
-from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.proc import cpu_seconds
 from signalfold.streams.broker import EmbeddedBroker
 
-
-def cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+VALUE = b"x" * 300
 
 
-def phase(b, pid, topic, seconds=30, rate=200, value=b"x" * 300):
-    stop = threading.Event()
-    got = [0]
+def _cpu(pid: int) -> float:
+    spent = cpu_seconds(pid)
+    assert spent is not None, "the broker is gone"
+    return spent
 
-    def consume():
-        c = Consumer(
-            {
-                "bootstrap.servers": b,
-                "group.id": f"g-{time.time()}",
-                "auto.offset.reset": "latest",
-                "fetch.wait.max.ms": 20,
-            }
-        )
-        c.subscribe([topic])
+
+def phase(bootstrap: str, pid: int, topic: str, seconds: float = 30, rate: int = 200) -> dict:
+    """``rate`` records/s into ``topic`` for ``seconds``, read by one consumer group."""
+    stop, assigned, got = threading.Event(), threading.Event(), [0]
+
+    def consume() -> None:
+        config = {"bootstrap.servers": bootstrap, "group.id": f"g-{time.time()}"}
+        reader = Consumer(config | {"auto.offset.reset": "latest", "fetch.wait.max.ms": 20})
+        reader.subscribe([topic], on_assign=lambda _c, parts: assigned.set() if parts else None)
         while not stop.is_set():
-            for m in c.consume(500, 0.1):
-                if m.error() is None:
-                    got[0] += 1
-        c.close()
+            got[0] += sum(1 for m in reader.consume(500, 0.1) if m.error() is None)
+        reader.close()
 
-    t = threading.Thread(target=consume)
-    t.start()
-    time.sleep(5)
-    p = Producer({"bootstrap.servers": b, "linger.ms": 5, "enable.idempotence": True})
-    c0, t0, n = cpu(pid), time.monotonic(), 0
-    while time.monotonic() - t0 < seconds:
-        p.produce(topic, key=str(n).encode(), value=value)
+    thread = threading.Thread(target=consume)
+    thread.start()
+    assert assigned.wait(90), "the consumer group did not get its partitions"
+    time.sleep(1)  # its first fetch is out: it reads from the end
+    prod = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
+    before, start, n = _cpu(pid), time.monotonic(), 0
+    while time.monotonic() - start < seconds:
+        prod.produce(topic, key=str(n).encode(), value=VALUE)
         n += 1
-        p.poll(0)
-        time.sleep(max(0, t0 + n / rate - time.monotonic()))
-    p.flush(10)
-    c1 = cpu(pid)
+        prod.poll(0)
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))
+    prod.flush(10)
+    spent = _cpu(pid) - before
+    time.sleep(1)
     stop.set()
-    t.join()
+    thread.join()
     return {
         "records": n,
-        "broker_cpu_pct": round(100 * (c1 - c0) / seconds, 1),
-        "us_per_record": round(1e6 * (c1 - c0) / n),
+        "consumed": got[0],
+        "broker_cpu_pct": round(100 * spent / seconds, 1),
+        "us_per_record": round(1e6 * spent / n),
     }
 
 
-with EmbeddedBroker() as broker:
-    b, pid = broker.bootstrap, broker.pid
-    assert pid is not None
-    a = AdminClient({"bootstrap.servers": b})
-    for f in a.create_topics([NewTopic("live", 4, 1), NewTopic("history", 4, 1)]).values():
-        f.result()
-    time.sleep(2)
-    out = {"empty": phase(b, pid, "live")}
-    for total in (int(sys.argv[1]),):
-        p = Producer(
-            {
-                "bootstrap.servers": b,
-                "linger.ms": 50,
-                "batch.num.messages": 10000,
-                "enable.idempotence": True,
-            }
-        )
-        t0 = time.monotonic()
-        for i in range(total):
-            while True:
-                try:
-                    p.produce(
-                        "live" if sys.argv[2] == "same" else "history",
-                        key=str(i).encode(),
-                        value=b"h" * 300,
-                    )
-                    break
-                except BufferError:
-                    p.poll(0.05)
-            if i % 10000 == 0:
-                p.poll(0)
-        p.flush(120)
-        out["preload_s"] = round(time.monotonic() - t0, 1)
+def preload(bootstrap: str, topic: str, records: int) -> float:
+    """Write ``records`` as fast as the broker takes them; seconds it took."""
+    prod = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000}
+        | {"enable.idempotence": True}
+    )
+    start = time.monotonic()
+    for i in range(records):
+        while True:
+            try:
+                prod.produce(topic, key=str(i).encode(), value=VALUE)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain it
+                prod.poll(0.05)
+    prod.flush(120)
+    return round(time.monotonic() - start, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("records", type=int, help="records to preload")
+    parser.add_argument("where", choices=("same", "other"), help="into `live` or another topic")
+    args = parser.parse_args()
+    with EmbeddedBroker() as broker:
+        pid = broker.pid
+        assert pid is not None
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        for made in admin.create_topics([NewTopic(t, 4, 1) for t in ("live", "history")]).values():
+            made.result()
+        time.sleep(2)
+        out: dict[str, Any] = {"empty": phase(broker.bootstrap, pid, "live")}
+        target = "live" if args.where == "same" else "history"
+        out["preload_s"] = preload(broker.bootstrap, target, args.records)
         time.sleep(3)
-        out[f"after_{total}_{sys.argv[2]}"] = phase(b, pid, "live")
+        out[f"after_{args.records}_{args.where}"] = phase(broker.bootstrap, pid, "live")
     print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

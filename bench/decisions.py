@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import shutil
 import statistics
 import subprocess
@@ -50,6 +49,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.proc import cpu_seconds
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 KEY = "sf_bench_key"
@@ -249,7 +250,7 @@ def _batch(port: int, customers: int, runs: int, pids: list[int]) -> dict[str, A
         counts: dict[str, int] = {}
         call()  # warm-up
         time.sleep(1.0)
-        cpu = _cpu_seconds(*pids)
+        cpu = cpu_seconds(*pids)
         for _ in range(runs):
             spaced.append(call())
             time.sleep(1.0)  # the decision log publishes and reads back this call's rows
@@ -346,13 +347,13 @@ def main() -> None:
                 if "single" in parts:
                     if use_wrk:
                         _wrk(port, args.rate // 4, 2, args.customers, args.connections)
-                        cpu = _cpu_seconds(*pids)
+                        cpu = cpu_seconds(*pids)
                         single = _wrk(
                             port, args.rate, args.seconds, args.customers, args.connections
                         )
                     else:
                         asyncio.run(_open_loop(port, args.rate // 4, 2, args.customers))
-                        cpu = _cpu_seconds(*pids)
+                        cpu = cpu_seconds(*pids)
                         single = asyncio.run(
                             _open_loop(port, args.rate, args.seconds, args.customers)
                         )
@@ -371,22 +372,9 @@ def main() -> None:
     print(json.dumps(out))
 
 
-def _cpu_seconds(*pids: int) -> float | None:
-    """CPU time (user + system) of processes ``pids`` so far; ``None`` off Linux."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def _per(pids: list[int], before: float | None, count: int) -> float | None:
     """Server CPU µs per item since ``before`` (includes its decision-log writes so far)."""
-    after = _cpu_seconds(*pids)
+    after = cpu_seconds(*pids)
     if before is None or after is None or not count:
         return None
     return round((after - before) / count * 1e6, 1)

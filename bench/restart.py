@@ -55,6 +55,7 @@ from bench.pipeline import (
     produce_events,
     running_pipeline,
 )
+from bench.proc import cpu_seconds
 from signalfold.settings import Settings
 from signalfold.streams.broker import free_port
 from signalfold.streams.kafka import FENCE_HEADER, consumer, producer
@@ -263,9 +264,10 @@ def _restart_stage(
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has spent so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+    """CPU seconds (user + system) a running process has spent so far."""
+    cpu = cpu_seconds(pid)
+    assert cpu is not None, f"process {pid} is gone"
+    return round(cpu, 2)
 
 
 #: Log lines of a restarted worker (INFO) that split its restart: the lease taken

@@ -60,6 +60,7 @@ import httpx
 import orjson
 from confluent_kafka import TopicPartition
 
+from bench.proc import cpu_seconds
 from signalfold.bootstrap import create_topics, key_log
 from signalfold.schemas.signal import make_signal_id
 from signalfold.settings import Settings
@@ -74,7 +75,6 @@ MARKER = "SIGNALFOLD_SOAK_RUN"
 LAG_S = 2.0
 LARGEST = 990_000  # just under librdkafka's message.max.bytes (1,000,000 with framing)
 FAULTS = ("ingest", "resolve", "state", "serve", "oversized_event", "oversized_customer", "burst")
-_TICK = os.sysconf("SC_CLK_TCK")
 _LONDON = ZoneInfo("Europe/London")
 _SKUS = (("SKU-KETTLE", "Kitchen"), ("SKU-BOOTS", "Shoes"), ("SKU-LAMP", "Home"))
 _RETURNS = ("Defective", "Changed mind", "Wrong item", "Damaged in transit")
@@ -260,14 +260,6 @@ class Proc:
             elif "standing by" in line or line.endswith((": lost", ": released")):
                 holds = False
         return holds
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def kill_marked(marker: str) -> list[int]:
